@@ -1,0 +1,32 @@
+# Two commands do all set-up on a fresh machine (Python 3.11):
+#   make run    start the dashboard (creates .venv and installs requirements on first use)
+#   make test   run the whole test suite, browser test included
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test bench browser clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python -m streamlit run app/main.py --server.address 127.0.0.1 --browser.gatherUsageStats false
+
+browser: $(STAMP)
+	bash scripts/ensure_browser.sh $(BIN)/python
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/pseudograd_bench.py
+	$(BIN)/python benchmarks/toy_bench.py
+	$(BIN)/python benchmarks/mnist_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache artifacts

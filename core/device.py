@@ -1,0 +1,37 @@
+"""Device choice shared by every experiment: CUDA, then MPS, then CPU, overridable.
+
+    from core.device import pick_device
+    device = pick_device()          # best available
+    device = pick_device("cpu")     # the user's override; raises ValueError if unavailable
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def available_devices() -> list[str]:
+    """Names of the devices this process can use, best first."""
+    names = []
+    if torch.cuda.is_available():
+        names.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    names.append("cpu")
+    return names
+
+
+def pick_device(override: str | torch.device | None = None) -> torch.device:
+    """The device to run on: `override` if given ("auto" or None means best available)."""
+    if override is None or str(override) == "auto":
+        return torch.device(available_devices()[0])
+    try:
+        device = torch.device(override)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {override!r}; use one of {available_devices()} or 'auto'") from exc
+    if device.type not in available_devices():
+        raise ValueError(
+            f"device {str(override)!r} is not available on this machine; available: {available_devices()}"
+        )
+    return device
