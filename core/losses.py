@@ -81,9 +81,14 @@ def _log_probs(logits: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     logp = torch.log_softmax(logits, dim=1)  # (B, C)
     is_target = torch.arange(logits.shape[1], device=logits.device) == target.unsqueeze(1)  # (B, C)
     logp_y = logp.gather(1, target.unsqueeze(1)).squeeze(1)  # (B,)
-    # log(1 - p_y) as logsumexp over the other classes: 1 - exp(logp_y) cancels to 0 in fp32
-    log1m_p_y = torch.logsumexp(logp.masked_fill(is_target, -math.inf), dim=1)  # (B,)
-    return logp, logp_y, log1m_p_y
+    # log(1 - p_y), exact in value and gradient on both sides of p_y = 1/2:
+    # p_y -> 1: logsumexp of the other classes (1 - exp(logp_y) cancels to 0 in fp32);
+    # p_y -> 0: log1p(-p_y), whose gradient vanishes with p_y (the logsumexp form's gradient is a
+    # difference of two softmaxes that leaves ~1e-7 of rounding, and focal multiplies it by log p_y)
+    small = logp_y < -math.log(2.0)  # (B,)
+    via_p_y = torch.log1p(-torch.exp(torch.where(small, logp_y, -1.0)))  # unused side fed a safe input
+    via_others = torch.logsumexp(logp.masked_fill(is_target, -math.inf), dim=1)
+    return logp, logp_y, torch.where(small, via_p_y, via_others)
 
 
 def _rce(log1m_p_y: Tensor) -> Tensor:
