@@ -19,6 +19,19 @@ so the natural baselines are the noise-robust losses of the label-noise literatu
 (method.md, "Related losses"). One registry keeps the trainer, the CLI and the pages agreeing
 on names, defaults and labels.
 
+Defaults are the published MNIST settings where there is one:
+- gce q = 0.7: Zhang & Sabuncu 2018, also Ma et al.'s configs/mnist/*/gce.yaml.
+- sce alpha = 0.01, beta = 1.0: Wang et al.'s train_models.py (MNIST block; 0.1 / 1.0 is their
+  CIFAR-10 setting), also Ma et al.'s configs/mnist/*/sce.yaml.
+- nce_rce alpha = 1, beta = 10: Ma et al.'s configs/mnist/{sym,asym}/nce+rce.yaml
+  (github.com/HanxunH/Active-Passive-Losses). Their paper searched alpha in {0.1, 1, 10},
+  beta in {0.1, 1, 10, 100}; some re-implementations use beta = 100 for MNIST.
+- focal gamma = 2: Lin et al. 2017 (Ma et al.'s MNIST config uses 0.5).
+- RCE's A = ln(1e-4), as in both reference codes (the log of the clamped one-hot label).
+- MAE is 1 - p_y, as in Ma et al.'s code; the textbook sum_j |p_j - onehot_j| is twice that.
+Focal's (1 - p_y)^gamma is differentiated here, as Lin et al. define it; the widely copied
+clcarwin implementation (used by Ma et al.) detaches it.
+
 Numerics: everything goes through log_softmax, never softmax-then-log, so each objective has
 a finite value and gradient in float32 at logit margins of 1e4: p_y^q = exp(q log p_y),
 log(1 - p_y) = logsumexp of the non-target log-probabilities, 1 - p_y^q = -expm1(q log p_y).
