@@ -45,6 +45,9 @@ Usage:
     loss = objective(model(x), y); loss.backward()
     spec.label                                    # 'GCE (q=0.5)'
     str(spec)                                     # 'gce:q=0.5'  (parse_objective round-trips)
+
+Run `python -m core.losses` to list the objectives, or
+`python -m core.losses ce gce:q=0.5 tunable:k=0.25 --logits 2 0 -1 --target 1` to compare them.
 """
 
 from __future__ import annotations
@@ -330,3 +333,39 @@ class Objective:
 def make_objective(spec: ObjectiveSpec | str) -> Objective:
     """The callable training objective for a spec, or for a string such as 'gce:q=0.7'."""
     return Objective(parse_objective(spec) if isinstance(spec, str) else spec)
+
+
+def _main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m core.losses",
+        description="List the training objectives, or print value and logit gradient of some for one example.",
+    )
+    parser.add_argument("specs", nargs="*", help="objectives such as ce, gce:q=0.5, tunable:k=0.25 (none: list all)")
+    parser.add_argument("--logits", type=float, nargs="+", default=[2.0, 0.5, -1.0], help="logits z_1..z_C")
+    parser.add_argument("--target", type=int, default=1, help="true class index y")
+    args = parser.parse_args(argv)
+    if not args.specs:
+        for name, info in OBJECTIVES.items():
+            print(f"{str(ObjectiveSpec(name)):<30} {info.description}")
+        return
+    z = torch.tensor([args.logits], dtype=torch.float64)
+    y = torch.tensor([args.target])
+    if not 0 <= args.target < z.shape[1]:
+        parser.error(f"--target must lie in [0, {z.shape[1] - 1}]")
+    try:
+        objectives = [make_objective(s) for s in args.specs]
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"{'objective':<24} {'value':>9}  gradient d/dz")
+    for objective in objectives:
+        logits = z.clone().requires_grad_(True)
+        value = objective(logits, y)
+        value.backward()
+        grad = " ".join(f"{g:>9.5f}" for g in logits.grad[0].tolist())
+        print(f"{objective.spec.label:<24} {value.item():>9.5f}  {grad}")
+
+
+if __name__ == "__main__":
+    _main()

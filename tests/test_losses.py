@@ -314,3 +314,17 @@ def test_registry_entries_are_complete():
         assert set(info.constraints) <= set(info.defaults), name
         for value in info.defaults.values():
             assert math.isfinite(value)
+
+
+def test_cli_lists_objectives_and_prints_gradients(capsys):
+    """`python -m core.losses` lists every objective; with specs it prints each label with value and gradient."""
+    from core.losses import _main
+
+    _main([])
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in OBJECTIVES)
+    _main(["unhinged", "--logits", "1", "2", "3", "4", "--target", "0"])
+    row = capsys.readouterr().out.splitlines()[-1].split()
+    assert row[0] == "Unhinged" and [float(v) for v in row[2:]] == [-0.75, 0.25, 0.25, 0.25]
+    with pytest.raises(SystemExit):
+        _main(["gce:q=3"])
