@@ -227,17 +227,17 @@ def _check_mnist(arrays: dict[str, np.ndarray], where: str) -> None:
             raise IdxFormatError(f"{where}: {part} class counts {found} are not MNIST's {list(counts)}")
 
 
-def _find_local_idx(root: Path) -> dict[str, Path] | None:
-    """The four IDX files in `root` (plain preferred over .gz), or None if any is missing."""
-    found = {}
+def _find_local_idx(root: Path) -> tuple[dict[str, Path], list[str]]:
+    """The IDX files present in `root` (plain preferred over .gz), and the names missing."""
+    found, missing = {}, []
     for key, name in IDX_NAMES.items():
         for candidate in (root / name, root / f"{name}.gz"):
             if candidate.is_file():
                 found[key] = candidate
                 break
         else:
-            return None
-    return found
+            missing.append(name)
+    return found, missing
 
 
 def _read_idx_set(paths: dict[str, Path], where: str) -> dict[str, np.ndarray]:
@@ -485,9 +485,9 @@ def load_mnist(
             on_progress(f"cache {cache} unreadable, rebuilding it", None)
 
     arrays, origin = None, ""
-    local = _find_local_idx(root)
-    if local is None:
-        failures.append(f"local IDX files in {root}: not all four present")
+    local, missing = _find_local_idx(root)
+    if missing:
+        failures.append(f"local IDX files in {root}: missing {', '.join(missing)} (or .gz)")
     else:
         on_progress(f"reading IDX files in {root}", None)
         try:
