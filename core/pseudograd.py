@@ -10,13 +10,15 @@ k = 1 is cross-entropy; k < 1 makes training insensitive to large errors; k > 1 
 on them. f is back-propagated as if it were d loss / d z, so it drops into any optimizer
 and any architecture.
 
-Everything is computed in log space (method.md, "Numerically stable form"): from the
-log-probabilities logp = log_softmax(z),
+Everything is computed in log space (method.md, "Numerically stable form"), from the
+logsumexp L of the non-target logits:
 
-    log |eps_y|                      = logsumexp_{j != y} logp_j
-    eps_j^k / sum_{i != y} eps_i^k   = softmax_{j != y}(k * logp_j)
+    log |eps_y|                      = log(1 - p_y) = -softplus(z_y - L)
+    eps_j^k / sum_{i != y} eps_i^k   = softmax_{j != y}(k * z_j)
 
-so there is no p**k that underflows and no 0/0 at large k or large logit margins.
+so there is no p**k that underflows and no 0/0 at large k or large logit margins. The
+forward computes the loss and f in one pass (one fused kernel via torch.compile on CPU and
+CUDA, eager elsewhere), and the backward is a single multiply.
 
 Usage (a drop-in for F.cross_entropy):
 
@@ -31,6 +33,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -101,14 +105,27 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 # ----------------------------------------------------------------------------- the math
 
-def _pseudo_grad_from_logp(logp: Tensor, target: Tensor, k: float | Tensor) -> Tensor:
-    """f(eps) (B, C) from log-probabilities logp (B, C), in logp's dtype."""
-    is_target = torch.arange(logp.shape[1], device=logp.device) == target.unsqueeze(1)  # (B, C)
-    non_target = logp.masked_fill(is_target, -math.inf)  # (B, C), -inf at y
-    log_abs_eps_y = torch.logsumexp(non_target, dim=1, keepdim=True)  # (B, 1), log(1 - p_y) <= 0
-    share = torch.softmax(non_target * k, dim=1)  # (B, C): eps_j^k / sum eps_i^k, 0 at y
-    size = torch.exp(log_abs_eps_y * k)  # (B, 1): |eps_y|^k, never 0/0
-    return size * (share - is_target.to(logp.dtype))
+def _ce_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor) -> tuple[Tensor, Tensor]:
+    """Per-example cross-entropy (B,) and f(eps) (B, C) from logits z (B, C), in z's dtype.
+
+    With m = max of the non-target logits and L = m + log sum_{j != y} exp(z_j - m)
+    (the non-target logsumexp, always well scaled):
+        cross-entropy  -log p_y         = softplus(L - z_y)
+        log |eps_y|    = log(1 - p_y)   = -softplus(z_y - L)
+        share_j        = eps_j^k / sum  = exp(k (z_j - m)) / sum_{i != y} exp(k (z_i - m))
+    Three row reductions and two exps per element; nothing underflows to 0/0.
+    """
+    yy = target.unsqueeze(1)  # (B, 1)
+    z_y = z.gather(1, yy)  # (B, 1)
+    non_target = z.scatter(1, yy, -math.inf)  # (B, C), -inf at y
+    m = non_target.amax(1, keepdim=True)  # (B, 1)
+    r = non_target - m  # (B, C), <= 0, exactly 0 at the largest non-target logit
+    L = m + torch.log(torch.exp(r).sum(1, keepdim=True))  # (B, 1), logsumexp over j != y
+    ce = F.softplus(L - z_y)  # (B, 1)
+    size = torch.exp(F.softplus(z_y - L) * -k)  # (B, 1): |eps_y|^k in log space
+    powered = torch.exp(r * k)  # (B, C): eps_j^k up to a per-row factor, 0 at y
+    f = (powered * (size / powered.sum(1, keepdim=True))).scatter(1, yy, -size)
+    return ce.squeeze(1), f
 
 
 def pseudo_grad(logits: Tensor, target: Tensor, k: float | Tensor = 1.0, *, validate: bool = True) -> Tensor:
@@ -120,38 +137,69 @@ def pseudo_grad(logits: Tensor, target: Tensor, k: float | Tensor = 1.0, *, vali
     """
     _check_inputs(logits, target, k, validate)
     z = logits.to(_compute_dtype(logits.dtype))
-    f = _pseudo_grad_from_logp(torch.log_softmax(z, dim=1), target.long(), _k_column(k, z))
+    _, f = _ce_and_pseudo_grad(z, target.long(), _k_column(k, z))
     return f.to(logits.dtype)
 
 
-class _TunableCE(torch.autograd.Function):
-    """Forward: per-example cross-entropy (B,). Backward: the pseudo-gradient to the logits.
+# ----------------------------------------------------------------------------- fused kernel
 
-    The backward recomputes log_softmax from the saved input logits using only torch ops, so it
-    is itself differentiable (no once_differentiable), and the vmap rule can be generated.
+_FUSED: dict = {"fn": None, "disabled": os.environ.get("TUNABLE_COMPILE", "1") == "0"}
+
+
+def _fused_ce_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor) -> tuple[Tensor, Tensor]:
+    """`_ce_and_pseudo_grad` as one torch.compile'd kernel on CPU/CUDA, eager elsewhere or on failure.
+
+    Fusing makes forward+backward cost about what F.cross_entropy's does (see
+    benchmarks/pseudograd_bench.py). The first call per shape compiles (a few seconds on CPU).
+    Set TUNABLE_COMPILE=0 to always run eager; a failed compile (no C++ compiler, say)
+    warns once and falls back to eager for the rest of the process.
+    """
+    if _FUSED["disabled"] or z.device.type not in ("cpu", "cuda"):
+        return _ce_and_pseudo_grad(z, target, k)
+    if _FUSED["fn"] is None:
+        _FUSED["fn"] = torch.compile(_ce_and_pseudo_grad, dynamic=False, fullgraph=True)
+    if not isinstance(k, Tensor):  # a tensor k keeps one compiled kernel for every value of k
+        k = torch.full((1, 1), k, dtype=z.dtype, device=z.device)
+    try:
+        return _FUSED["fn"](z, target, k)
+    except Exception as exc:  # compile toolchain missing or broken: stay correct, just slower
+        _FUSED["disabled"] = True
+        warnings.warn(f"tunable_cross_entropy: torch.compile failed ({exc!r:.200}); using eager mode", stacklevel=3)
+        return _ce_and_pseudo_grad(z, target, k)
+
+
+class _TunableCE(torch.autograd.Function):
+    """Forward: per-example cross-entropy (B,) and f (B, C). Backward: grad_out * f to the logits.
+
+    f is computed in the forward, in the same pass as the loss, and saved; the backward is a
+    single multiply. With create_graph=True the backward recomputes f from the saved logits
+    with differentiable ops, so double backward is correct (hence no once_differentiable).
     """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(logits: Tensor, target: Tensor, k: float | Tensor) -> Tensor:
+    def forward(logits: Tensor, target: Tensor, k: float | Tensor, fused: bool) -> tuple[Tensor, Tensor]:
         z = logits.to(_compute_dtype(logits.dtype))
-        return F.cross_entropy(z, target.long(), reduction="none").to(logits.dtype)  # (B,)
+        kk = _k_column(k, z)
+        ce, f = _fused_ce_and_pseudo_grad(z, target.long(), kk) if fused else _ce_and_pseudo_grad(z, target.long(), kk)
+        return ce.to(logits.dtype), f
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        logits, target, k = inputs
-        ctx.k = k if not isinstance(k, Tensor) else None
-        ctx.save_for_backward(logits, target, k if isinstance(k, Tensor) else None)
+        logits, target, k, _ = inputs
+        ctx.mark_non_differentiable(output[1])
+        ctx.k = None if isinstance(k, Tensor) else k
+        ctx.save_for_backward(logits, target, k if isinstance(k, Tensor) else None, output[1])
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):
-        logits, target, k_tensor = ctx.saved_tensors
-        z = logits.to(_compute_dtype(logits.dtype))
-        k = _k_column(k_tensor if k_tensor is not None else ctx.k, z)
-        f = _pseudo_grad_from_logp(torch.log_softmax(z, dim=1), target.long(), k)  # (B, C)
-        grad_logits = grad_out.to(z.dtype).unsqueeze(1) * f
-        return grad_logits.to(logits.dtype), None, None
+    def backward(ctx, grad_ce: Tensor, _grad_f: Tensor | None):
+        logits, target, k_tensor, f = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: rebuild f differentiably from the logits
+            z = logits.to(_compute_dtype(logits.dtype))
+            _, f = _ce_and_pseudo_grad(z, target.long(), _k_column(k_tensor if k_tensor is not None else ctx.k, z))
+        grad_logits = grad_ce.to(f.dtype).unsqueeze(1) * f  # (B, C)
+        return grad_logits.to(logits.dtype), None, None, None
 
 
 def tunable_cross_entropy(
@@ -166,11 +214,18 @@ def tunable_cross_entropy(
 
     The value is ordinary cross-entropy (what gets logged). The gradient w.r.t. the logits is
     f(eps) / B for reduction="mean", f(eps) for "sum", and per-example f for "none".
+    `validate=False` skips the checks that read values back from the device (use it in hot
+    loops on a GPU once the labels are known to be valid).
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
     _check_inputs(logits, target, k, validate)
-    per_example = _TunableCE.apply(logits, target, k)  # (B,)
+    if not (torch.is_grad_enabled() and logits.requires_grad):  # evaluation: just the loss
+        z = logits.to(_compute_dtype(logits.dtype))
+        per_example = F.cross_entropy(z, target.long(), reduction="none").to(logits.dtype)
+    else:
+        fused = not (_is_traced(logits) or _is_traced(target))  # under compile/vmap the caller fuses
+        per_example, _ = _TunableCE.apply(logits, target, k, fused)  # (B,)
     if reduction == "mean":
         return per_example.mean()
     if reduction == "sum":

@@ -1,0 +1,66 @@
+"""Forward+backward time of tunable_cross_entropy against F.cross_entropy on the same inputs.
+
+Prints one row per (device, B, C, k) with both times and their ratio (target: <= 1.5 at
+B = 8192, C = 10 on CPU). Run: `python benchmarks/pseudograd_bench.py [--repeats N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from core.device import available_devices  # noqa: E402
+from core.pseudograd import tunable_cross_entropy  # noqa: E402
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_step(loss_fn, logits: torch.Tensor, target: torch.Tensor, repeats: int) -> float:
+    """Median seconds of one forward + backward of loss_fn(logits, target)."""
+    z = logits.clone().requires_grad_()
+    for _ in range(5):  # warm-up
+        loss_fn(z, target).backward()
+    times = []
+    for _ in range(repeats):
+        z.grad = None
+        _sync(z.device)
+        start = time.perf_counter()
+        loss_fn(z, target).backward()
+        _sync(z.device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--k", type=float, nargs="+", default=[0.5])
+    args = parser.parse_args()
+    devices = [d for d in available_devices() if d in ("cpu", "cuda")]
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, devices {devices}")
+    print(f"{'device':<7}{'B':>6}{'C':>6}{'k':>6}{'CE (us)':>11}{'tunable (us)':>14}{'ratio':>8}")
+    for name in devices:
+        device = torch.device(name)
+        for B in (128, 8192):
+            for C in (10, 1000):
+                g = torch.Generator().manual_seed(0)
+                logits = (torch.randn(B, C, generator=g) * 3).to(device)
+                target = torch.randint(0, C, (B,), generator=g).to(device)
+                for k in args.k:
+                    ce = time_step(F.cross_entropy, logits, target, args.repeats)
+                    tun = time_step(lambda z, t: tunable_cross_entropy(z, t, k=k), logits, target, args.repeats)
+                    print(f"{name:<7}{B:>6}{C:>6}{k:>6g}{ce * 1e6:>11.1f}{tun * 1e6:>14.1f}{tun / ce:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()
