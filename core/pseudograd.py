@@ -143,23 +143,35 @@ def pseudo_grad(logits: Tensor, target: Tensor, k: float | Tensor = 1.0, *, vali
 
 # ----------------------------------------------------------------------------- fused kernel
 
-_FUSED: dict = {"fn": None, "disabled": os.environ.get("TUNABLE_COMPILE", "1") == "0"}
+_FUSED: dict = {"fn": None, "kernels": set(), "disabled": os.environ.get("TUNABLE_COMPILE", "1") == "0"}
+_MAX_KERNELS = 6  # distinct (classes, dtype, device, k-shape) kernels; beyond that, eager
 
 
 def _fused_ce_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor) -> tuple[Tensor, Tensor]:
     """`_ce_and_pseudo_grad` as one torch.compile'd kernel on CPU/CUDA, eager elsewhere or on failure.
 
     Fusing makes forward+backward cost about what F.cross_entropy's does (see
-    benchmarks/pseudograd_bench.py). The first call per shape compiles (a few seconds on CPU).
-    Set TUNABLE_COMPILE=0 to always run eager; a failed compile (no C++ compiler, say)
-    warns once and falls back to eager for the rest of the process.
+    benchmarks/pseudograd_bench.py). The batch dimension is dynamic and k is a tensor input, so
+    one kernel serves every batch size and every k for a given (classes, dtype, device); the
+    first call for such a combination compiles (a few seconds on CPU). Set TUNABLE_COMPILE=0
+    to always run eager; a failed compile (no C++ compiler, say) warns once and falls back to
+    eager for the rest of the process.
     """
-    if _FUSED["disabled"] or z.device.type not in ("cpu", "cuda"):
+    if _FUSED["disabled"] or z.device.type not in ("cpu", "cuda") or z.shape[0] < 2:
         return _ce_and_pseudo_grad(z, target, k)
-    if _FUSED["fn"] is None:
-        _FUSED["fn"] = torch.compile(_ce_and_pseudo_grad, dynamic=False, fullgraph=True)
     if not isinstance(k, Tensor):  # a tensor k keeps one compiled kernel for every value of k
         k = torch.full((1, 1), k, dtype=z.dtype, device=z.device)
+    key = (z.shape[1], z.dtype, str(z.device), k.shape[0] == 1)
+    if key not in _FUSED["kernels"]:
+        if len(_FUSED["kernels"]) >= _MAX_KERNELS:
+            return _ce_and_pseudo_grad(z, target, k)
+        _FUSED["kernels"].add(key)
+    if _FUSED["fn"] is None:
+        _FUSED["fn"] = torch.compile(_ce_and_pseudo_grad, fullgraph=True)
+    torch._dynamo.mark_dynamic(z, 0)
+    torch._dynamo.mark_dynamic(target, 0)
+    if k.shape[0] != 1:
+        torch._dynamo.mark_dynamic(k, 0)
     try:
         return _FUSED["fn"](z, target, k)
     except Exception as exc:  # compile toolchain missing or broken: stay correct, just slower
@@ -182,6 +194,7 @@ class _TunableCE(torch.autograd.Function):
     def forward(logits: Tensor, target: Tensor, k: float | Tensor, fused: bool) -> tuple[Tensor, Tensor]:
         z = logits.to(_compute_dtype(logits.dtype))
         kk = _k_column(k, z)
+        z = z.detach()  # one set of compile guards whether or not the caller tracks gradients
         ce, f = _fused_ce_and_pseudo_grad(z, target.long(), kk) if fused else _ce_and_pseudo_grad(z, target.long(), kk)
         return ce.to(logits.dtype), f
 
