@@ -578,7 +578,7 @@ def run_reference(cfg: ToyConfig) -> ToyResult:
 
     def val_error():
         pred = (W[:, None, :] * xv[..., None] + B[:, None, :]).argmax(-1)
-        return ((pred != target_v).double().mean(1) * 100).cpu().numpy()
+        return 100.0 * (pred != target_v).sum(1).cpu().numpy() / cfg.n_val
 
     err = val_error()
     anchor, start = err.copy(), np.zeros(M, dtype=np.int64)
@@ -614,7 +614,7 @@ def run_reference(cfg: ToyConfig) -> ToyResult:
     for i, r in enumerate(model_run):
         d = data[r]
         pred = np.where(Wn[i, 1] * d.x_test + Bn[i, 1] > Wn[i, 0] * d.x_test + Bn[i, 0], 1.0, -1.0)
-        per_run.loc[i, "test_error"] = 100.0 * np.mean(pred != d.y_test)
+        per_run.loc[i, "test_error"] = 100.0 * np.sum(pred != d.y_test) / cfg.n_test
         per_run.loc[i, ["w_neg", "w_pos", "b_neg", "b_pos"]] = [Wn[i, 0], Wn[i, 1], Bn[i, 0], Bn[i, 1]]
     elapsed = time.perf_counter() - t_start
     return ToyResult(cfg, _summarize(per_run), per_run, _history_frame([], model_k, model_run),
