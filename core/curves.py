@@ -207,7 +207,8 @@ def preset_logits(preset: str, num_classes: int, target: int) -> list[float]:
 def explore_vector(logits: list[float], target: int, ks: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """f_j of one example for each k, beside the cross-entropy gradient p - onehot(y).
 
-    Returns (bars, summary): bars is long (series, class, value, is_target); summary has one row
+    Returns (bars, summary): bars is long (series, k, class, value, is_target; k is NaN for the
+    cross-entropy series); summary has one row
     per series with |eps_y|, f_y and sum_j f_j (0 up to rounding, Eq. 3 of the paper).
     """
     z = torch.tensor([logits], dtype=torch.float64)
@@ -218,7 +219,8 @@ def explore_vector(logits: list[float], target: int, ks: list[float]) -> tuple[p
     for name, k in series:
         f = pseudo_grad(z, y, k)[0]
         for j, v in enumerate(f.tolist()):
-            rows.append({"series": name, "class": j, "value": v, "is_target": j == target})
+            rows.append({"series": name, "k": np.nan if name.startswith("cross") else k, "class": j,
+                         "value": v, "is_target": j == target})
         summary.append({"series": name, "k": k, "abs_eps_y": 1 - p_y, "f_y": f[target].item(), "sum_f": f.sum().item()})
     return pd.DataFrame(rows), pd.DataFrame(summary)
 

@@ -1,0 +1,30 @@
+"""Dashboard entry: `streamlit run app/main.py` (or `make run`). Sets up navigation only.
+
+Pages live in app/views/ (thin: widgets -> a core config -> one core call -> plots.py figures).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # so pages can `import core` and `import app`
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="Tunable sensitivity lab", page_icon="🎚️", layout="wide")
+
+VIEWS = ROOT / "app" / "views"
+PAGES = [
+    st.Page(VIEWS / "overview.py", title="Overview", icon="🏠", url_path="overview", default=True),
+    st.Page(VIEWS / "sensitivity.py", title="Sensitivity curves", icon="📈", url_path="sensitivity"),
+]
+for name, title, icon in (("toy", "Toy experiment", "🎯"), ("mnist", "MNIST runs", "🔢"), ("noise", "Label noise", "🌫️")):
+    if (VIEWS / f"{name}.py").exists():
+        PAGES.append(st.Page(VIEWS / f"{name}.py", title=title, icon=icon, url_path=name))
+
+page = st.navigation(PAGES)
+st.sidebar.caption("Keren, Sabato & Schuller, *Tunable sensitivity to large errors in neural network training*, AAAI 2017.")
+page.run()

@@ -1,0 +1,141 @@
+"""Sensitivity curves (Figure 2 of the paper, and more). Every setting lives in the URL query string."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from app import plots
+from core.curves import (
+    K_PRESETS,
+    LOGIT_PRESETS,
+    REFERENCE_LOSSES,
+    curves_frame,
+    explore_vector,
+    format_k,
+    hard_easy_ratio,
+    matching_k,
+    parse_k,
+    preset_logits,
+    reference_ratios,
+)
+
+QP = "query-params"  # every widget below is bound to the URL, so a link reopens the same view
+
+st.title("Sensitivity curves")
+st.caption("How strongly one example pushes the network, as a function of its error, for each k. "
+           "Every setting is stored in the page's URL: copy it to share this exact view.")
+
+# ----------------------------------------------------------------------------- k values (shared)
+raw_ks = st.multiselect(
+    "k values (pick presets or type your own, e.g. 0.3, 3/4, 2^-5)",
+    options=list(K_PRESETS), default=["1/16", "1/4", "1/2", "1", "2", "4"],
+    accept_new_options=True, key="k", bind=QP,
+)
+ks, bad = [], []
+for text in raw_ks:
+    try:
+        value = parse_k(text)
+    except ValueError:
+        bad.append(text)
+        continue
+    if value > 64:
+        bad.append(text)
+    elif value not in ks:
+        ks.append(value)
+if bad:
+    st.error(f"Ignored {', '.join(repr(b) for b in bad)}: k must be a number in (0, 64], written like 0.25, 1/4 or 2^-2.")
+ks.sort()
+if not ks:
+    st.warning("Choose at least one k to draw.")
+    st.stop()
+
+tab_curves, tab_ratio, tab_vector = st.tabs(
+    ["Update size", "Hard vs easy", "Full vector"], key="view", bind=QP
+)
+
+# ----------------------------------------------------------------------------- |f_y| against |eps_y|
+with tab_curves:
+    c1, c2, c3, c4 = st.columns([3, 1.3, 1.3, 1.4])
+    refs = c1.multiselect("Overlay known losses (their |∂L/∂z_y| at the same |ε_y|)",
+                          options=list(REFERENCE_LOSSES), default=["ce", "mae", "gce", "focal"],
+                          format_func=lambda n: REFERENCE_LOSSES[n][0], key="ref", bind=QP)
+    q = c2.slider("GCE q", 0.05, 1.0, 0.7, 0.05, key="q", bind=QP)
+    gamma = c3.slider("Focal γ", 0.0, 5.0, 2.0, 0.5, key="gamma", bind=QP)
+    axes = c4.radio("Axes", ["linear", "log-log"], key="axes", bind=QP, horizontal=True)
+    normalize = c4.checkbox("Scale each curve to peak 1", value=False, key="norm", bind=QP,
+                            help="Only relative sizes matter: the learning rate rescales every curve.")
+    df = curves_frame(ks, refs, q=q, gamma=gamma, normalize=normalize, log_x=axes == "log-log")
+    st.plotly_chart(plots.update_curves(df, log_axes=axes == "log-log"), key="curves_chart")
+    st.markdown(
+        "Every k curve passes through (0, 0) and (1, 1). **Larger k bends the curve down**: examples with small "
+        "errors barely move the model, hard ones dominate. **Smaller k bends it up**: every wrong-ish example "
+        "pushes about equally hard, so a few huge errors (outliers, wrong labels) cannot take over. "
+        "MAE and GCE turn *down* again near |ε_y| = 1: they ignore examples that look hopeless."
+    )
+
+# ----------------------------------------------------------------------------- hard / easy ratio
+with tab_ratio:
+    c1, c2, _ = st.columns([1, 1, 2])
+    hard = c1.number_input("Hard example |ε_y|", 0.5, 0.999, 0.9, 0.05, key="hard", bind=QP)
+    easy = c2.number_input("Easy example |ε_y|", 0.001, 0.5, 0.1, 0.05, key="easy", bind=QP)
+    if not easy < hard:
+        st.error("The easy example's error must be smaller than the hard example's.")
+    else:
+        grid = np.geomspace(1 / 64, 16, 200)
+        chosen = {k: float(hard_easy_ratio(k, hard, easy)) for k in ks}
+        refs_r = reference_ratios(refs or ["ce"], hard, easy, q=q, gamma=gamma)
+        st.plotly_chart(plots.hard_easy(grid, hard_easy_ratio(grid, hard, easy), chosen, refs_r, hard, easy),
+                        key="ratio_chart")
+        st.markdown(f"With the pseudo-gradient the ratio is $({hard:g}/{easy:g})^k$. Cross-entropy (k = 1) "
+                    f"weighs the hard example {hard / easy:.3g}× the easy one.")
+        st.dataframe(
+            [{"loss": name, "hard / easy": f"{r:.3g}×", "k with the same ratio": f"{matching_k(r, hard, easy):.3g}"}
+             for name, r in refs_r.items()]
+            + [{"loss": f"pseudo-gradient, k = {format_k(k)}", "hard / easy": f"{r:.3g}×", "k with the same ratio": format_k(k)}
+               for k, r in chosen.items()],
+            hide_index=True, key="ratio_table",
+        )
+
+# ----------------------------------------------------------------------------- one example's full vector
+with tab_vector:
+    def _apply_preset() -> None:  # a preset writes its logits into the sliders' state
+        name = st.session_state.get("preset", "uncertain")
+        n_, y_ = st.session_state.get("n", 5), st.session_state.get("y", 1)
+        if name != "custom" and y_ < n_:
+            for j, v in enumerate(preset_logits(name, n_, y_)):
+                st.session_state[f"z{j}"] = v
+
+    def _to_custom() -> None:
+        st.session_state["preset"] = "custom"
+
+    c1, c2, c3 = st.columns([1, 1, 2])
+    n = c1.slider("Number of classes", 2, 10, 5, key="n", bind=QP, on_change=_apply_preset)
+    y = c2.selectbox("True class", list(range(n)), index=min(1, n - 1), key="y", bind=QP, on_change=_apply_preset)
+    preset = c3.selectbox("Logits", ["custom", *LOGIT_PRESETS], index=3, key="preset", bind=QP,
+                          on_change=_apply_preset,
+                          help="A preset fills the sliders below; moving a slider switches to 'custom'.")
+    if any(f"z{j}" not in st.session_state for j in range(n)):
+        _apply_preset()
+    if preset != "custom":
+        st.caption(f"Preset: {LOGIT_PRESETS[preset]}.")
+    cols = st.columns(n)
+    logits = []
+    for j in range(n):
+        st.session_state.setdefault(f"z{j}", 0.0)
+        logits.append(cols[j].slider(f"z{j}" + (" (true)" if j == y else ""), -10.0, 10.0, step=0.25,
+                                     key=f"z{j}", bind=QP, on_change=_to_custom))
+    bars, summary = explore_vector(logits, y, ks)
+    st.plotly_chart(plots.vector_bars(bars, y), key="vector_chart")
+    worst = float(np.abs(summary["sum_f"]).max())
+    st.success(f"Every series sums to 0 over the classes (largest |Σ_j f_j| = {worst:.1e}): a hidden unit wired "
+               "with equal weights to all outputs gets no update (Eq. 3 of the paper).")
+    st.dataframe(
+        summary.assign(k=summary.series.str.replace("k = ", "").str.replace("cross-entropy gradient", "CE"))
+        [["series", "abs_eps_y", "f_y", "sum_f"]]
+        .rename(columns={"abs_eps_y": "|ε_y|", "f_y": "f_y", "sum_f": "Σ_j f_j"}),
+        hide_index=True, key="vector_table",
+        column_config={"Σ_j f_j": st.column_config.NumberColumn(format="%.1e"),
+                       "|ε_y|": st.column_config.NumberColumn(format="%.4f"),
+                       "f_y": st.column_config.NumberColumn(format="%.4f")},
+    )

@@ -1,0 +1,68 @@
+"""Shared test fixtures: an isolated run database, and AppTest with fresh Streamlit caches."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_run_store(tmp_path_factory):
+    """Runs saved by tests go to a temporary database, never the user's own history."""
+    path = tmp_path_factory.mktemp("runs") / "runs.sqlite"
+    old = os.environ.get("TUNABLE_RUNS_DB")
+    os.environ["TUNABLE_RUNS_DB"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("TUNABLE_RUNS_DB", None)
+    else:
+        os.environ["TUNABLE_RUNS_DB"] = old
+
+
+@pytest.fixture
+def app():
+    """A function that opens the dashboard in AppTest on a given page, with caches cleared."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+    def open_page(page: str | None = None, query: dict | None = None, timeout: float = 60) -> AppTest:
+        at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=timeout)
+        at.run()
+        if page:
+            for key, value in (query or {}).items():
+                at.query_params[key] = value
+            at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    yield open_page
+    st.cache_resource.clear()
+
+
+def _decode(obj):
+    """Plotly encodes numeric arrays as {"dtype", "bdata", "shape"}; turn them back into lists."""
+    if isinstance(obj, dict):
+        if "bdata" in obj and "dtype" in obj:
+            arr = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=obj["dtype"])
+            if "shape" in obj:
+                arr = arr.reshape([int(n) for n in str(obj["shape"]).split(",")])
+            return arr.tolist()
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def plotly_figures(at) -> list[dict]:
+    """The Plotly figures on an AppTest page, as dicts (AppTest shows them as unknown elements)."""
+    return [_decode(json.loads(el.proto.spec)) for el in at.get("plotly_chart")]
