@@ -28,9 +28,9 @@ How:
     python -m core.runstore history 3 4 [--csv out.csv]
     python -m core.runstore recover | delete 3 4 | --help
 
-Threads and processes: every call opens its own short-lived connection (sqlite3 objects
-must not cross threads), with a busy timeout, so any number of threads and processes may
-share one store. Each run records an owner token (host, pid, process start time, and a
+Threads and processes: each thread uses its own connection (sqlite3 objects must not
+cross threads), with a busy timeout, so any number of threads and processes may share one
+store, and one RunStore object may be shared by all threads of a process. Each run records an owner token (host, pid, process start time, and a
 per-process nonce); `recover_interrupted()` never touches runs owned by the current
 process or by another process that is still alive. The database is meant to live on a
 local disk of one machine: runs owned by another host are treated as dead (and revive to
@@ -286,7 +286,7 @@ def _local_time(column: pd.Series) -> pd.Series:
 class RunStore:
     """Experiment runs and their per-epoch metrics in one SQLite file (see module docstring).
 
-    Safe to share between threads and processes: each call uses its own connection."""
+    Safe to share between threads and processes: each thread uses its own connection."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path).expanduser() if path is not None else default_path()
@@ -297,11 +297,20 @@ class RunStore:
                 f"cannot create {self.path.parent} for the run database: {exc}. "
                 f"Set {ENV_VAR} to a writable file path."
             ) from exc
+        self._local = threading.local()
         self.journal_mode = self._init_schema()
 
     # -------------------------------------------------------- connections and schema
 
     def _connect(self) -> sqlite3.Connection:
+        """This thread's connection to the database, opened on first use.
+
+        sqlite3 connections must stay in the thread that made them, so each thread gets its
+        own; it is reused (closing the last connection to a WAL database checkpoints it,
+        which would cost an fsync per call) and closed when the thread ends or by close()."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():  # a forked child opens its own
+            return conn
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.OperationalError as exc:
@@ -309,30 +318,31 @@ class RunStore:
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = FULL")  # a committed epoch survives power loss too
+        self._local.conn, self._local.pid = conn, os.getpid()
         return conn
+
+    def close(self) -> None:
+        """Close the calling thread's connection (the next call opens a new one)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local.conn = None
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
+        yield self._connect()  # autocommit mode: each statement reads a consistent snapshot
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction, holding the write lock from its start (no deadlock on upgrade)."""
         conn = self._connect()
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def _init_schema(self) -> str:
         with self._read() as conn:
