@@ -14,14 +14,18 @@ if str(ROOT) not in sys.path:  # so pages can `import core` and `import app`
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="Tunable sensitivity lab", page_icon="🎚️", layout="wide")
+st.set_page_config(page_title="Tunable sensitivity lab", page_icon=":material/tune:", layout="wide")
 
 VIEWS = ROOT / "app" / "views"
 PAGES = [
-    st.Page(VIEWS / "overview.py", title="Overview", icon="🏠", url_path="overview", default=True),
-    st.Page(VIEWS / "sensitivity.py", title="Sensitivity curves", icon="📈", url_path="sensitivity"),
+    st.Page(VIEWS / "overview.py", title="Overview", icon=":material/home:", url_path="overview", default=True),
+    st.Page(VIEWS / "sensitivity.py", title="Sensitivity curves", icon=":material/show_chart:", url_path="sensitivity"),
 ]
-for name, title, icon in (("toy", "Toy experiment", "🎯"), ("mnist", "MNIST runs", "🔢"), ("noise", "Label noise", "🌫️")):
+for name, title, icon in (
+    ("toy", "Toy experiment", ":material/target:"),
+    ("mnist", "MNIST runs", ":material/grid_view:"),
+    ("noise", "Label noise", ":material/blur_on:"),
+):
     if (VIEWS / f"{name}.py").exists():
         PAGES.append(st.Page(VIEWS / f"{name}.py", title=title, icon=icon, url_path=name))
 

@@ -12,10 +12,10 @@ REFERENCE_DASH = ("dash", "dot", "dashdot", "longdash", "longdashdot", "dash")
 
 
 def k_colors(ks: list[float]) -> dict[float, str]:
-    """One color per k on a diverging scale: blue for k < 1, grey-ish at 1, red for k > 1."""
+    """One color per k, by log2 k on a fixed scale (1/64 dark blue ... 16 orange), the same on every page."""
     lo, hi = np.log2(1 / 64), np.log2(16)
-    pos = [float(np.clip((np.log2(k) - lo) / (hi - lo), 0, 1)) for k in ks]
-    return dict(zip(ks, sample_colorscale("RdBu_r", pos)))
+    pos = [0.88 * float(np.clip((np.log2(k) - lo) / (hi - lo), 0, 1)) for k in ks]  # skip Plasma's pale yellow end
+    return dict(zip(ks, sample_colorscale("Plasma", pos)))
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 430) -> go.Figure:

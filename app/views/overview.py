@@ -50,11 +50,11 @@ st.code(
 
 st.subheader("Pages")
 st.page_link("views/sensitivity.py", label="Sensitivity curves: |f_y| against |ε_y| for any k, beside known losses; "
-             "hard-versus-easy weights; the full vector of one example", icon="📈")
+             "hard-versus-easy weights; the full vector of one example", icon=":material/show_chart:")
 for path, label, icon in (
-    ("views/toy.py", "Toy experiment: the paper's 1-D threshold experiment, run live", "🎯"),
-    ("views/mnist.py", "MNIST runs: train MLPs with any k from the browser, watch them learn, compare", "🔢"),
-    ("views/noise.py", "Label noise: the k family against noise-robust losses on noisy labels", "🌫️"),
+    ("views/toy.py", "Toy experiment: the paper's 1-D threshold experiment, run live", ":material/target:"),
+    ("views/mnist.py", "MNIST runs: train MLPs with any k from the browser, watch them learn, compare", ":material/grid_view:"),
+    ("views/noise.py", "Label noise: the k family against noise-robust losses on noisy labels", ":material/blur_on:"),
 ):
     if (Path(__file__).parent / Path(path).name).exists():
         st.page_link(path, label=label, icon=icon)
