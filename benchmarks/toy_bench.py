@@ -1,0 +1,92 @@
+"""Benchmark of core/toy.py: the paper's 1-D toy protocol end to end, and a check against
+the straightforward float64 reference on a reduced size.
+
+    .venv/bin/python benchmarks/toy_bench.py              # full protocol + reference check
+    .venv/bin/python benchmarks/toy_bench.py --threads 1  # pin torch to one thread
+
+Prints wall time, epochs, per-epoch cost and where the time goes, then PASS/FAIL for the
+match with the reference (same test errors, stopping epochs within 2, thresholds close).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core.toy import ToyConfig, run_reference, run_toy
+
+
+def full_protocol(device: str) -> pd.DataFrame:
+    cfg = ToyConfig(device=device)
+    t0 = time.perf_counter()
+    res = run_toy(cfg)
+    wall = time.perf_counter() - t0
+    tm = res.timings
+    other = wall - tm["refresh_s"] - tm["step_s"] - tm["eval_s"]
+    print(f"== full paper protocol: {len(cfg.ks)} k x {cfg.runs} runs x {cfg.n_train} points, "
+          f"device {res.device}, torch threads {torch.get_num_threads()}")
+    print(f"wall time                 {wall:8.2f} s   (status {res.status}, "
+          f"{int(res.per_run.hit_max_epochs.sum())} runs hit max_epochs)")
+    print(f"epochs (slowest run)      {tm['epochs']:8d}")
+    print(f"model-epochs (sum)        {tm['model_epochs']:8d}")
+    print(f"per epoch, all models     {1e3 * wall / tm['epochs']:8.3f} ms")
+    print(f"per model-epoch           {1e6 * wall / tm['model_epochs']:8.2f} us")
+    print("where the time goes:")
+    print(f"  O(n) Taylor refreshes   {tm['refresh_s']:8.2f} s   ({tm['refreshes']} model refreshes, "
+          f"{1e3 * tm['refresh_s'] / max(1, tm['refreshes']):.2f} ms each, "
+          f"{tm['model_epochs'] / max(1, tm['refreshes']):.0f} epochs per refresh)")
+    print(f"  O(J^2) epoch steps      {tm['step_s']:8.2f} s")
+    print(f"  val errors + stop rule  {tm['eval_s']:8.2f} s   (searchsorted on sorted data)")
+    print(f"  setup, test metrics     {other:8.2f} s")
+    print("  torch.compile           not used (per-epoch work is O(J^2) per model, no O(n) kernel to fuse)")
+    # what one epoch of the straightforward method costs at full size, for comparison
+    ref = run_reference(ToyConfig(device=device, max_epochs=5, patience=10**6))
+    per_model_epoch = ref.elapsed_s / (5 * len(cfg.ks) * cfg.runs)
+    print(f"straightforward float64:  {1e3 * per_model_epoch * len(cfg.ks) * cfg.runs:8.1f} ms per epoch of 70 "
+          f"models -> ~{per_model_epoch * tm['model_epochs'] / 60:.0f} min for this protocol")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(res.per_k.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return res.per_k
+
+
+def reference_check(device: str, n: int, runs: int, patience: int) -> bool:
+    cfg = ToyConfig(n_train=n, n_val=n, n_test=n, runs=runs, patience=patience, device=device)
+    fast = run_toy(cfg)
+    ref = run_reference(cfg)
+    a, b = fast.per_run, ref.per_run
+    same_err = np.array_equal(a.test_error.to_numpy(), b.test_error.to_numpy())
+    ep_diff = int(np.max(np.abs(a.epochs.to_numpy() - b.epochs.to_numpy())))
+    t_diff = float(np.max(np.abs(a.threshold - b.threshold)))
+    ok = same_err and ep_diff <= 2 and t_diff < 1e-6
+    print(f"\n== reference check: n = {n}, {runs} runs, patience {patience}, {len(cfg.ks)} k")
+    print(f"fast {fast.elapsed_s:.2f} s, reference {ref.elapsed_s:.2f} s")
+    print(f"test errors equal         {same_err}  ({len(a)} models)")
+    print(f"max |stop epoch diff|     {ep_diff}")
+    print(f"max |threshold diff|      {t_diff:.2e}")
+    print(f"max |test CE diff|        {float(np.max(np.abs(a.test_ce - b.test_ce))):.2e}")
+    print("PASS" if ok else "FAIL")
+    return ok
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--ref-n", type=int, default=2000, help="points per split for the reference check")
+    ap.add_argument("--ref-runs", type=int, default=2)
+    ap.add_argument("--ref-patience", type=int, default=300)
+    ap.add_argument("--skip-full", action="store_true", help="only the reference check")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not args.skip_full:
+        full_protocol(args.device)
+    reference_check(args.device, args.ref_n, args.ref_runs, args.ref_patience)
+
+
+if __name__ == "__main__":
+    main()
