@@ -30,11 +30,13 @@ How:
 
 Threads and processes: each thread uses its own connection (sqlite3 objects must not
 cross threads), with a busy timeout, so any number of threads and processes may share one
-store, and one RunStore object may be shared by all threads of a process. Each run records an owner token (host, pid, process start time, and a
-per-process nonce); `recover_interrupted()` never touches runs owned by the current
-process or by another process that is still alive. The database is meant to live on a
-local disk of one machine: runs owned by another host are treated as dead (and revive to
-"running" if their owner logs another epoch).
+database, and one RunStore object may be shared by all threads of a process. Each run
+records an owner token (host, pid, process start time, and a per-process nonce);
+`recover_interrupted()` never touches runs owned by the current process or by another
+process that is still alive. The database is meant to live on a local disk of one
+machine: runs owned by another host are treated as dead (and revive to "running" if
+their owner logs another epoch). A durable commit costs a few milliseconds (one fsync):
+log once per epoch, not once per step.
 
 JSON columns (config, summary, result, epoch metrics) accept NumPy/torch scalars and arrays
 (via `.tolist()`), dataclasses, paths, sets and tuples. Non-finite floats are stored as the

@@ -188,6 +188,18 @@ def test_owner_token_identifies_this_process_only():
     assert not owner_alive(None) and not owner_alive("not a token")
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
+def test_live_pid_counts_only_with_same_host_and_start_time():
+    """A live pid is the owner only on the same host with the same start time (else the pid was reused)."""
+    host, _, _, nonce = owner_token().split("|")
+    parent = os.getppid()
+    ticks = runstore._process_start_ticks(parent)
+    assert ticks
+    assert owner_alive(f"{host}|{parent}|{ticks}|{nonce}")
+    assert not owner_alive(f"{host}|{parent}|{int(ticks) + 1}|{nonce}")
+    assert not owner_alive(f"another-{host}|{parent}|{ticks}|{nonce}")
+
+
 def test_list_runs_filters_and_flattens(store):
     """list_runs filters by kind, status and group (one value or several), newest first, with
     config as cfg.* and summary as final.* columns."""
@@ -276,3 +288,16 @@ def test_export_csv_has_one_row_per_epoch_with_run_columns(store, tmp_path):
         [run_id, 1, "k=0.5", 0.3, 0.5],
         [run_id, 2, "k=0.5", 0.2, 0.5],
     ]
+
+
+def test_owner_logging_again_revives_its_interrupted_run(store):
+    """A run wrongly marked interrupted goes back to running when its own process logs an epoch."""
+    run_id = store.create_run("toy", {})
+    store.mark_running(run_id, "cpu")
+    conn = sqlite3.connect(store.path)
+    with conn:
+        conn.execute("UPDATE runs SET status = 'interrupted', finished_at = 1.0 WHERE id = ?", (run_id,))
+    conn.close()
+    store.log_epoch(run_id, 1, {"loss": 1.0})
+    run = store.get_run(run_id)
+    assert (run["status"], run["finished_at"]) == ("running", None)
