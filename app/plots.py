@@ -79,3 +79,72 @@ def vector_bars(bars: pd.DataFrame, target: int) -> go.Figure:
     fig.update_layout(barmode="group")
     fig.update_xaxes(dtick=1)
     return fig
+
+
+# ----------------------------------------------------------------------------- toy experiment
+
+def toy_distribution(alpha: float, thresholds: pd.DataFrame | None = None, label_noise: float = 0.0) -> go.Figure:
+    """The distribution D on [-1, 1]: where the labels are, the best threshold, the unlearnable points.
+
+    `thresholds` (columns k, threshold) draws the current/learned threshold of each model.
+    """
+    fig = go.Figure()
+    band = dict(y0=0, y1=1, line_width=0, layer="below")
+    fig.add_shape(type="rect", x0=-1, x1=0, fillcolor="#9ecae1", opacity=0.55, **band)
+    fig.add_shape(type="rect", x0=0, x1=alpha, fillcolor="#fdae6b", opacity=0.55, **band)
+    fig.add_shape(type="rect", x0=alpha, x1=1, fillcolor="#9ecae1", opacity=0.55, **band)
+    for x, text in ((-0.5, "label −1"), (alpha / 2, "label +1"), ((alpha + 1) / 2, "−1")):
+        fig.add_annotation(x=x, y=0.5, text=text, showarrow=False, font=dict(size=14))
+    fig.add_annotation(x=(alpha + 1) / 2, y=0.12, text="unlearnable<br>by a threshold<br>near 0", showarrow=False,
+                       font=dict(size=10, color="#444"))
+    fig.add_vline(x=0, line=dict(color="black", width=2, dash="dash"))
+    fig.add_annotation(x=0, y=1.08, text="best threshold t = 0", showarrow=False, yref="y")
+    if thresholds is not None and len(thresholds):
+        ks = sorted(thresholds["k"].unique())
+        colors = k_colors(ks)
+        for j, k in enumerate(ks):
+            t = thresholds.loc[thresholds["k"] == k, "threshold"].to_numpy()
+            y = 0.9 - 0.7 * j / max(1, len(ks) - 1) + np.linspace(-0.02, 0.02, len(t))
+            fig.add_trace(go.Scatter(x=t, y=y, mode="markers", name=f"k = {k:g}",
+                                     marker=dict(symbol="line-ns-open", size=16, line=dict(width=3), color=colors[k])))
+    title = f"The distribution D: x uniform on [−1, 1], label +1 on [0, {alpha:g}]"
+    if label_noise:
+        title += f", {label_noise:.0%} of training labels flipped"
+    _layout(fig, title, "x", "", height=260)
+    fig.update_yaxes(visible=False, range=[0, 1.15])
+    fig.update_xaxes(range=[-1.02, 1.02])
+    return fig
+
+
+def toy_trace(trace: pd.DataFrame, column: str, title: str, y_title: str) -> go.Figure:
+    """One line per (k, run) of `column` against epoch, colored by k, one legend entry per k."""
+    fig = go.Figure()
+    ks = sorted(trace["k"].unique())
+    colors = k_colors(ks)
+    for k in ks:
+        for i, (run, part) in enumerate(trace[trace["k"] == k].groupby("run")):
+            part = part.sort_values("epoch")
+            fig.add_trace(go.Scatter(x=part["epoch"], y=part[column], mode="lines", name=f"k = {k:g}",
+                                     legendgroup=f"k{k}", showlegend=i == 0, opacity=0.8,
+                                     line=dict(color=colors[k], width=1.5),
+                                     hovertemplate=f"k={k:g} run {run}<br>epoch %{{x}}<br>%{{y:.4g}}<extra></extra>"))
+    return _layout(fig, title, "epoch", y_title, height=360)
+
+
+def toy_vs_k(per_k: pd.DataFrame, metric: str, title: str, y_title: str,
+             population: pd.DataFrame | None = None, population_column: str | None = None) -> go.Figure:
+    """Mean ± std over runs of a per-k metric against k (log2 axis), with the population-limit curve."""
+    fig = go.Figure()
+    if population is not None and population_column:
+        fig.add_trace(go.Scatter(x=population["k"], y=population[population_column], mode="lines",
+                                 name="population limit (n → ∞)", line=dict(color="#888", dash="dot", width=2)))
+    colors = k_colors(list(per_k["k"]))
+    fig.add_trace(go.Scatter(
+        x=per_k["k"], y=per_k[f"{metric}_mean"], mode="markers+lines", name="mean over runs ± std",
+        error_y=dict(type="data", array=per_k[f"{metric}_std"].fillna(0), visible=True),
+        marker=dict(size=10, color=[colors[k] for k in per_k["k"]], line=dict(color="black", width=1)),
+        line=dict(color="black", width=1)))
+    _layout(fig, title, "k (log scale)", y_title, height=380)
+    ticks = [2.0**e for e in range(-6, 5)]
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"1/{int(1 / t)}" if t < 1 else f"{t:g}" for t in ticks])
+    return fig

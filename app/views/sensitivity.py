@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app import plots
+from app.state import k_values
 from core.curves import (
     K_PRESETS,
     LOGIT_PRESETS,
@@ -15,7 +16,6 @@ from core.curves import (
     format_k,
     hard_easy_ratio,
     matching_k,
-    parse_k,
     preset_logits,
     reference_ratios,
 )
@@ -27,25 +27,8 @@ st.caption("How strongly one example pushes the network, as a function of its er
            "Every setting is stored in the page's URL: copy it to share this exact view.")
 
 # ----------------------------------------------------------------------------- k values (shared)
-raw_ks = st.multiselect(
-    "k values (pick presets or type your own, e.g. 0.3, 3/4, 2^-5)",
-    options=list(K_PRESETS), default=["1/16", "1/4", "1/2", "1", "2", "4"],
-    accept_new_options=True, key="k", bind=QP,
-)
-ks, bad = [], []
-for text in raw_ks:
-    try:
-        value = parse_k(text)
-    except ValueError:
-        bad.append(text)
-        continue
-    if value > 64:
-        bad.append(text)
-    elif value not in ks:
-        ks.append(value)
-if bad:
-    st.error(f"Ignored {', '.join(repr(b) for b in bad)}: k must be a number in (0, 64], written like 0.25, 1/4 or 2^-2.")
-ks.sort()
+ks = k_values("k values (pick presets or type your own, e.g. 0.3, 3/4, 2^-5)", key="k",
+              default=["1/16", "1/4", "1/2", "1", "2", "4"], options=list(K_PRESETS), bind=QP)
 if not ks:
     st.warning("Choose at least one k to draw.")
     st.stop()

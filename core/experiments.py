@@ -1,0 +1,137 @@
+"""Launching experiments in the background and saving them: the glue between the job queue,
+the run store and the experiment code.
+
+What: `submit_toy(...)` starts a toy experiment as a background job. The run is saved in the
+run store before it starts (status "queued"), marked running, and saved with its result when it
+ends ("done", "stopped" or "failed", with the error text). While it runs, the job's latest
+data holds a `ToyLive` with everything a live page draws. `load_toy(...)` reads a saved run back.
+
+Why: the dashboard, the CLI and the tests all launch runs the same way, and a page stays a thin
+skin: it builds a config, calls one function here, and draws what comes back.
+
+    from core.experiments import Lab
+    lab = Lab()                                   # a JobManager + a RunStore
+    job, run_id = lab.submit_toy(ToyConfig(runs=2, n_train=3000, n_val=3000, n_test=3000))
+    lab.jobs.wait(job.id); lab.load_toy(run_id).per_k
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.device import pick_device
+from core.jobs import Job, JobContext, JobManager
+from core.runstore import RunStore
+from core.toy import ToyConfig, ToySnapshot, run_toy
+
+LIVE_POINTS = 300  # snapshots kept for live charts (older ones are thinned, never the latest)
+HISTORY_POINTS = 400  # epochs kept per model in a saved toy history
+
+
+@dataclass(frozen=True)
+class ToyLive:
+    """What a page draws while a toy experiment runs."""
+
+    run_id: int  # id in the run store
+    snapshot: ToySnapshot  # the latest progress snapshot
+    parts: tuple[pd.DataFrame, ...]  # one frame per kept snapshot (concatenated on read, not in the worker)
+
+    @property
+    def trace(self) -> pd.DataFrame:
+        """epoch, k, run, val_error, threshold, stopped, ... over time (thinned to ~LIVE_POINTS epochs)."""
+        return pd.concat(self.parts, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class SavedToy:
+    """A toy experiment read back from the run store."""
+
+    run_id: int
+    status: str  # done, stopped, failed, interrupted, queued, running
+    config: ToyConfig | None
+    per_k: pd.DataFrame  # one row per k (empty if the run has no result)
+    per_run: pd.DataFrame  # one row per (k, run)
+    history: pd.DataFrame  # epoch, k, run, val_error, threshold
+    elapsed_s: float | None
+    device: str | None
+    error: str | None
+
+
+def _thin(frame: pd.DataFrame, max_epochs: int) -> pd.DataFrame:
+    """Keep at most `max_epochs` distinct epochs (evenly spaced, always the last one)."""
+    epochs = np.sort(frame["epoch"].unique()) if len(frame) else np.array([])
+    if len(epochs) <= max_epochs:
+        return frame
+    keep = set(epochs[np.linspace(0, len(epochs) - 1, max_epochs).round().astype(int)].tolist())
+    return frame[frame["epoch"].isin(keep)]
+
+
+def toy_label(cfg: ToyConfig) -> str:
+    ks = ", ".join(f"{k:g}" for k in cfg.ks)
+    noise = f", noise {cfg.label_noise:.0%}" if cfg.label_noise else ""
+    return f"{len(cfg.ks)} k ({ks}) x {cfg.runs} runs, n={cfg.n_train:,}{noise}"
+
+
+class Lab:
+    """A job manager and a run store, and the functions that launch experiments through them."""
+
+    def __init__(self, jobs: JobManager | None = None, store: RunStore | None = None) -> None:
+        self.jobs = jobs or JobManager()
+        self.store = store or RunStore()
+
+    # ------------------------------------------------------------------------- toy
+    def submit_toy(self, cfg: ToyConfig, name: str | None = None) -> tuple[Job, int]:
+        """Queue a toy experiment; returns its job snapshot and run-store id."""
+        device = str(pick_device(cfg.device))
+        run_id = self.store.create_run("toy", dataclasses.asdict(cfg), name or toy_label(cfg), device=device)
+
+        def work(ctx: JobContext):
+            self.store.mark_running(run_id, device)
+            frames: list[pd.DataFrame] = []
+
+            def on_progress(snap: ToySnapshot) -> None:
+                frames.append(snap.frame().assign(epoch=snap.epoch))
+                if len(frames) > 2 * LIVE_POINTS:
+                    frames[:-1] = frames[:-1:2]  # halve the older history, keep the newest
+                eta = snap.elapsed_s * (1 - snap.fraction_done) / snap.fraction_done if snap.fraction_done > 0.02 else None
+                running = int((~snap.stopped).sum())
+                ctx.report(snap.fraction_done, f"epoch {snap.epoch:,}: {running} of {len(snap.stopped)} runs still training",
+                           eta_s=eta, live=ToyLive(run_id, snap, tuple(frames)))
+
+            try:
+                result = run_toy(cfg, on_progress=on_progress, cancel=ctx.cancel_event)
+            except Exception as exc:
+                self.store.finish(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+                raise
+            payload = result.to_json()
+            payload["history"] = _thin(result.history, HISTORY_POINTS).to_dict(orient="records")
+            summary = {f"test_error_k{row['k']:g}": row["test_error_mean"] for row in payload["per_k"]}
+            summary["hit_max_epochs"] = int(result.per_run["hit_max_epochs"].sum())
+            summary["elapsed_s"] = result.elapsed_s
+            status = "done" if result.status == "complete" else "stopped"
+            self.store.finish(run_id, status, summary=summary, result=payload)
+            return run_id
+
+        job = self.jobs.submit(name or toy_label(cfg), work, device=device, kind="toy", meta={"run_id": run_id})
+        return job, run_id
+
+    def load_toy(self, run_id: int) -> SavedToy:
+        """A saved toy experiment (any status) from the run store."""
+        run = self.store.get_run(run_id)
+        result = run.get("result") or {}
+        try:
+            cfg_dict = dict(run["config"])
+            cfg_dict["ks"] = tuple(cfg_dict["ks"])
+            config = ToyConfig(**cfg_dict)
+        except (TypeError, ValueError, KeyError):
+            config = None  # saved by an older version with other fields
+        return SavedToy(
+            run_id=run_id, status=run["status"], config=config,
+            per_k=pd.DataFrame(result.get("per_k", [])), per_run=pd.DataFrame(result.get("per_run", [])),
+            history=pd.DataFrame(result.get("history", [])), elapsed_s=result.get("elapsed_s"),
+            device=run.get("device"), error=run.get("error"),
+        )
