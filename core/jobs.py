@@ -60,7 +60,6 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
@@ -98,8 +97,8 @@ class Job:
     eta_s: float | None  # seconds left: as reported, else estimated from fraction and elapsed_s
     queue_position: int | None  # jobs ahead of it on its device while queued, else None
     cancel_requested: bool  # cancel() was called
-    data: Mapping[str, Any]  # latest value of each key passed to report(**data) (read-only view)
-    meta: Mapping[str, Any]  # what submit(meta=...) attached (e.g. run ids, a session id)
+    data: dict[str, Any]  # latest value of each key passed to report(**data) (a copy)
+    meta: dict[str, Any]  # what submit(meta=...) attached, e.g. run ids or a session id (a copy)
     result: Any  # fn's return value once done
     error: str | None  # "ExceptionType: message" when failed
     traceback: str | None  # formatted traceback when failed
@@ -122,7 +121,7 @@ class _Record:
     kind: str
     device: str
     fn: Callable[[JobContext], Any]
-    meta: Mapping[str, Any]
+    meta: dict[str, Any]
     submitted_at: float
     status: str = QUEUED
     started_at: float | None = None
@@ -220,7 +219,7 @@ class JobManager:
                 raise JobManagerClosedError("this JobManager was shut down; create a new one")
             record = _Record(
                 id=_new_id(self._records), name=str(name), kind=str(kind), device=device, fn=fn,
-                meta=MappingProxyType(dict(meta or {})), submitted_at=time.time(),
+                meta=dict(meta or {}), submitted_at=time.time(),
             )  # fmt: skip
             self._records[record.id] = record
             self._queues.setdefault(device, deque()).append(record)
@@ -344,7 +343,7 @@ class JobManager:
             submitted_at=record.submitted_at, started_at=record.started_at, finished_at=record.finished_at,
             elapsed_s=elapsed, fraction=record.fraction, message=record.message, eta_s=eta,
             queue_position=position, cancel_requested=record.cancel_event.is_set(),
-            data=MappingProxyType(dict(record.data)), meta=record.meta, result=record.result,
+            data=dict(record.data), meta=dict(record.meta), result=record.result,
             error=record.error, traceback=record.traceback,
         )  # fmt: skip
 
