@@ -134,3 +134,18 @@ def test_sensitivity_settings_round_trip_through_the_url(server, page):
     page.wait_for_function("!window.location.search.includes('axes=log-log')", timeout=10_000)
     assert "k=1%2F8" in page.url or "k=1/8" in page.url
     _assert_clean(page, "sensitivity-shared-link")
+
+
+def test_toy_quick_look_runs_live_to_results(server, page):
+    """Pressing 'Quick look' shows live progress and charts, then the per-k table and plots."""
+    _open(page, f"{server}/toy", charts=1)
+    page.get_by_role("button", name="Quick look").click()
+    page.wait_for_selector('[data-testid="stProgress"]', timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+    _assert_clean(page, "toy-live")
+    page.wait_for_selector('[data-testid="stProgress"]', state="detached", timeout=120_000)
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=30_000)
+    page.wait_for_timeout(1000)
+    assert "Test error against k" in page.content()
+    _assert_clean(page, "toy-results")

@@ -81,7 +81,7 @@ if start and not active:
         if not ks:
             raise ToyConfigError("choose at least one k")
         job, run_id = lab.submit_toy(cfg)
-        st.session_state["toy_view"] = run_id
+        st.session_state["toy_pick"] = run_id  # show the new run below once it ends
         active = lab.jobs.active(kind="toy")
     except (ToyConfigError, ValueError) as exc:
         st.error(f"Cannot start: {exc}")
@@ -130,11 +130,10 @@ if saved.empty:
     st.stop()
 
 labels = {int(r.id): f"#{r.id} · {r.status} · {r.label} · {r.created_at:%Y-%m-%d %H:%M}" for r in saved.itertuples()}
-default_id = st.session_state.get("toy_view", int(saved.iloc[0].id))
-ids = list(labels)
-view_id = st.selectbox("Saved toy runs (newest first; they survive a restart)", ids,
-                       index=ids.index(default_id) if default_id in ids else 0, format_func=labels.get, key="toy_pick")
-st.session_state["toy_view"] = view_id
+if st.session_state.get("toy_pick") not in labels:
+    st.session_state.pop("toy_pick", None)  # deleted or never chosen: show the newest
+view_id = st.selectbox("Saved toy runs (newest first; they survive a restart)", list(labels), format_func=labels.get,
+                       key="toy_pick")
 res = lab.load_toy(view_id)
 if res.status in ("running", "queued"):
     st.info("This run is still in progress: see its live view above.")

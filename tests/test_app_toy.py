@@ -1,0 +1,74 @@
+"""AppTest tests of the Toy-experiment page: a tiny run to completion, the Stop button, saved runs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import plotly_figures
+
+
+def _tiny(at, n=600, runs=2, ks=("4", "1/4"), patience=200):
+    at.multiselect(key="toy_k").set_value(list(ks))
+    at.number_input(key="toy_runs").set_value(runs)
+    at.number_input(key="toy_n").set_value(n)
+    at.number_input(key="toy_patience").set_value(patience)
+    return at
+
+
+def _poll_until(at, done, timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.3)
+        at.run()  # run_every does not fire in AppTest: poll by rerunning
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+    raise AssertionError("timed out waiting for the page")
+
+
+def test_empty_state_explains_what_to_do(app):
+    """With no saved runs the page shows D and says which button to press."""
+    at = app("views/toy.py")
+    assert "Quick look" in at.info[0].value
+    assert len(plotly_figures(at)) == 1
+
+
+def test_tiny_run_to_completion_shows_table_and_plots(app):
+    """A tiny config runs in the background, and its per-k table and plots appear when it ends."""
+    at = app("views/toy.py")
+    _tiny(at).button(key="toy_run").click().run()
+    assert not at.error
+    _poll_until(at, lambda a: a.dataframe and not a.get("progress"))
+    table = at.dataframe[0].value
+    assert list(table["k"]) == ["4", "1/4"]
+    assert (table["test_error_mean"] > 0).all() and (table["epochs_mean"] >= 200).all()
+    figs = plotly_figures(at)
+    titles = [f["layout"]["title"]["text"] for f in figs]
+    assert "Test error against k" in titles and "Test cross-entropy against k" in titles
+    err = next(f for f in figs if f["layout"]["title"]["text"] == "Test error against k")
+    assert any(t["name"].startswith("population limit") for t in err["data"])
+    assert "#1 · done" in at.selectbox(key="toy_pick").format_func(at.selectbox(key="toy_pick").value)
+    assert len(at.get("download_button")) == 2
+
+
+def test_stop_button_stops_and_keeps_the_run(app):
+    """Stop ends a long run within seconds; it is saved as stopped with its partial table."""
+    at = app("views/toy.py")
+    _tiny(at, n=20_000, runs=3, ks=("1/16", "4"), patience=50_000).button(key="toy_run").click().run()
+    _poll_until(at, lambda a: len(a.get("progress")) == 1 and a.button(key="toy_stop") is not None)
+    at.button(key="toy_stop").click().run()
+    _poll_until(at, lambda a: not a.get("progress"), timeout=30)
+    pick = at.selectbox(key="toy_pick")
+    label = pick.format_func(pick.value)
+    assert "stopped" in label, (pick.options, pick.value)
+    assert any("Stopped before" in w.value for w in at.warning)
+
+
+def test_bad_settings_show_an_error_not_a_traceback(app):
+    """An impossible setting (no k values) is refused with a message."""
+    at = app("views/toy.py")
+    at.multiselect(key="toy_k").set_value(["zero"]).run()
+    assert any("Ignored 'zero'" in e.value for e in at.error)
+    assert at.button(key="toy_run").disabled
