@@ -2,7 +2,7 @@
 the straightforward float64 reference on a reduced size.
 
     .venv/bin/python benchmarks/toy_bench.py              # full protocol + reference check
-    .venv/bin/python benchmarks/toy_bench.py --threads 1  # pin torch to one thread
+    .venv/bin/python benchmarks/toy_bench.py --threads 2  # torch threads while training
 
 Prints wall time, epochs, per-epoch cost and where the time goes, then PASS/FAIL for the
 match with the reference (same test errors, stopping epochs within 2, thresholds close).
@@ -20,15 +20,15 @@ import torch
 from core.toy import ToyConfig, run_reference, run_toy
 
 
-def full_protocol(device: str) -> pd.DataFrame:
-    cfg = ToyConfig(device=device)
+def full_protocol(device: str, threads: int) -> pd.DataFrame:
+    cfg = ToyConfig(device=device, threads=threads)
     t0 = time.perf_counter()
     res = run_toy(cfg)
     wall = time.perf_counter() - t0
     tm = res.timings
     other = wall - tm["refresh_s"] - tm["step_s"] - tm["eval_s"]
     print(f"== full paper protocol: {len(cfg.ks)} k x {cfg.runs} runs x {cfg.n_train} points, "
-          f"device {res.device}, torch threads {torch.get_num_threads()}")
+          f"device {res.device}, torch threads {threads or torch.get_num_threads()}")
     print(f"wall time                 {wall:8.2f} s   (status {res.status}, "
           f"{int(res.per_run.hit_max_epochs.sum())} runs hit max_epochs)")
     print(f"epochs (slowest run)      {tm['epochs']:8d}")
@@ -53,8 +53,9 @@ def full_protocol(device: str) -> pd.DataFrame:
     return res.per_k
 
 
-def reference_check(device: str, n: int, runs: int, patience: int) -> bool:
-    cfg = ToyConfig(n_train=n, n_val=n, n_test=n, runs=runs, patience=patience, device=device)
+def reference_check(device: str, n: int, runs: int, patience: int, threads: int) -> bool:
+    cfg = ToyConfig(n_train=n, n_val=n, n_test=n, runs=runs, patience=patience, device=device,
+                    threads=threads)
     fast = run_toy(cfg)
     ref = run_reference(cfg)
     a, b = fast.per_run, ref.per_run
@@ -75,17 +76,15 @@ def reference_check(device: str, n: int, runs: int, patience: int) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--threads", type=int, default=1, help="ToyConfig.threads (0: torch's setting)")
     ap.add_argument("--ref-n", type=int, default=2000, help="points per split for the reference check")
     ap.add_argument("--ref-runs", type=int, default=2)
     ap.add_argument("--ref-patience", type=int, default=300)
     ap.add_argument("--skip-full", action="store_true", help="only the reference check")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if not args.skip_full:
-        full_protocol(args.device)
-    reference_check(args.device, args.ref_n, args.ref_runs, args.ref_patience)
+        full_protocol(args.device, args.threads)
+    reference_check(args.device, args.ref_n, args.ref_runs, args.ref_patience, args.threads)
 
 
 if __name__ == "__main__":

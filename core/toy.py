@@ -86,10 +86,14 @@ class ToyConfig:
     taylor_order: int = 8  # J: order of the Taylor expansion of the gradient in (dw, db)
     taylor_tol: float = 1e-10  # bound on the absolute error of each mean-gradient component
     history_every: int = 100  # epochs between rows of ToyResult.history (0: no history)
+    threads: int = 1  # torch CPU threads while training (0: leave torch's setting); 1 is
+    # fastest on a busy 2-core machine: the O(n) passes are small and threads contend
 
     def __post_init__(self):
         if not 0 < self.alpha < 1:
             raise ToyConfigError(f"alpha must be in (0, 1), got {self.alpha}")
+        if self.threads < 0:
+            raise ToyConfigError(f"threads must be >= 0 (0: torch's setting), got {self.threads}")
         for name in ("n_train", "n_val", "n_test", "runs", "patience", "max_epochs", "taylor_order"):
             if int(getattr(self, name)) < 1:
                 raise ToyConfigError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -271,9 +275,10 @@ class _TaylorGradients:
             w = torch.as_tensor(w0[lo:lo + chunk], device=self.device)[:, None]
             b = torch.as_tensor(b0[lo:lo + chunk], device=self.device)[:, None]
             m = y * (w * x + b)  # (m, n) margins
-            logq = torch.nn.functional.logsigmoid(-m)  # log sigmoid(-m): q^k never underflows early
-            qk = torch.exp(self.k[idx][:, None] * logq)
-            ce = (-logq - m).mean(dim=1)  # softplus(-m)
+            e = torch.exp(-m.abs())
+            l1 = torch.log1p(e)
+            qk = torch.exp(-self.k[idx][:, None] * (m.clamp(min=0) + l1))  # q^k in log space
+            ce = ((-m).clamp(min=0) + l1).mean(dim=1)  # softplus(-m)
             p = torch.sigmoid(m)
             V = torch.empty(len(idx), self.J + 1, x.shape[1], dtype=torch.float64, device=self.device)
             V[:, 0] = qk
@@ -397,12 +402,27 @@ def iter_toy(cfg: ToyConfig, cancel=None, every_s: float = 0.25) -> Iterator[Toy
     cfg.method == "reference" this delegates to the slow reference and yields once.
     """
     if cfg.method == "reference":
-        result = run_reference(cfg)
-        yield _final_snapshot(result)
+        yield _final_snapshot(run_reference(cfg))
         return
+    threads = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)  # per calling thread with torch's OpenMP backend
+    try:
+        yield from _train(cfg, cancel, every_s)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _float64_device(name: str) -> torch.device:
+    """pick_device, except that MPS (no float64) falls back to the CPU."""
+    device = pick_device(name)
+    return torch.device("cpu") if device.type == "mps" else device
+
+
+def _train(cfg: ToyConfig, cancel, every_s: float) -> Iterator[ToySnapshot]:
     t_start = time.perf_counter()
     should_stop = _as_callable(cancel)
-    device = pick_device(cfg.device)
+    device = _float64_device(cfg.device)
     data = [draw_data(cfg, r) for r in range(cfg.runs)]
     model_k = np.repeat(np.array(cfg.ks), cfg.runs)  # model i = (ks[i // runs], run i % runs)
     model_run = np.tile(np.arange(cfg.runs), len(cfg.ks))
@@ -558,7 +578,7 @@ def run_reference(cfg: ToyConfig) -> ToyResult:
     validation error from argmax every epoch, same stopping rule. O(n) per model per epoch.
     """
     t_start = time.perf_counter()
-    device = pick_device(cfg.device)
+    device = _float64_device(cfg.device)
     data = [draw_data(cfg, r) for r in range(cfg.runs)]
     model_k = np.repeat(np.array(cfg.ks), cfg.runs)
     model_run = np.tile(np.arange(cfg.runs), len(cfg.ks))

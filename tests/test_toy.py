@@ -323,3 +323,10 @@ def test_cli_tiny_run_writes_json_and_csv(tmp_path):
     assert table.k.tolist() == [2.0, 0.5]
     assert table.test_error_mean.tolist() == pytest.approx([r["test_error_mean"] for r in data["per_k"]])
     assert _cli("--runs", "0").returncode == 2
+
+
+def test_thread_setting_is_restored_after_a_run():
+    """cfg.threads applies during training only; torch's own setting comes back afterwards."""
+    torch.set_num_threads(2)
+    run_toy(ToyConfig(ks=(1.0,), threads=1, **TINY))
+    assert torch.get_num_threads() == 2
