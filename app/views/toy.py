@@ -129,12 +129,13 @@ if saved.empty:
     st.plotly_chart(plots.toy_distribution(PAPER.alpha), key="toy_dist_intro")
     st.stop()
 
-labels = {int(r.id): f"#{r.id} · {r.status} · {r.label} · {r.created_at:%Y-%m-%d %H:%M}" for r in saved.itertuples()}
+labels = {int(r.id): f"#{r.id} · {r.label} · {r.created_at:%Y-%m-%d %H:%M}" for r in saved.itertuples()}
 if st.session_state.get("toy_pick") not in labels:
     st.session_state.pop("toy_pick", None)  # deleted or never chosen: show the newest
 view_id = st.selectbox("Saved toy runs (newest first; they survive a restart)", list(labels), format_func=labels.get,
                        key="toy_pick")
 res = lab.load_toy(view_id)
+st.caption(f"Status: **{res.status}**" + (f" · {res.elapsed_s:.1f} s on {res.device}" if res.elapsed_s else ""))
 if res.status in ("running", "queued"):
     st.info("This run is still in progress: see its live view above.")
     st.stop()
