@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from core.data import MnistSplit, Subset, load_split
+from core.data import MnistSplit, MnistUnavailableError, Subset, load_split
 from core.device import pick_device
 from core.losses import ObjectiveSpec, make_objective, parse_objective
 from core.mlp import ACTIVATIONS, BatchedMLP, BatchedSGD, make_mlp
@@ -724,7 +724,11 @@ def main(argv: list[str] | None = None) -> int:
         pick_device(args.device)
     except ValueError as exc:
         parser.error(str(exc))
-    results = _fit_interruptible(configs, data, args.quiet)
+    try:
+        results = _fit_interruptible(configs, data, args.quiet)
+    except MnistUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     payload: dict = {"runs": [_run_json(r) for r in results]}
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         print(_run_table(results).to_string(index=False))
