@@ -370,12 +370,14 @@ def _summarize(per_run: pd.DataFrame) -> pd.DataFrame:
 def _per_run(cfg, data, model_k, model_run, w, b, epochs, status, train_ce) -> pd.DataFrame:
     """Per-model table; w, b are the differences, the class weights are rebuilt from init."""
     rows = []
+    tests = [_SortedErrors(d.x_test, d.y_test) for d in data]
+    vals = [_SortedErrors(d.x_val, d.y_val) for d in data]
     for i, (k, r) in enumerate(zip(model_k, model_run)):
         d = data[r]
         s_w = d.w_init[0] + d.w_init[1]  # sums never change (sum-to-zero pseudo-gradient)
         rows.append({
-            "k": k, "run": int(r), "test_error": float(_SortedErrors(d.x_test, d.y_test).percent(w[i], b[i])),
-            "val_error": float(_SortedErrors(d.x_val, d.y_val).percent(w[i], b[i])),
+            "k": k, "run": int(r), "test_error": float(tests[r].percent(w[i], b[i])),
+            "val_error": float(vals[r].percent(w[i], b[i])),
             "threshold": float(-b[i] / w[i]) if w[i] != 0 else float("nan"),
             "test_ce": float(_cross_entropy(d.x_test, d.y_test, w[i:i + 1], b[i:i + 1])[0]),
             "train_ce": float(train_ce[i]), "epochs": int(epochs[i]),
@@ -482,8 +484,9 @@ def _train(cfg: ToyConfig, cancel, every_s: float) -> Iterator[ToySnapshot]:
         anchor[act], start[act] = a_anchor, a_start
         if cfg.history_every:
             cols = [j for j in range(n_done) if (epoch + 1 + j) % cfg.history_every == 0]
-            for j in cols:
-                history.append((epoch + 1 + j, act.copy(), errs[:, j].copy(), W_buf[:, j].copy(), B_buf[:, j].copy()))
+            for j in cols:  # rows of runs still going at that epoch
+                keep = (stops < 0) | (stops >= epoch + 1 + j)
+                history.append((epoch + 1 + j, act[keep], errs[keep, j], W_buf[keep, j], B_buf[keep, j]))
         epoch += n_done
         done = stops >= 0
         last = np.where(done, stops - (epoch - n_done + 1), n_done - 1)  # column of the final epoch
@@ -521,7 +524,7 @@ def _train(cfg: ToyConfig, cancel, every_s: float) -> Iterator[ToySnapshot]:
                "model_epochs": int(stop_epoch.sum())}
     result = ToyResult(cfg, _summarize(per_run), per_run, hist, elapsed, str(device),
                        "cancelled" if cancelled else "complete", timings)
-    yield _final_snapshot(result)
+    yield _final_snapshot(result, _fraction(epoch, start, stop_epoch, cfg) if cancelled else 1.0)
 
 
 def _thresholds(w, b):
@@ -544,9 +547,9 @@ def _history_frame(history, model_k, model_run) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _final_snapshot(result: ToyResult) -> ToySnapshot:
+def _final_snapshot(result: ToyResult, fraction: float = 1.0) -> ToySnapshot:
     pr = result.per_run
-    return ToySnapshot(int(pr["epochs"].max()), result.elapsed_s, 1.0, pr["k"].to_numpy(),
+    return ToySnapshot(int(pr["epochs"].max()), result.elapsed_s, fraction, pr["k"].to_numpy(),
                        pr["run"].to_numpy(), pr["val_error"].to_numpy(), pr["threshold"].to_numpy(),
                        pr["train_ce"].to_numpy(), pr["status"].to_numpy() != "cancelled",
                        pr["epochs"].to_numpy(), result)

@@ -330,3 +330,13 @@ def test_thread_setting_is_restored_after_a_run():
     torch.set_num_threads(2)
     run_toy(ToyConfig(ks=(1.0,), threads=1, **TINY))
     assert torch.get_num_threads() == 2
+
+
+def test_history_rows_stop_with_their_run():
+    """history has a row every history_every epochs per model, and none after the model stopped."""
+    res = run_toy(ToyConfig(ks=(4.0, 0.25), history_every=10, **TINY))
+    h = res.history
+    assert (h.epoch % 10 == 0).all() and len(h) > 0
+    last = h.groupby(["k", "run"]).epoch.max()
+    stop = res.per_run.set_index(["k", "run"]).epochs
+    assert (last <= stop.loc[last.index]).all() and (last > stop.loc[last.index] - 10).all()
