@@ -1,7 +1,10 @@
 """Launching experiments in the background and saving them: the glue between the job queue,
 the run store and the experiment code.
 
-What: `submit_toy(...)` starts a toy experiment as a background job. The run is saved in the
+What: `submit_mnist(...)` trains a list of MNIST configurations (one batched job); every run is
+saved before it starts and every epoch is committed as it finishes, so a crash loses nothing
+but the epoch in progress. `load_mnist_results(...)` turns saved runs back into
+`core.mnist.RunResult`s (for the selection protocol). `submit_toy(...)` starts a toy experiment as a background job. The run is saved in the
 run store before it starts (status "queued"), marked running, and saved with its result when it
 ends ("done", "stopped" or "failed", with the error text). While it runs, the job's latest
 data holds a `ToyLive` with everything a live page draws. `load_toy(...)` reads a saved run back.
@@ -18,6 +21,8 @@ skin: it builds a config, calls one function here, and draws what comes back.
 from __future__ import annotations
 
 import dataclasses
+import math
+import secrets
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +30,7 @@ import pandas as pd
 
 from core.device import pick_device
 from core.jobs import Job, JobContext, JobManager
+from core.mnist import DataConfig, EpochEvent, RunResult, TrainConfig, fit
 from core.runstore import RunStore
 from core.toy import ToyConfig, ToySnapshot, run_toy
 
@@ -135,3 +141,57 @@ class Lab:
             history=pd.DataFrame(result.get("history", [])), elapsed_s=result.get("elapsed_s"),
             device=run.get("device"), error=run.get("error"),
         )
+
+    # ------------------------------------------------------------------------- MNIST (and label noise)
+    def submit_mnist(self, configs: list[TrainConfig], data: DataConfig, name: str | None = None,
+                     kind: str = "mnist") -> tuple[Job, list[int]]:
+        """Queue MNIST training of `configs` as one job; returns its snapshot and the run-store ids."""
+        if not configs:
+            raise ValueError("choose at least one configuration to train")
+        device = str(pick_device(data.device))
+        data = dataclasses.replace(data, device=device)
+        group_id = secrets.token_hex(4)
+        run_ids = [self.store.create_run(kind, {"train": c.to_dict(), "data": dataclasses.asdict(data)}, c.label,
+                                         group_id=group_id, device=device) for c in configs]
+        name = name or f"{len(configs)} run{'s' * (len(configs) > 1)} · {configs[0].arch}"
+
+        def work(ctx: JobContext):
+            ctx.report(0.0, "loading MNIST…")
+            for run_id in run_ids:
+                self.store.mark_running(run_id, device)
+
+            def on_epoch(event: EpochEvent) -> None:
+                self.store.log_epoch(run_ids[event.index], event.epoch, event.metrics)
+                eta = None if math.isnan(event.eta_s) else event.eta_s
+                ctx.report(event.fraction, f"{event.config.label}: epoch {event.epoch}/{event.config.epochs}, "
+                           f"validation error {event.metrics['val_error']:.2%}", eta_s=eta)
+
+            try:
+                results = fit(configs, data, on_epoch=on_epoch, cancel=ctx.cancel_event)
+            except Exception as exc:
+                for run_id in run_ids:
+                    if self.store.get_run(run_id)["status"] in ("queued", "running"):
+                        self.store.finish(run_id, "failed", error=f"{type(exc).__name__}: {exc}")
+                raise
+            for run_id, result in zip(run_ids, results):
+                self.store.finish(run_id, result.status, summary=result.final)
+            return run_ids
+
+        job = self.jobs.submit(name, work, device=device, kind=kind, meta={"run_ids": run_ids, "group_id": group_id})
+        return job, run_ids
+
+    def load_mnist_results(self, run_ids: list[int]) -> list[RunResult]:
+        """Saved MNIST runs as RunResults (history from the stored epochs); unreadable configs are skipped."""
+        history = self.store.history(run_ids)
+        results = []
+        for run_id in run_ids:
+            run = self.store.get_run(run_id)
+            try:
+                config = TrainConfig.from_dict(run["config"]["train"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            rows = history[history["run_id"] == run_id].drop(columns=["run_id", "at"], errors="ignore")
+            status = {"interrupted": "stopped", "failed": "stopped"}.get(run["status"], run["status"])
+            results.append(RunResult(config, status, rows.to_dict(orient="records"), run.get("device") or "",
+                                     run.get("seconds") or 0.0))
+        return results
