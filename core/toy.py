@@ -43,6 +43,7 @@ seconds instead of tens of minutes):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -406,13 +407,20 @@ def iter_toy(cfg: ToyConfig, cancel=None, every_s: float = 0.25) -> Iterator[Toy
     if cfg.method == "reference":
         yield _final_snapshot(run_reference(cfg))
         return
-    threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)  # per calling thread with torch's OpenMP backend
-    try:
+    with _torch_threads(cfg.threads):
         yield from _train(cfg, cancel, every_s)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Use n torch CPU threads inside the block (0: unchanged), then restore the old setting."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)  # per calling thread with torch's OpenMP backend
+    try:
+        yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(old)
 
 
 def _float64_device(name: str) -> torch.device:
@@ -572,7 +580,6 @@ def run_toy(cfg: ToyConfig = ToyConfig(), on_progress: Callable[[ToySnapshot], N
 
 
 # --------------------------------------------------------------------------- reference
-@torch.no_grad()
 def run_reference(cfg: ToyConfig) -> ToyResult:
     """Straightforward float64 implementation, for verification on small configs.
 
@@ -580,6 +587,12 @@ def run_reference(cfg: ToyConfig) -> ToyResult:
     other class's softmax probability, so it does not cancel), all parameters updated,
     validation error from argmax every epoch, same stopping rule. O(n) per model per epoch.
     """
+    with _torch_threads(cfg.threads):
+        return _reference(cfg)
+
+
+@torch.no_grad()
+def _reference(cfg: ToyConfig) -> ToyResult:
     t_start = time.perf_counter()
     device = _float64_device(cfg.device)
     data = [draw_data(cfg, r) for r in range(cfg.runs)]
