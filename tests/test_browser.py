@@ -149,3 +149,25 @@ def test_toy_quick_look_runs_live_to_results(server, page):
     page.wait_for_timeout(1000)
     assert "Test error against k" in page.content()
     _assert_clean(page, "toy-results")
+
+
+def test_mnist_quick_preset_launches_and_learns(server, page):
+    """Quick preset (shrunk for CI) launches from the browser; live curves appear, then history and comparison."""
+    _open(page, f"{server}/mnist", charts=0)
+    page.get_by_role("button", name="Quick").click()
+    page.wait_for_timeout(800)
+    hidden = page.get_by_label("Hidden widths")
+    hidden.fill("64")
+    hidden.press("Enter")
+    epochs = page.get_by_label("Training images")
+    epochs.fill("3000")
+    epochs.press("Enter")
+    page.wait_for_timeout(800)
+    page.get_by_role("button", name="Launch").click()
+    page.wait_for_selector('[data-testid="stProgress"]', timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=90_000)
+    _assert_clean(page, "mnist-live")
+    page.wait_for_selector('[data-testid="stProgress"]', state="detached", timeout=180_000)
+    page.wait_for_function("document.body.innerText.includes('selection protocol')", timeout=30_000)
+    page.wait_for_timeout(1000)
+    _assert_clean(page, "mnist-results")

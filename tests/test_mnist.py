@@ -69,7 +69,9 @@ def test_batched_equals_separate(small_split):
         for a, b in zip(_numbers(joint.history), _numbers(alone.history)):
             assert a.keys() == b.keys()
             for key in a:
-                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-5, nan_ok=True), key
+                # counts of right/wrong predictions may flip for an example on a decision boundary
+                tol = 2 / 256 if key.endswith(("error", "acc_noisy", "acc_true", "memorized", "corrected")) else 1e-5
+                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=tol, nan_ok=True), key
         for name, tensor in joint.state.items():
             torch.testing.assert_close(tensor, alone.state[name], rtol=1e-4, atol=1e-6)
 

@@ -1,0 +1,235 @@
+"""MNIST runs: launch MLP trainings with any k from the browser, watch them live, compare saved runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import plots
+from app.state import fmt_seconds, get_lab, k_values
+from core.curves import parse_k
+from core.data import MnistUnavailableError
+from core.device import available_devices
+from core.experiments import estimate_mnist_seconds
+from core.mlp import ACTIVATIONS
+from core.mnist import ConfigError, DataConfig, TrainConfig, select
+
+lab = get_lab()
+PS = dict(persist_state="session")
+K_OPTIONS = ["1/16", "1/8", "1/4", "1/2", "1", "2", "4", "8"]
+LR_OPTIONS = ["0.003", "0.01", "0.03", "0.1", "0.3", "1"]
+PRESETS = {
+    "quick": dict(hidden="800", k=["1/2", "1"], lr=["0.1"], epochs=3, seeds=1, n_train=10_000, momentum=0.5),
+    "paper": dict(hidden="800", k=["1/4", "1/2", "1", "2"], lr=["0.01", "0.03", "0.1", "0.3"], epochs=10, seeds=1,
+                  n_train=50_000, momentum=0.5),
+    "deep": dict(hidden="800,800,800", k=["1/2", "1", "2"], lr=["0.03", "0.1"], epochs=10, seeds=1, n_train=50_000,
+                 momentum=0.9),
+}
+
+
+def _preset(name: str) -> None:
+    p = PRESETS[name]
+    st.session_state.update({"mnist_hidden": p["hidden"], "mnist_k": p["k"], "mnist_lr": p["lr"],
+                             "mnist_epochs": p["epochs"], "mnist_seeds": p["seeds"], "mnist_ntrain": p["n_train"],
+                             "mnist_momentum": p["momentum"], "mnist_activation": "relu", "mnist_wd": 0.0,
+                             "mnist_clip": 100.0})
+
+
+def _parse_hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.replace(" ", "").split(",") if w)
+    except ValueError:
+        raise ConfigError(f"hidden widths must be whole numbers separated by commas, e.g. 800 or 400,400; got {text!r}") from None
+    if not widths or min(widths) < 1 or max(widths) > 8192:
+        raise ConfigError(f"give 1 or more hidden widths between 1 and 8192; got {text!r}")
+    return widths
+
+
+st.title("MNIST runs")
+st.markdown("Train multilayer perceptrons on MNIST with the pseudo-gradient of any k (Section 6 of the paper): "
+            "SGD with momentum, minibatch 128, gradient clipping at 100, Glorot-initialized hidden layers and a "
+            "zero-initialized softmax layer. All configurations of one launch train together as one batched model. "
+            "Every epoch is saved as it finishes, so runs survive a restart of the app.")
+
+# ----------------------------------------------------------------------------- launch form
+with st.container(border=True):
+    st.markdown("**Launch**")
+    c1, c2, c3, c4 = st.columns([1, 1.3, 1.3, 2.4])
+    c1.button("Quick", key="mnist_quick", on_click=_preset, args=("quick",), type="primary",
+              help="784-800-10, k ∈ {1/2, 1}, 10,000 training images, 3 epochs: learns within a minute on a CPU")
+    c2.button("Paper: 1 × 800", key="mnist_paper", on_click=_preset, args=("paper",),
+              help="784-800-10, momentum 0.5, k ∈ {1/4, 1/2, 1, 2} × lr ∈ {0.01, 0.03, 0.1, 0.3}, full data")
+    c3.button("Paper: 3 × 800", key="mnist_deep", on_click=_preset, args=("deep",),
+              help="3 hidden layers of 800, momentum 0.9: the paper expects the best k near or above 1")
+    c4.caption("A preset fills the form; check it and press Launch.")
+    a, b, c, d = st.columns(4)
+    hidden_text = a.text_input("Hidden widths", "800", key="mnist_hidden", **PS, help="e.g. 800, or 400,400,400")
+    activation = b.selectbox("Activation", list(ACTIVATIONS), key="mnist_activation", **PS)
+    momentum = c.number_input("Momentum", 0.0, 0.99, 0.5, 0.1, key="mnist_momentum", **PS)
+    epochs = d.number_input("Epochs", 1, 500, 3, key="mnist_epochs", **PS)
+    ks = k_values("k values", key="mnist_k", default=PRESETS["quick"]["k"], options=K_OPTIONS, **PS)
+    raw_lrs = st.multiselect("Learning rates (tune per k: k changes the update scale)", LR_OPTIONS,
+                             default=PRESETS["quick"]["lr"], accept_new_options=True, key="mnist_lr", **PS)
+    a, b, c, d, e = st.columns(5)
+    seeds = a.number_input("Seeds per setting", 1, 10, 1, key="mnist_seeds", **PS)
+    n_train = b.number_input("Training images", 500, 50_000, 10_000, step=5000, key="mnist_ntrain", **PS,
+                             help="The first n of the 50,000 training images; validation and test use all 10,000.")
+    wd = c.number_input("Weight decay", 0.0, 0.1, 0.0, format="%.5f", key="mnist_wd", **PS)
+    clip = d.number_input("Clip gradient norm at", 0.1, 1e6, 100.0, key="mnist_clip", **PS)
+    device = e.selectbox("Device", ["auto", *available_devices()], key="mnist_device", **PS)
+
+    lrs, bad = [], []
+    for text in raw_lrs:
+        try:
+            lr = float(parse_k(text))  # same reader as k: decimals, fractions, powers
+        except ValueError:
+            lr = None
+        if lr is None or lr > 100:
+            bad.append(text)
+        else:
+            lrs.append(lr)
+    if bad:
+        st.error(f"Ignored learning rate(s) {', '.join(repr(b) for b in bad)}: give numbers in (0, 100].")
+    configs, error = [], None
+    try:
+        hidden = _parse_hidden(hidden_text)
+        configs = [TrainConfig(hidden=hidden, activation=activation, lr=lr, momentum=momentum, k=k, weight_decay=wd,
+                               clip_norm=clip, epochs=int(epochs), seed=s)
+                   for k in ks for lr in sorted(set(lrs)) for s in range(int(seeds))]
+        data = DataConfig(n_train=int(n_train), device=device)
+    except (ConfigError, ValueError) as exc:
+        error = str(exc)
+    if error:
+        st.error(f"Cannot launch: {error}")
+    elif configs:
+        eta = estimate_mnist_seconds(configs, data)
+        st.caption(f"{len(configs)} run(s) = {len(ks)} k × {len(set(lrs))} learning rate(s) × {int(seeds)} seed(s) · "
+                   f"{configs[0].arch} · roughly {fmt_seconds(eta)} on {data.device if device != 'auto' else available_devices()[0]}")
+    if st.button("Launch", key="mnist_launch", type="primary", disabled=not configs or bool(error)):
+        try:
+            job, run_ids = lab.submit_mnist(configs, data)
+            st.session_state["mnist_sel"] = run_ids
+            st.toast(f"Queued {len(run_ids)} run(s).")
+        except (ConfigError, ValueError) as exc:
+            st.error(f"Cannot launch: {exc}")
+
+active = lab.jobs.active(kind="mnist")
+
+
+# ----------------------------------------------------------------------------- live jobs
+@st.fragment(run_every=1.0 if active else None)
+def live() -> None:
+    jobs = lab.jobs.active(kind="mnist")
+    if not jobs:
+        if st.session_state.pop("mnist_was_live", False):
+            st.rerun()
+        return
+    st.session_state["mnist_was_live"] = True
+    st.subheader("Training now")
+    for job in jobs:
+        c1, c2 = st.columns([6, 1])
+        if job.status == "queued":
+            c1.info(f"**{job.name}** is queued behind {job.queue_position} job(s) on {job.device}.")
+        else:
+            c1.progress(job.fraction or 0.0, text=f"**{job.name}** · {job.message or 'starting…'} · elapsed "
+                                                  f"{fmt_seconds(job.elapsed_s)} · time left ≈ {fmt_seconds(job.eta_s)}")
+        if c2.button("Stop", key=f"mnist_stop_{job.id}", disabled=job.cancel_requested):
+            lab.jobs.cancel(job.id)
+            st.toast("Stopping… finished epochs are kept.")
+    running = [j for j in jobs if j.status == "running"]
+    if running:
+        run_ids = list(running[0].meta["run_ids"])
+        history = lab.store.history(run_ids)
+        if len(history):
+            runs = lab.store.list_runs(kind="mnist").set_index("id").loc[run_ids]
+            labels, ks = runs["label"].to_dict(), runs["cfg.train.k"].to_dict()
+            a, b = st.columns(2)
+            a.plotly_chart(plots.run_curves(history, labels, "val_error", "Validation error (live)", "validation error (%)",
+                                            ks, percent=True), key="mnist_live_val")
+            b.plotly_chart(plots.run_curves(history, labels, "train_loss", "Training loss (live)",
+                                            "cross-entropy (nats)", ks), key="mnist_live_loss")
+
+
+live()
+for job in lab.jobs.jobs(kind="mnist"):
+    if job.status == "failed" and not st.session_state.get(f"mnist_seen_{job.id}"):
+        msg = job.error or "unknown error"
+        if "MnistUnavailable" in msg:
+            st.error(f"Could not load MNIST: {msg.split(':', 1)[1].strip()}")
+        else:
+            st.error(f"Job '{job.name}' failed: {msg}")
+        if st.button("Dismiss", key=f"mnist_dismiss_{job.id}"):
+            st.session_state[f"mnist_seen_{job.id}"] = True
+            st.rerun()
+
+# ----------------------------------------------------------------------------- history
+st.subheader("History")
+runs = lab.store.list_runs(kind="mnist")
+if runs.empty:
+    st.info("No MNIST runs yet: press **Quick**, then **Launch**, to see a network learn within a minute.")
+    st.stop()
+runs["arch"] = runs["cfg.train.hidden"].map(lambda h: "784-" + "-".join(str(w) for w in h) + "-10")
+c1, c2 = st.columns([1, 2])
+statuses = c1.multiselect("Status", sorted(runs["status"].unique()), key="mnist_status", **PS)
+search = c2.text_input("Filter by label or architecture (e.g. k=0.5, lr=0.1, 784-800)", key="mnist_search", **PS)
+shown = runs[runs["status"].isin(statuses)] if statuses else runs
+if search:
+    shown = shown[shown["label"].str.contains(search, regex=False) | shown["arch"].str.contains(search, regex=False)]
+table = shown.reindex(columns=["id", "label", "arch", "status", "epochs_done", "final.val_error", "final.test_error",
+                               "final.test_ce", "device", "seconds", "created_at"]).rename(columns={
+    "final.val_error": "val error", "final.test_error": "test error", "final.test_ce": "test CE", "epochs_done": "epochs"})
+st.dataframe(table, hide_index=True, key="mnist_table", column_config={
+    "val error": st.column_config.NumberColumn(format="percent"),
+    "test error": st.column_config.NumberColumn(format="percent"),
+    "test CE": st.column_config.NumberColumn(format="%.4f"),
+    "seconds": st.column_config.NumberColumn(format="%.1f"),
+})
+
+labels = {int(r.id): f"#{r.id} {r.label} · {r.arch}" for r in runs.itertuples()}
+if "mnist_sel" not in st.session_state:  # default: the newest launch
+    newest = runs.iloc[0]["group_id"]
+    st.session_state["mnist_sel"] = [int(i) for i in runs.loc[runs["group_id"] == newest, "id"]]
+st.session_state["mnist_sel"] = [i for i in st.session_state["mnist_sel"] if i in labels]
+selected = st.multiselect("Runs to compare, export or delete", list(labels), format_func=labels.get, key="mnist_sel")
+c1, c2, c3, _ = st.columns([1.2, 1.2, 1.6, 3])
+c1.download_button("Export selected (CSV)", lab.store.export_csv(selected) if selected else "", "mnist_runs.csv",
+                   "text/csv", key="mnist_export", disabled=not selected)
+confirm = c3.checkbox("Yes, delete them", key="mnist_confirm")
+if c2.button("Delete selected", key="mnist_delete", disabled=not selected):
+    busy = [i for i in selected if runs.set_index("id").loc[i, "status"] in ("queued", "running")]
+    if busy:
+        st.error("Stop the job first: some selected runs are still training.")
+    elif not confirm:
+        st.warning("Tick 'Yes, delete them' to confirm.")
+    else:
+        lab.store.delete_runs(selected)
+        st.session_state.pop("mnist_sel", None)
+        st.rerun()
+
+# ----------------------------------------------------------------------------- comparison
+if not selected:
+    st.stop()
+st.subheader("Comparison")
+history = lab.store.history(selected)
+sel = runs.set_index("id").loc[selected]
+sel_labels, sel_k = sel["label"].to_dict(), sel["cfg.train.k"].to_dict()
+a, b = st.columns(2)
+a.plotly_chart(plots.run_curves(history, sel_labels, "val_error", "Validation error", "validation error (%)", sel_k,
+                                percent=True), key="mnist_cmp_val")
+b.plotly_chart(plots.run_curves(history, sel_labels, "test_ce", "Test cross-entropy", "cross-entropy (nats)", sel_k),
+               key="mnist_cmp_ce")
+finals = (sel.reset_index().reindex(columns=["id", "cfg.train.k", "cfg.train.lr", "final.test_error"])
+          .rename(columns={"cfg.train.k": "k", "cfg.train.lr": "lr"}).dropna(subset=["final.test_error"]))
+if len(finals):
+    a, b = st.columns(2)
+    a.plotly_chart(plots.final_vs_k(finals, "final.test_error", "Final test error against k", "test error (%)"),
+                   key="mnist_cmp_k")
+    try:
+        choice = select(lab.load_mnist_results(selected))
+        b.markdown("**The paper's selection protocol** (lr per k on validation, then k on validation):")
+        b.dataframe(choice.summary(), key="mnist_select_summary", column_config={
+            c: st.column_config.NumberColumn(format="%.4f") for c in ("val_error", "test_error", "test_ce")})
+        with b.expander("Every (k, lr) cell, averaged over seeds"):
+            st.dataframe(choice.table, hide_index=True, key="mnist_select_table")
+    except (ConfigError, ValueError) as exc:
+        b.info(f"Selection protocol not applicable to this selection: {exc}")

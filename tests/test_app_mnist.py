@@ -1,0 +1,88 @@
+"""AppTest tests of the MNIST-runs page: launch, live progress, history, comparison, delete, bad input."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import plotly_figures
+
+pytest.importorskip("core.data")
+
+
+def _poll(at, done, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.4)
+        at.run()  # run_every does not fire in AppTest: poll by rerunning
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+    raise AssertionError("timed out waiting for the page")
+
+
+def _tiny(at, epochs=2, n_train=1000, ks=("1/2", "1"), lrs=("0.1",)):
+    at.text_input(key="mnist_hidden").set_value("32")
+    at.number_input(key="mnist_ntrain").set_value(n_train)
+    at.number_input(key="mnist_epochs").set_value(epochs)
+    at.multiselect(key="mnist_k").set_value(list(ks))
+    at.multiselect(key="mnist_lr").set_value(list(lrs))
+    return at.run()
+
+
+def test_empty_page_and_quick_preset_fill_the_form(app):
+    """With no runs the page says what to press; the Quick preset fills a small 784-800-10 grid."""
+    at = app("views/mnist.py")
+    assert "Quick" in at.info[0].value
+    at.button(key="mnist_quick").click().run()
+    assert at.text_input(key="mnist_hidden").value == "800"
+    assert at.number_input(key="mnist_ntrain").value == 10_000
+    assert any("2 run(s) = 2 k × 1 learning rate(s) × 1 seed(s)" in c.value for c in at.caption)
+
+
+def test_launch_trains_live_and_lands_in_history(app):
+    """A tiny grid launched from the form shows progress, then its runs, curves and the selection protocol."""
+    at = _tiny(app("views/mnist.py"))
+    at.button(key="mnist_launch").click().run()
+    assert not at.error
+    _poll(at, lambda a: a.dataframe and (a.dataframe[0].value["status"] == "done").sum() == 2 and not a.get("progress"))
+    hist = at.dataframe[0].value
+    assert set(hist["label"]) == {"k=0.5 lr=0.1 s0", "k=1 lr=0.1 s0"}
+    assert (hist["epochs"] == 2).all() and (hist["test error"] < 0.8).all()  # chance is 0.9: it learns, even on 1,000 images
+    titles = [f["layout"]["title"]["text"] for f in plotly_figures(at)]
+    assert {"Validation error", "Test cross-entropy", "Final test error against k"} <= set(titles)
+    summary = at.dataframe[1].value
+    assert list(summary.index) == ["selected", "k=1 (cross-entropy)"]
+    assert len(at.get("download_button")) == 1
+
+
+def test_bad_input_is_reported_not_raised(app):
+    """Unreadable hidden widths or learning rates give st.error and disable Launch."""
+    at = app("views/mnist.py")
+    at.text_input(key="mnist_hidden").set_value("abc").run()
+    assert any("hidden widths" in e.value for e in at.error)
+    assert at.button(key="mnist_launch").disabled
+    at.text_input(key="mnist_hidden").set_value("32").run()
+    at.multiselect(key="mnist_lr").set_value(["fast"]).run()
+    assert any("'fast'" in e.value for e in at.error)
+
+
+def test_stop_and_delete(app):
+    """Stop ends a running job keeping finished epochs; selected runs can be deleted after confirming."""
+    at = _tiny(app("views/mnist.py"), epochs=50, n_train=2000, ks=("1",))
+    at.button(key="mnist_launch").click().run()
+    _poll(at, lambda a: len(a.get("progress")) == 1 and "epoch" in a.get("progress")[0].proto.text)
+    stop = next(b for b in at.button if b.key and b.key.startswith("mnist_stop_"))
+    stop.click().run()
+    _poll(at, lambda a: not a.get("progress"), timeout=60)
+    hist = at.dataframe[0].value
+    newest = hist.iloc[0]
+    assert newest["status"] == "stopped" and 1 <= newest["epochs"] < 50
+    n_before = len(hist)
+    at.multiselect(key="mnist_sel").set_value([int(newest["id"])]).run()
+    at.button(key="mnist_delete").click().run()
+    assert any("confirm" in w.value for w in at.warning)
+    at.checkbox(key="mnist_confirm").check().run()
+    at.button(key="mnist_delete").click().run()
+    assert len(at.dataframe[0].value) == n_before - 1 if n_before > 1 else not at.dataframe
