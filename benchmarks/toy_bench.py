@@ -11,6 +11,7 @@ match with the reference (same test errors, stopping epochs within 2, thresholds
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -22,15 +23,18 @@ from core.toy import ToyConfig, run_reference, run_toy
 
 def full_protocol(device: str, threads: int) -> pd.DataFrame:
     cfg = ToyConfig(device=device, threads=threads)
-    t0 = time.perf_counter()
+    load = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     res = run_toy(cfg)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     tm = res.timings
     other = wall - tm["refresh_s"] - tm["step_s"] - tm["eval_s"]
     print(f"== full paper protocol: {len(cfg.ks)} k x {cfg.runs} runs x {cfg.n_train} points, "
           f"device {res.device}, torch threads {threads or torch.get_num_threads()}")
     print(f"wall time                 {wall:8.2f} s   (status {res.status}, "
           f"{int(res.per_run.hit_max_epochs.sum())} runs hit max_epochs)")
+    print(f"process CPU time          {cpu:8.2f} s   (load average {load:.1f} on {os.cpu_count()} cores "
+          "before the run: wall > CPU means others were using the cores)")
     print(f"epochs (slowest run)      {tm['epochs']:8d}")
     print(f"model-epochs (sum)        {tm['model_epochs']:8d}")
     print(f"per epoch, all models     {1e3 * wall / tm['epochs']:8.3f} ms")
