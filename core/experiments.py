@@ -77,11 +77,12 @@ def _thin(frame: pd.DataFrame, max_epochs: int) -> pd.DataFrame:
 
 
 FLOPS_PER_S = {"cpu": 3e10, "cuda": 3e12, "mps": 5e11}  # rough sustained rates for small-batch MLP training
+STARTUP_S = 8.0  # loading MNIST and compiling the fused pseudo-gradient kernel, once per job
 
 
 def estimate_mnist_seconds(configs: list[TrainConfig], data: DataConfig) -> float:
     """A rough wall-time estimate for fit(configs, data): 6 flops per weight per training image
-    (forward + backward), 2 per evaluated image, at FLOPS_PER_S for the device."""
+    (forward + backward), 2 per evaluated image, at FLOPS_PER_S for the device, plus STARTUP_S."""
     n_train = data.n_train or 50_000
     n_eval = min(data.train_eval or n_train, n_train) + (data.n_val if data.n_val is not None else 10_000) + (
         data.n_test if data.n_test is not None else 10_000)
@@ -90,7 +91,7 @@ def estimate_mnist_seconds(configs: list[TrainConfig], data: DataConfig) -> floa
         widths = (784, *c.hidden, 10)
         weights = sum(a * b for a, b in zip(widths, widths[1:]))
         flops += c.epochs * weights * (6 * n_train + 2 * n_eval)
-    return flops / FLOPS_PER_S.get(pick_device(data.device).type, FLOPS_PER_S["cpu"])
+    return STARTUP_S + flops / FLOPS_PER_S.get(pick_device(data.device).type, FLOPS_PER_S["cpu"])
 
 
 def toy_label(cfg: ToyConfig) -> str:

@@ -102,7 +102,13 @@ def _open(page, url: str, charts: int) -> None:
 
 def _assert_clean(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # Streamlit scrolls inside its main container: grow the viewport to the content for a whole-page shot
+    height = page.evaluate("(document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(max(height + 80, size["height"]), 7000)})
+    page.wait_for_timeout(400)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()
     errors = page.locator('[data-testid="stAlertContentError"]')
@@ -156,10 +162,10 @@ def test_mnist_quick_preset_launches_and_learns(server, page):
     _open(page, f"{server}/mnist", charts=0)
     page.get_by_role("button", name="Quick").click()
     page.wait_for_timeout(800)
-    hidden = page.get_by_label("Hidden widths")
+    hidden = page.get_by_role("textbox", name="Hidden widths")
     hidden.fill("64")
     hidden.press("Enter")
-    epochs = page.get_by_label("Training images")
+    epochs = page.get_by_role("spinbutton", name="Training images")
     epochs.fill("3000")
     epochs.press("Enter")
     page.wait_for_timeout(800)
