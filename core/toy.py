@@ -568,7 +568,8 @@ def _final_snapshot(result: ToyResult, fraction: float = 1.0) -> ToySnapshot:
 
 def run_toy(cfg: ToyConfig = ToyConfig(), on_progress: Callable[[ToySnapshot], None] | None = None,
             cancel=None) -> ToyResult:
-    """Run the toy experiment; on_progress gets a ToySnapshot every ~0.25 s.
+    """Run the toy experiment; on_progress gets a ToySnapshot every ~0.25 s, and a last one
+    whose `.result` is the returned ToyResult.
 
     `cancel` is a threading.Event or a callable returning True to stop; it is checked
     every 64 epochs (a few tenths of a second at most on a CPU) and the result then has
