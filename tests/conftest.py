@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,15 @@ def _decode(obj):
 def plotly_figures(at) -> list[dict]:
     """The Plotly figures on an AppTest page, as dicts (AppTest shows them as unknown elements)."""
     return [_decode(json.loads(el.proto.spec)) for el in at.get("plotly_chart")]
+
+
+def poll_until(at, done, timeout: float = 120):
+    """Rerun an AppTest page until done(at) holds (run_every does not fire in AppTest, so poll)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.3)
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+    raise AssertionError("timed out waiting for the page")

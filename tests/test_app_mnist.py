@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest import plotly_figures
+from tests.conftest import plotly_figures, poll_until
 
 pytest.importorskip("core.data")
-
-
-def _poll(at, done, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        time.sleep(0.4)
-        at.run()  # run_every does not fire in AppTest: poll by rerunning
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            return at
-    raise AssertionError("timed out waiting for the page")
 
 
 def _tiny(at, epochs=2, n_train=1000, ks=("1/2", "1"), lrs=("0.1",)):
@@ -46,7 +33,7 @@ def test_launch_trains_live_and_lands_in_history(app):
     at = _tiny(app("views/mnist.py"))
     at.button(key="mnist_launch").click().run()
     assert not at.error
-    _poll(at, lambda a: a.dataframe and (a.dataframe[0].value["status"] == "done").sum() == 2 and not a.get("progress"))
+    poll_until(at, lambda a: a.dataframe and (a.dataframe[0].value["status"] == "done").sum() == 2 and not a.get("progress"))
     hist = at.dataframe[0].value
     assert set(hist["label"]) == {"k=0.5 lr=0.1 s0", "k=1 lr=0.1 s0"}
     assert (hist["epochs"] == 2).all() and (hist["test error"] < 0.8).all()  # chance is 0.9: it learns, even on 1,000 images
@@ -72,10 +59,10 @@ def test_stop_and_delete(app):
     """Stop ends a running job keeping finished epochs; selected runs can be deleted after confirming."""
     at = _tiny(app("views/mnist.py"), epochs=50, n_train=2000, ks=("1",))
     at.button(key="mnist_launch").click().run()
-    _poll(at, lambda a: len(a.get("progress")) == 1 and "epoch" in a.get("progress")[0].proto.text)
+    poll_until(at, lambda a: len(a.get("progress")) == 1 and "epoch" in a.get("progress")[0].proto.text)
     stop = next(b for b in at.button if b.key and b.key.startswith("mnist_stop_"))
     stop.click().run()
-    _poll(at, lambda a: not a.get("progress"), timeout=60)
+    poll_until(at, lambda a: not a.get("progress"), timeout=60)
     hist = at.dataframe[0].value
     newest = hist.iloc[0]
     assert newest["status"] == "stopped" and 1 <= newest["epochs"] < 50
@@ -86,3 +73,33 @@ def test_stop_and_delete(app):
     at.checkbox(key="mnist_confirm").check().run()
     at.button(key="mnist_delete").click().run()
     assert len(at.dataframe[0].value) == n_before - 1 if n_before > 1 else not at.dataframe
+
+
+def test_runs_survive_a_crash_and_a_restart(app, tmp_path):
+    """A run whose process died mid-training shows as interrupted, with its finished epochs, after a restart."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import os
+        from core.mnist import DataConfig, TrainConfig
+        from core.runstore import RunStore
+        store = RunStore()
+        cfg = TrainConfig(hidden=(32,), k=0.25, lr=0.3, epochs=10)
+        run_id = store.create_run("mnist", {"train": cfg.to_dict(), "data": {}}, cfg.label, group_id="crash")
+        store.mark_running(run_id, "cpu")
+        for epoch in (1, 2):
+            store.log_epoch(run_id, epoch, {"val_error": 0.5 / epoch, "test_error": 0.5 / epoch, "test_ce": 1.0,
+                                            "train_loss": 1.0})
+        os._exit(1)  # the machine "stops" mid-run
+    """)
+    subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), env=dict(os.environ), check=False)
+    at = app("views/mnist.py")  # a fresh Lab: what a restarted app sees
+    hist = at.dataframe[0].value
+    crashed = hist[hist["label"] == "k=0.25 lr=0.3 s0"].iloc[0]
+    assert crashed["status"] == "interrupted" and crashed["epochs"] == 2
+    at.multiselect(key="mnist_sel").set_value([int(crashed["id"])]).run()
+    val = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "Validation error")
+    assert val["data"][0]["y"] == [50.0, 25.0]

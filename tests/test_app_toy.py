@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from tests.conftest import plotly_figures
+from tests.conftest import plotly_figures, poll_until
 
 
 def _tiny(at, n=600, runs=2, ks=("4", "1/4"), patience=200):
@@ -15,17 +13,6 @@ def _tiny(at, n=600, runs=2, ks=("4", "1/4"), patience=200):
     at.number_input(key="toy_n").set_value(n)
     at.number_input(key="toy_patience").set_value(patience)
     return at
-
-
-def _poll_until(at, done, timeout=90):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        time.sleep(0.3)
-        at.run()  # run_every does not fire in AppTest: poll by rerunning
-        assert not at.exception, [e.value for e in at.exception]
-        if done(at):
-            return at
-    raise AssertionError("timed out waiting for the page")
 
 
 def test_empty_state_explains_what_to_do(app):
@@ -40,7 +27,7 @@ def test_tiny_run_to_completion_shows_table_and_plots(app):
     at = app("views/toy.py")
     _tiny(at).button(key="toy_run").click().run()
     assert not at.error
-    _poll_until(at, lambda a: a.dataframe and not a.get("progress"))
+    poll_until(at, lambda a: a.dataframe and not a.get("progress"))
     table = at.dataframe[0].value
     assert list(table["k"]) == ["4", "1/4"]
     assert (table["test_error_mean"] > 0).all() and (table["epochs_mean"] >= 200).all()
@@ -58,9 +45,9 @@ def test_stop_button_stops_and_keeps_the_run(app):
     """Stop ends a long run within seconds; it is saved as stopped with its partial table."""
     at = app("views/toy.py")
     _tiny(at, n=20_000, runs=3, ks=("1/16", "4"), patience=50_000).button(key="toy_run").click().run()
-    _poll_until(at, lambda a: len(a.get("progress")) == 1 and a.button(key="toy_stop") is not None)
+    poll_until(at, lambda a: len(a.get("progress")) == 1 and a.button(key="toy_stop") is not None)
     at.button(key="toy_stop").click().run()
-    _poll_until(at, lambda a: not a.get("progress"), timeout=30)
+    poll_until(at, lambda a: not a.get("progress"), timeout=30)
     assert at.selectbox(key="toy_pick").index == 0  # the run just started (newest first), not an older one
     assert any("Status: **stopped**" in c.value for c in at.caption)
     assert any("Stopped before" in w.value for w in at.warning)
