@@ -247,7 +247,8 @@ class _TaylorGradients:
         self.x = torch.tensor(np.stack([d.x_train for d in data]), dtype=torch.float64, device=device)
         self.y = torch.tensor(np.stack([d.y_train for d in data]), dtype=torch.float64, device=device)
         xpow = self.x.unsqueeze(-1) ** torch.arange(J + 2, device=device, dtype=torch.float64)  # (R, n, J+2)
-        self.xpow = torch.cat([xpow, xpow * self.y.unsqueeze(-1)], dim=2)  # (R, n, 2(J+2)): x^p, s x^p
+        xpow = torch.cat([xpow, xpow * self.y.unsqueeze(-1)], dim=2)  # (R, n, 2(J+2)): x^p, s x^p
+        self.xpow_t = xpow.transpose(1, 2).contiguous()  # (R, 2(J+2), n): faster as a matmul operand
         polys = {k: _derivative_polys(k, J) for k in np.unique(model_k)}
         radii = {k: _taylor_radius(k, J, cfg.taylor_tol) for k in polys}
         self.P = torch.tensor(np.stack([polys[k] for k in model_k]), device=device)  # (M, J+1, J+1)
@@ -292,7 +293,7 @@ class _TaylorGradients:
             lo_r = 0
             for r, cnt in zip(*np.unique(self.run[idx], return_counts=True)):  # idx is sorted by run
                 Vr = V[lo_r:lo_r + cnt].reshape(-1, V.shape[2])  # (m_r (J+1), n)
-                Bm[lo_r:lo_r + cnt] = (Vr @ self.xpow[r]).reshape(cnt, self.J + 1, -1)
+                Bm[lo_r:lo_r + cnt] = (Vr @ self.xpow_t[r].T).reshape(cnt, self.J + 1, -1)
                 lo_r += cnt
             # A[j] = sum_l P[j, l] B[l], using the moments with s^(j+1)
             Bj = torch.where(self.odd[None, :, None, None], Bm[:, None, :, : self.J + 2], Bm[:, None, :, self.J + 2:])
