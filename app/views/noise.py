@@ -1,0 +1,330 @@
+"""Label noise: the k family against the noise-robust losses, on MNIST or the 1-D toy, run in the background.
+
+Thin skin over core.noise: widgets -> comparison_configs / toy_configs -> Lab.submit_mnist(kind="noise") or
+Lab.submit_toy per rate -> core.noise.summarize / curves / summarize_toy -> app.plots_noise figures.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pandas as pd
+import streamlit as st
+
+from app import plots_noise
+from app.state import fmt_seconds, get_lab, k_values
+from core.experiments import toy_label
+from core.losses import ObjectiveSpec
+from core.mnist import DataConfig, TrainConfig
+from core.noise import (
+    DEFAULT_MOMENTUM, UNHINGED_WEIGHT_DECAY, Method, comparison_configs, curves, default_lr, format_table, summarize,
+    summarize_toy, toy_configs,
+)
+from core.toy import ToyConfig
+
+lab = get_lab()
+PS = dict(persist_state="session")  # settings survive a page switch
+K_OPTIONS = ["1/16", "1/8", "1/4", "1/2", "2", "4"]
+RATE_OPTIONS = ["0", "0.2", "0.4", "0.6", "0.8"]
+TOY_TAG = "label noise"  # toy runs of this page are named "label noise <tag> · ..." (their kind stays "toy")
+OTHERS = {  # checkbox key suffix -> (label, parameters with (default, min, max, step))
+    "ce": ("Cross-entropy (k = 1)", {}),
+    "gce": ("GCE", {"q": (0.7, 0.01, 1.0, 0.05)}),
+    "sce": ("SCE", {"alpha": (0.01, 0.0, 10.0, 0.01), "beta": (1.0, 0.0, 10.0, 0.1)}),
+    "nce_rce": ("NCE+RCE", {"alpha": (1.0, 0.0, 100.0, 0.5), "beta": (10.0, 0.0, 100.0, 1.0)}),
+    "mae": ("MAE", {}),
+    "focal": ("Focal", {"gamma": (2.0, 0.0, 10.0, 0.5)}),
+    "unhinged": ("Unhinged (the k → 0 limit)", {}),
+}
+BASE = dict(noise_kind="symmetric", noise_momentum=DEFAULT_MOMENTUM, noise_lr_mode="defaults", noise_lr=0.03,
+            noise_wd=0.0, noise_wd_unhinged=UNHINGED_WEIGHT_DECAY, noise_n_test=10_000,
+            noise_toy_patience=1000, noise_toy_n=10_000)
+PRESETS = {
+    "quick": dict(noise_dataset="MNIST", noise_rates=["0.4"], noise_k=["1/4", "1/2"], noise_hidden="256",
+                  noise_epochs=8, noise_seeds=2, noise_n_train=5_000,
+                  **{f"noise_{o}": o in ("ce", "gce", "sce", "mae", "unhinged") for o in OTHERS}),
+    "paper": dict(noise_dataset="MNIST", noise_rates=["0.2", "0.4", "0.6"], noise_k=["1/4", "1/2", "2"],
+                  noise_hidden="800", noise_epochs=10, noise_seeds=2, noise_n_train=50_000,
+                  **{f"noise_{o}": True for o in OTHERS}),
+    "toy": dict(noise_dataset="1-D toy", noise_rates=["0", "0.2", "0.4"], noise_k=["1/16", "1/4", "4"],
+                noise_seeds=3, noise_ce=True),
+}
+
+
+def _preset(name: str) -> None:
+    st.session_state.update({**BASE, **PRESETS[name]})
+    st.session_state["noise_autostart"] = True
+
+
+def _rates(raw: list[str]) -> list[float]:
+    """Noise rates from the multiselect ('0.4' or '40%'); ValueError names the unreadable ones."""
+    rates, bad = [], []
+    for text in raw:
+        t = str(text).strip()
+        try:
+            value = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+        except ValueError:
+            bad.append(t)
+            continue
+        if not 0 <= value < 1:
+            bad.append(t)
+        elif value not in rates:
+            rates.append(value)
+    if bad:
+        raise ValueError(f"noise rates must be numbers in [0, 1) such as 0.4 or 40%; cannot use {', '.join(bad)}")
+    if not rates:
+        raise ValueError("choose at least one noise rate")
+    return sorted(rates)
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.replace(",", " ").split())
+    except ValueError:
+        raise ValueError(f"hidden widths must be whole numbers separated by spaces, e.g. '256' or '400 400'; "
+                         f"got {text!r}") from None
+    if not widths or min(widths) < 1 or max(widths) > 4096 or len(widths) > 6:
+        raise ValueError("give 1 to 6 hidden widths, each between 1 and 4096")
+    return widths
+
+
+def _active() -> list:
+    """Running or queued jobs of this page: MNIST comparisons (kind 'noise') and its toy runs."""
+    return lab.jobs.active(kind="noise") + [j for j in lab.jobs.active(kind="toy") if j.name.startswith(TOY_TAG)]
+
+
+st.title("Label noise: is a small k robust to wrong labels?")
+st.markdown(
+    "A fraction of the **training** labels is flipped (symmetric: to a uniformly chosen other class; asymmetric: "
+    "7→1, 2→7, 5↔6, 3→8); the test labels stay clean. As k → 0 the pseudo-gradient becomes the gradient of the "
+    "**unhinged** loss, a symmetric and provably noise-robust loss; k = 1 is cross-entropy. So k interpolates "
+    "between the two. This page compares the k family with the noise-robust losses of the literature "
+    "(GCE, SCE, NCE+RCE, MAE, focal, unhinged) on MNIST or on the 1-D toy, and shows how much of the noise each "
+    "network **memorizes**. The same comparison runs from the command line: `python -m core.noise --help`."
+)
+
+# ----------------------------------------------------------------------------- settings
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.5])
+    c1.button("Quick: 40% symmetric, MNIST", key="noise_quick", on_click=_preset, args=("quick",), type="primary",
+              help="7 objectives × 2 seeds, 5,000 training images, 784-256-10, 8 epochs: about a minute on 2 CPU cores")
+    c2.button("Paper-like (long)", key="noise_paper", on_click=_preset, args=("paper",),
+              help="10 objectives × 3 rates × 2 seeds on all 50,000 images, 784-800-10, 10 epochs: "
+                   "about an hour on 2 CPU cores, minutes on a GPU")
+    c3.button("Toy: 0/20/40% noise", key="noise_toy_preset", on_click=_preset, args=("toy",),
+              help="k = 4, 1, 1/4, 1/16 × 3 runs × 10,000 points at three noise rates: seconds")
+    c4.caption("A preset fills the settings and starts a run. Or adjust the settings and press Run.")
+    a, b, c = st.columns([1, 1, 2])
+    dataset = a.radio("Data", ["MNIST", "1-D toy"], key="noise_dataset", horizontal=True, **PS)
+    toy = dataset == "1-D toy"
+    noise_kind = b.selectbox("Noise", ["symmetric", "asymmetric"], key="noise_kind", disabled=toy, **PS,
+                             help="The toy has two classes: a flipped label always goes to the other one.")
+    raw_rates = c.multiselect("Noise rates (fraction of training labels flipped)", RATE_OPTIONS, default=["0.4"],
+                              accept_new_options=True, key="noise_rates", **PS)
+    ks = k_values("k values (pseudo-gradient)", key="noise_k", default=["1/4", "1/2"], options=K_OPTIONS, **PS)
+    st.caption("Other objectives" + (" (the toy trains only the k family; cross-entropy is k = 1)" if toy else ""))
+    cols = st.columns(len(OTHERS))
+    chosen: list[ObjectiveSpec] = []
+    param_errors = []
+    for col, (name, (label, params)) in zip(cols, OTHERS.items()):
+        on = col.checkbox(label, value=name in ("ce", "gce", "sce", "mae", "unhinged"), key=f"noise_{name}",
+                          disabled=toy and name != "ce", **PS)
+        values = {p: col.number_input(p, lo, hi, default, step, key=f"noise_{name}_{p}", disabled=not on or toy,
+                                      format="%.3g", **PS)
+                  for p, (default, lo, hi, step) in params.items()}
+        if on and (not toy or name == "ce"):
+            try:
+                chosen.append(ObjectiveSpec(name, values))
+            except ValueError as exc:
+                param_errors.append(str(exc))
+    a, b, c, d = st.columns(4)
+    seeds = a.number_input("Seeds (toy: data draws)", 1, 10, 2, key="noise_seeds", **PS)
+    if toy:
+        toy_n = b.number_input("Points per split", 200, 200_000, 10_000, step=1000, key="noise_toy_n", **PS)
+        patience = c.number_input("Stopping window (epochs)", 10, 100_000, 1000, step=100, key="noise_toy_patience", **PS)
+    else:
+        hidden_text = b.text_input("Hidden widths", "256", key="noise_hidden", **PS, help="e.g. 256, or 400 400")
+        epochs = c.number_input("Epochs", 1, 200, 8, key="noise_epochs", **PS)
+        n_train = d.number_input("Training images", 100, 50_000, 5_000, step=1000, key="noise_n_train", **PS)
+        with st.expander("Optimizer and data"):
+            a, b, c, d = st.columns(4)
+            lr_mode = a.radio("Learning rate", ["defaults", "one for all"], key="noise_lr_mode", **PS,
+                              help="The pseudo-gradient's scale changes with k, and MAE or unhinged need very "
+                                   "different step sizes: the defaults are tuned per objective (core.noise.EFFECTIVE_LR).")
+            lr_all = b.number_input("Learning rate for all", 1e-5, 10.0, 0.03, format="%.4g", key="noise_lr",
+                                    disabled=lr_mode == "defaults", **PS)
+            momentum = c.number_input("Momentum", 0.0, 0.99, DEFAULT_MOMENTUM, 0.1, key="noise_momentum", **PS)
+            n_test = d.number_input("Test images", 100, 10_000, 10_000, step=1000, key="noise_n_test", **PS)
+            a, b, _, _ = st.columns(4)
+            wd = a.number_input("Weight decay", 0.0, 1.0, 0.0, format="%.4g", key="noise_wd", **PS)
+            wd_unhinged = b.number_input("Weight decay for unhinged", 0.0, 10.0, UNHINGED_WEIGHT_DECAY, format="%.4g",
+                                         key="noise_wd_unhinged", **PS,
+                                         help="Unhinged is unbounded below: without enough weight decay its logits grow "
+                                              "without end.")
+            if lr_mode == "defaults" and chosen + [ObjectiveSpec("tunable", {"k": k}) for k in ks]:
+                st.caption("Default learning rates at this momentum: " + ", ".join(
+                    f"{s.label if s.name != 'tunable' else 'k = ' + format(s.kwargs['k'], 'g')} {default_lr(s, momentum):g}"
+                    for s in [ObjectiveSpec("tunable", {"k": k}) for k in ks] + chosen))
+
+# ----------------------------------------------------------------------------- start
+active = _active()
+start = st.button("Run", key="noise_run", type="primary", disabled=bool(active)) \
+    or st.session_state.pop("noise_autostart", False)
+if start and not active:
+    try:
+        if param_errors:
+            raise ValueError(param_errors[0])
+        rates = _rates(raw_rates)
+        methods = [Method(ObjectiveSpec("tunable", {"k": k})) for k in ks] + [
+            Method(s, weight_decay=None if toy else (wd_unhinged if s.name == "unhinged" else wd)) for s in chosen]
+        if not methods:
+            raise ValueError("choose at least one objective: a k value or one of the other objectives")
+        seed_list = list(range(int(seeds)))
+        if toy:
+            base = ToyConfig(n_train=int(toy_n), n_val=int(toy_n), n_test=int(toy_n), patience=int(patience))
+            tag = secrets.token_hex(3)
+            ids = [lab.submit_toy(cfg, name=f"{TOY_TAG} {tag} · {toy_label(cfg)}")[1]
+                   for cfg in toy_configs(methods, rates, seed_list, base)]
+            st.session_state["noise_pick"] = f"toy:{tag}"
+        else:
+            base = TrainConfig(hidden=_hidden(hidden_text), momentum=float(momentum), epochs=int(epochs))
+            configs = comparison_configs(methods, rates, seed_list, noise_kind, base,
+                                         lr=None if lr_mode == "defaults" else float(lr_all))
+            data = DataConfig(n_train=int(n_train), n_val=2_000, n_test=int(n_test), train_eval=min(int(n_train), 5_000))
+            name = (f"label noise · {noise_kind} {', '.join(f'{r:.0%}' for r in rates)} · {len(methods)} objectives "
+                    f"× {len(seed_list)} seeds · {configs[0].arch}")
+            job, _ = lab.submit_mnist(configs, data, name=name, kind="noise")
+            st.session_state["noise_pick"] = f"mnist:{job.meta['group_id']}"
+        active = _active()
+    except ValueError as exc:
+        st.error(f"Cannot start: {exc}")
+
+
+# ----------------------------------------------------------------------------- live view
+@st.fragment(run_every=0.5 if active else None)
+def live() -> None:
+    jobs = _active()
+    if not jobs:
+        if st.session_state.pop("noise_was_live", False):
+            st.rerun()  # the run ended: redraw the whole page with its results
+        return
+    st.session_state["noise_was_live"] = True
+    job = next((j for j in jobs if j.status == "running"), jobs[0])
+    st.subheader("Running")
+    if len(jobs) > 1:
+        st.caption(f"{len(jobs)} jobs of this page are queued or running (the toy runs one job per noise rate).")
+    if job.status == "queued":
+        st.info(f"Queued behind {job.queue_position} job(s) on {job.device}.")
+    c1, c2 = st.columns([5, 1])
+    c1.progress(min(1.0, job.fraction or 0.0),
+                text=f"{job.name}: {job.message or 'starting…'} · elapsed {fmt_seconds(job.elapsed_s)} · "
+                     f"time left ≈ {fmt_seconds(job.eta_s)}")
+    if c2.button("Stop", key="noise_stop", disabled=all(j.cancel_requested for j in jobs)):
+        for j in jobs:
+            lab.jobs.cancel(j.id)
+        st.toast("Stopping… the finished epochs are kept.")
+    if job.kind != "noise":
+        return
+    cv = curves(lab.load_mnist_results(job.meta.get("run_ids", [])))
+    if cv.empty:
+        return
+    rate = max(cv["rate"])
+    a, b = st.columns(2)
+    a.plotly_chart(plots_noise.accuracy_curves(cv, rate), key="noise_live_acc")
+    b.plotly_chart(plots_noise.memorization(cv, rate), key="noise_live_mem")
+
+
+live()
+
+# ----------------------------------------------------------------------------- saved comparisons
+st.subheader("Results")
+mnist_runs = lab.store.list_runs(kind="noise")
+toy_runs = lab.store.list_runs(kind="toy")
+entries: dict[str, dict] = {}  # "mnist:<group>" / "toy:<tag>" -> ids, label, newest first
+for group, part in mnist_runs.groupby("group_id", sort=False, dropna=False):
+    rates = sorted(part.get("cfg.train.noise.rate", pd.Series([0.0])).dropna().unique())
+    kinds = set(part.get("cfg.train.noise.kind", pd.Series(["symmetric"]))) - {"none"}
+    statuses = part["status"].value_counts().to_dict()
+    entries[f"mnist:{group}"] = dict(
+        ids=sorted(int(i) for i in part["id"]), created=part["created_at"].min(),
+        label=f"MNIST · {', '.join(kinds) or 'clean'} {', '.join(f'{r:.0%}' for r in rates)} · {len(part)} runs · "
+              + ", ".join(f"{n} {s}" for s, n in statuses.items()))
+if not toy_runs.empty:
+    noisy = toy_runs[toy_runs["label"].str.startswith(TOY_TAG) | (toy_runs.get("cfg.label_noise", 0) > 0)]
+    for row in noisy.itertuples():
+        tag = row.label.split()[2] if row.label.startswith(TOY_TAG) else f"run{row.id}"
+        entry = entries.setdefault(f"toy:{tag}", dict(ids=[], created=row.created_at, label=""))
+        entry["ids"].append(int(row.id))
+        entry["created"] = min(entry["created"], row.created_at)
+    for key, entry in entries.items():
+        if key.startswith("toy:"):
+            entry["ids"].sort()
+            entry["label"] = f"Toy · {len(entry['ids'])} noise rate(s) · runs #{', #'.join(map(str, entry['ids']))}"
+if not entries:
+    st.info("No label-noise comparisons yet. Press **Quick: 40% symmetric, MNIST** for a run of about a minute, or "
+            "**Toy: 0/20/40% noise** for one of a few seconds.")
+    st.stop()
+order = sorted(entries, key=lambda k: entries[k]["created"], reverse=True)
+if st.session_state.get("noise_pick") not in entries:
+    st.session_state.pop("noise_pick", None)  # deleted or never chosen: show the newest
+pick = st.selectbox("Saved comparisons (newest first; they survive a restart)", order, key="noise_pick",
+                    format_func=lambda k: f"{entries[k]['label']} · {entries[k]['created']:%Y-%m-%d %H:%M}")
+ids = entries[pick]["ids"]
+
+if pick.startswith("toy:"):
+    saved = [lab.load_toy(i) for i in ids]
+    st.caption("Status: " + ", ".join(f"#{s.run_id} **{s.status}**" for s in saved))
+    if any(s.status in ("running", "queued") for s in saved):
+        st.info("Still in progress: see the live view above.")
+    table = summarize_toy(saved)
+    if table.empty:
+        st.stop()
+    st.plotly_chart(plots_noise.toy_error_vs_k(table), key="noise_toy_k")
+    if table["rate"].nunique() > 1:
+        st.plotly_chart(plots_noise.accuracy_vs_rate(table, "test_error", "test error (%)",
+                                                     "Toy: test error against the noise rate"), key="noise_toy_rate")
+    st.dataframe(format_table(table), hide_index=True, key="noise_table")
+    st.download_button("Table (CSV)", table.to_csv(index=False), f"noise_toy_{pick[4:]}.csv", "text/csv",
+                       key="noise_dl_table")
+    st.stop()
+
+results = lab.load_mnist_results(ids)
+statuses = pd.Series([r.status for r in results]).value_counts().to_dict()
+st.caption("Status: " + ", ".join(f"{n} **{s}**" for s, n in statuses.items()))
+if statuses.get("running") or statuses.get("queued"):
+    st.info("Still in progress: the numbers below stop at the last finished epoch; the live view above updates.")
+if statuses.get("stopped"):
+    st.warning("Stopped before the last epoch: the table uses each run's last finished epoch.")
+if statuses.get("diverged"):
+    st.warning(f"{statuses['diverged']} run(s) diverged (train cross-entropy above 1000 or non-finite weights); "
+               "they count in the table's 'diverged' column and are left out of the means.")
+table = summarize(results)
+cv = curves(results)
+if cv.empty:
+    st.stop()
+rates = sorted(cv["rate"].unique())
+rate = rates[-1]
+if len(rates) > 1:
+    rate = st.selectbox("Noise rate for the training curves", rates, index=len(rates) - 1, key="noise_rate_view",
+                        format_func=lambda r: f"{r:.0%}")
+a, b = st.columns(2)
+a.plotly_chart(plots_noise.accuracy_curves(cv, rate), key="noise_acc")
+b.plotly_chart(plots_noise.final_bars(table, rate), key="noise_bars")
+if rate > 0:
+    a, b = st.columns(2)
+    a.plotly_chart(plots_noise.memorization(cv, rate), key="noise_mem")
+    b.plotly_chart(plots_noise.memorized_curves(cv, rate), key="noise_memorized")
+    st.caption("Fit to the noisy labels against fit to the true labels, on the training set: a robust model climbs "
+               "toward the star (all true labels right, every flip ignored); one that memorizes the noise drifts "
+               "right and down toward the diagonal.")
+if len(rates) > 1:
+    st.plotly_chart(plots_noise.accuracy_vs_rate(table), key="noise_vs_rate")
+st.markdown("**Final epoch, mean ± std over seeds** (accuracies in %, cross-entropy in nats)")
+st.dataframe(format_table(table), hide_index=True, key="noise_table")
+d1, d2, _ = st.columns([1, 1, 3])
+d1.download_button("Table (CSV)", table.to_csv(index=False), f"noise_{pick[6:]}_table.csv", "text/csv",
+                   key="noise_dl_table")
+d2.download_button("Every epoch of every run (CSV)", lab.store.export_csv(ids), f"noise_{pick[6:]}_epochs.csv",
+                   "text/csv", key="noise_dl_epochs")
+with st.expander("Settings of this comparison"):
+    st.json(lab.store.get_run(ids[0])["config"])
