@@ -5,7 +5,8 @@ the straightforward float64 reference on a reduced size.
     .venv/bin/python benchmarks/toy_bench.py --threads 2  # torch threads while training
 
 Prints wall time, epochs, per-epoch cost and where the time goes, then PASS/FAIL for the
-match with the reference (same test errors, stopping epochs within 2, thresholds close).
+match with the reference (same test errors, stopping epochs within 2, thresholds close)
+on a reduced size, and for the parameters after the first 200 epochs at full size.
 """
 
 from __future__ import annotations
@@ -77,6 +78,19 @@ def reference_check(device: str, n: int, runs: int, patience: int, threads: int)
     return ok
 
 
+def full_size_prefix_check(device: str, threads: int, epochs: int = 200) -> bool:
+    """Full-size data, one run, the first `epochs` epochs: parameters must agree closely."""
+    cfg = ToyConfig(runs=1, max_epochs=epochs, patience=10**6, device=device, threads=threads)
+    a, b = run_toy(cfg).per_run, run_reference(cfg).per_run
+    cols = ["w_neg", "w_pos", "b_neg", "b_pos"]
+    diff = float(np.max(np.abs(a[cols].to_numpy() - b[cols].to_numpy())))
+    ok = diff < 1e-9 and np.array_equal(a.test_error.to_numpy(), b.test_error.to_numpy())
+    print(f"\n== full size (n = {cfg.n_train}), 1 run, first {epochs} epochs: "
+          f"max |param diff| {diff:.2e}, test errors equal {np.array_equal(a.test_error, b.test_error)}")
+    print("PASS" if ok else "FAIL")
+    return ok
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto")
@@ -89,6 +103,7 @@ def main() -> None:
     if not args.skip_full:
         full_protocol(args.device, args.threads)
     reference_check(args.device, args.ref_n, args.ref_runs, args.ref_patience, args.threads)
+    full_size_prefix_check(args.device, args.threads)
 
 
 if __name__ == "__main__":
