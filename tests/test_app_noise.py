@@ -1,0 +1,109 @@
+"""AppTest tests of the Label-noise page: tiny MNIST and toy comparisons to completion, Stop, bad input."""
+
+from __future__ import annotations
+
+import time
+
+from tests.conftest import plotly_figures
+
+PAGE = "views/noise.py"
+
+
+def _poll_until(at, done, timeout=90):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        time.sleep(0.3)
+        at.run()  # run_every does not fire in AppTest: poll by rerunning
+        assert not at.exception, [e.value for e in at.exception]
+        if done(at):
+            return at
+    raise AssertionError("timed out waiting for the page")
+
+
+def _tiny_mnist(at, n_train=500, epochs=1, rates=("0.4",), seeds=1):
+    """Two objectives (k = 1/4 and CE), one hidden layer of 32, a few hundred images."""
+    at.radio(key="noise_dataset").set_value("MNIST")
+    at.multiselect(key="noise_k").set_value(["1/4"])
+    at.multiselect(key="noise_rates").set_value(list(rates))
+    for name in ("gce", "sce", "nce_rce", "mae", "focal", "unhinged"):
+        at.checkbox(key=f"noise_{name}").uncheck()
+    at.checkbox(key="noise_ce").check()
+    at.text_input(key="noise_hidden").set_value("32")
+    at.number_input(key="noise_epochs").set_value(epochs)
+    at.number_input(key="noise_seeds").set_value(seeds)
+    at.number_input(key="noise_n_train").set_value(n_train)
+    at.number_input(key="noise_n_test").set_value(500)
+    return at
+
+
+def _finished(at) -> bool:
+    return bool(at.dataframe) and not at.get("progress")
+
+
+def test_page_renders_and_explains_what_to_do(app):
+    """With no saved comparisons the page renders without error and says which preset to press."""
+    at = app(PAGE)
+    assert not at.error
+    assert any("Quick: 40% symmetric" in i.value for i in at.info)
+
+
+def test_tiny_mnist_comparison_shows_table_and_figures(app):
+    """A tiny MNIST comparison runs in the background; when it ends the table (one row per objective) and the
+    accuracy, bar, memorization and memorized figures appear, and it is listed as a saved comparison."""
+    at = _tiny_mnist(app(PAGE))
+    at.button(key="noise_run").click().run()
+    assert not at.error, [e.value for e in at.error]
+    _poll_until(at, _finished)
+    table = at.dataframe[0].value
+    assert list(table["objective"]) == ["k = 0.25", "CE"] and set(table["rate"]) == {"40%"}
+    titles = [f["layout"]["title"]["text"] for f in plotly_figures(at)]
+    assert any(t.startswith("Clean test accuracy while training") for t in titles)
+    assert any(t.startswith("Memorization at 40%") for t in titles)
+    assert any(t.startswith("Flipped examples memorized") for t in titles)
+    assert at.selectbox(key="noise_pick").value.startswith("mnist:")
+    assert any("**done**" in c.value for c in at.caption)
+    assert len(at.get("download_button")) == 2
+
+
+def test_tiny_toy_comparison_shows_error_against_k(app):
+    """A tiny toy comparison at two noise rates ends with a (k, rate) table and the error-against-k figure."""
+    at = app(PAGE)
+    at.radio(key="noise_dataset").set_value("1-D toy").run()
+    at.multiselect(key="noise_k").set_value(["4", "1/4"])
+    at.multiselect(key="noise_rates").set_value(["0", "0.2"])
+    at.number_input(key="noise_seeds").set_value(2)
+    at.number_input(key="noise_toy_n").set_value(500)
+    at.number_input(key="noise_toy_patience").set_value(50)
+    at.button(key="noise_run").click().run()
+    assert not at.error, [e.value for e in at.error]
+    _poll_until(at, _finished)
+    assert at.selectbox(key="noise_pick").value.startswith("toy:")
+    table = at.dataframe[0].value
+    assert len(table) == 3 * 2  # k = 4, 1 (CE), 1/4 at two rates
+    titles = [f["layout"]["title"]["text"] for f in plotly_figures(at)]
+    assert "Toy: test error against k, per label-noise rate" in titles
+    assert "Toy: test error against the noise rate" in titles
+
+
+def test_bad_input_shows_an_error_not_a_traceback(app):
+    """Unreadable hidden widths or noise rates are refused with st.error when Run is pressed."""
+    at = _tiny_mnist(app(PAGE))
+    at.text_input(key="noise_hidden").set_value("wide")
+    at.button(key="noise_run").click().run()
+    assert any("hidden widths" in e.value for e in at.error)
+    at.text_input(key="noise_hidden").set_value("32")
+    at.multiselect(key="noise_rates").set_value(["lots"])
+    at.button(key="noise_run").click().run()
+    assert any("noise rates" in e.value for e in at.error)
+    assert not at.exception and not at.get("progress")
+
+
+def test_stop_button_stops_and_keeps_the_runs(app):
+    """Stop ends a long comparison within seconds; its runs are saved as stopped and listed."""
+    at = _tiny_mnist(app(PAGE), n_train=20_000, epochs=50)
+    at.button(key="noise_run").click().run()
+    _poll_until(at, lambda a: len(a.get("progress")) == 1 and a.button(key="noise_stop") is not None)
+    at.button(key="noise_stop").click().run()
+    _poll_until(at, lambda a: not a.get("progress"), timeout=30)
+    assert at.selectbox(key="noise_pick").value.startswith("mnist:")
+    assert any("**stopped**" in c.value for c in at.caption)
