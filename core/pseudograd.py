@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import threading
 import warnings
 
 import torch
@@ -109,9 +110,10 @@ def _ce_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor) -> tuple[T
     """Per-example cross-entropy (B,) and f(eps) (B, C) from logits z (B, C), in z's dtype.
 
     With m = max of the non-target logits and L = m + log sum_{j != y} exp(z_j - m)
-    (the non-target logsumexp, always well scaled):
-        cross-entropy  -log p_y         = softplus(L - z_y)
-        log |eps_y|    = log(1 - p_y)   = -softplus(z_y - L)
+    (the non-target logsumexp, always well scaled), and d = z_y - L computed as
+    (z_y - m) - log sum (so no rounding at the scale of the logits themselves):
+        cross-entropy  -log p_y         = softplus(-d)
+        log |eps_y|    = log(1 - p_y)   = -softplus(d)
         share_j        = eps_j^k / sum  = exp(k (z_j - m)) / sum_{i != y} exp(k (z_i - m))
     Three row reductions and two exps per element; nothing underflows to 0/0.
     """
@@ -120,9 +122,9 @@ def _ce_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor) -> tuple[T
     non_target = z.scatter(1, yy, -math.inf)  # (B, C), -inf at y
     m = non_target.amax(1, keepdim=True)  # (B, 1)
     r = non_target - m  # (B, C), <= 0, exactly 0 at the largest non-target logit
-    L = m + torch.log(torch.exp(r).sum(1, keepdim=True))  # (B, 1), logsumexp over j != y
-    ce = F.softplus(L - z_y)  # (B, 1)
-    size = torch.exp(F.softplus(z_y - L) * -k)  # (B, 1): |eps_y|^k in log space
+    d = (z_y - m) - torch.log(torch.exp(r).sum(1, keepdim=True))  # (B, 1): z_y - logsumexp_{j != y} z_j
+    ce = F.softplus(-d)  # (B, 1)
+    size = torch.exp(F.softplus(d) * -k)  # (B, 1): |eps_y|^k in log space
     powered = torch.exp(r * k)  # (B, C): eps_j^k up to a per-row factor, 0 at y
     f = (powered * (size / powered.sum(1, keepdim=True))).scatter(1, yy, -size)
     return ce.squeeze(1), f
@@ -153,11 +155,16 @@ def _fused_ce_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor) -> t
     Fusing makes forward+backward cost about what F.cross_entropy's does (see
     benchmarks/pseudograd_bench.py). The batch dimension is dynamic and k is a tensor input, so
     one kernel serves every batch size and every k for a given (classes, dtype, device); the
-    first call for such a combination compiles (a few seconds on CPU). Set TUNABLE_COMPILE=0
+    first call for such a combination compiles (a few seconds on CPU). Only the main thread
+    compiles (see below); other threads run the same math eagerly. Set TUNABLE_COMPILE=0
     to always run eager; a failed compile (no C++ compiler, say) warns once and falls back to
     eager for the rest of the process.
     """
-    if _FUSED["disabled"] or z.device.type not in ("cpu", "cuda") or z.shape[0] < 2:
+    if (_FUSED["disabled"] or z.device.type not in ("cpu", "cuda") or z.shape[0] < 2
+            or threading.current_thread() is not threading.main_thread()):
+        # Worker threads (a dashboard's training jobs) stay eager: CPython 3.11's compile() is not
+        # thread-safe, and inductor's code generation racing another thread's compile() raises
+        # "AST constructor recursion depth mismatch". At small batches eager costs the same anyway.
         return _ce_and_pseudo_grad(z, target, k)
     if not isinstance(k, Tensor):  # a tensor k keeps one compiled kernel for every value of k
         k = torch.full((1, 1), k, dtype=z.dtype, device=z.device)
