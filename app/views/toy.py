@@ -164,7 +164,8 @@ st.caption("Points: mean ± std over runs. Dotted: the population limit, where g
            "test cross-entropy is not monotone in k.")
 table = res.per_k.sort_values("k", ascending=False).assign(k=lambda d: d["k"].map(format_k))
 st.dataframe(table, hide_index=True, key="toy_table", column_config={
-    c: st.column_config.NumberColumn(format="%.4f") for c in table.columns if c.endswith(("_mean", "_std"))})
+    c: st.column_config.NumberColumn(format="%.0f" if c.startswith("epochs") else "%.4f")
+    for c in table.columns if c.endswith(("_mean", "_std"))})
 d1, d2, _ = st.columns([1, 1, 3])
 d1.download_button("Per-k table (CSV)", res.per_k.to_csv(index=False), f"toy_{view_id}_per_k.csv", "text/csv",
                    key="toy_dl_k")
