@@ -339,15 +339,24 @@ class BatchTrainer:
             order.append(idx)
         return torch.zeros(m, device=logits.device, dtype=parts[0].dtype).index_copy(0, torch.cat(order), torch.cat(parts))
 
-    def train_one_epoch(self, epoch: int, cancel: threading.Event | None = None) -> dict[str, Tensor] | None:
-        """One pass over the training set per run; {"train_loss": (M,), "grad_norm": (M,)} or None if cancelled."""
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.train_x) / self.batch_size)
+
+    def train_one_epoch(
+        self, epoch: int, cancel: threading.Event | None = None, steps: range | None = None
+    ) -> dict[str, Tensor] | None:
+        """One pass over the training set per run; {"train_loss": (M,), "grad_norm": (M,)} or None if cancelled.
+
+        `steps` restricts the pass to those minibatches of the epoch (benchmarks time slices of an epoch).
+        """
         n, b = len(self.train_x), self.batch_size
         m = len(self.configs)
         order = torch.stack([epoch_order(c.seed, epoch, n) for c in self.configs]).to(self.device)  # (M, N)
         loss_sum = torch.zeros(m, device=self.device)
         norm_sum = torch.zeros(m, device=self.device)
-        steps = math.ceil(n / b)
-        for step in range(steps):
+        steps = range(self.steps_per_epoch) if steps is None else steps
+        for step in steps:
             if cancel is not None and cancel.is_set():
                 return None
             idx = order[:, step * b: (step + 1) * b]  # (M, B)
@@ -359,7 +368,7 @@ class BatchTrainer:
             self.optimizer.step()
             loss_sum += loss.detach()
             norm_sum += self.optimizer.last_grad_norm
-        return {"train_loss": loss_sum / steps, "grad_norm": norm_sum / steps}
+        return {"train_loss": loss_sum / max(len(steps), 1), "grad_norm": norm_sum / max(len(steps), 1)}
 
     @torch.no_grad()
     def evaluate(
