@@ -107,7 +107,7 @@ st.markdown(
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.5])
     c1.button("Quick: 40% symmetric, MNIST", key="noise_quick", on_click=_preset, args=("quick",), type="primary",
-              help="7 objectives × 2 seeds, 5,000 training images, 784-256-10, 8 epochs: about a minute on 2 CPU cores")
+              help="7 objectives × 2 seeds, 5,000 training images, 784-256-10, 8 epochs: 1-3 minutes on 2 shared CPU cores")
     c2.button("Paper-like (long)", key="noise_paper", on_click=_preset, args=("paper",),
               help="10 objectives × 3 rates × 2 seeds on all 50,000 images, 784-800-10, 10 epochs: "
                    "about an hour on 2 CPU cores, minutes on a GPU")
@@ -261,7 +261,7 @@ if not toy_runs.empty:
             entry["ids"].sort()
             entry["label"] = f"Toy · {len(entry['ids'])} noise rate(s) · runs #{', #'.join(map(str, entry['ids']))}"
 if not entries:
-    st.info("No label-noise comparisons yet. Press **Quick: 40% symmetric, MNIST** for a run of about a minute, or "
+    st.info("No label-noise comparisons yet. Press **Quick: 40% symmetric, MNIST** for a run of 1-3 minutes, or "
             "**Toy: 0/20/40% noise** for one of a few seconds.")
     st.stop()
 order = sorted(entries, key=lambda k: entries[k]["created"], reverse=True)
