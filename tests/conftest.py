@@ -28,11 +28,13 @@ def _isolated_run_store(tmp_path_factory):
 
 
 @pytest.fixture
-def app():
-    """A function that opens the dashboard in AppTest on a given page, with caches cleared."""
+def app(tmp_path, monkeypatch):
+    """A function that opens the dashboard in AppTest on a given page, with caches cleared and
+    a run database of its own (what a fresh install sees; a test that restarts the app reuses it)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    monkeypatch.setenv("TUNABLE_RUNS_DB", str(tmp_path / "runs.sqlite"))
     st.cache_data.clear()
     st.cache_resource.clear()
 
