@@ -177,3 +177,14 @@ def test_mnist_quick_preset_launches_and_learns(server, page):
     page.wait_for_function("document.body.innerText.includes('selection protocol')", timeout=30_000)
     page.wait_for_timeout(1000)
     _assert_clean(page, "mnist-results")
+
+
+def test_noise_toy_preset_runs_to_results(server, page):
+    """The label-noise page's toy preset runs in the background and ends with its figures and table."""
+    _open(page, f"{server}/noise", charts=0)
+    page.get_by_role("button", name="Toy: 0/20/40% noise").click()
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=180_000)
+    page.wait_for_selector('[data-testid="stProgress"]', state="detached", timeout=180_000)
+    page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
+    page.wait_for_timeout(1500)
+    _assert_clean(page, "noise-toy-results")

@@ -1,7 +1,7 @@
 """Label noise: the k family against the noise-robust losses, on MNIST or the 1-D toy, run in the background.
 
 Thin skin over core.noise: widgets -> comparison_configs / toy_configs -> Lab.submit_mnist(kind="noise") or
-Lab.submit_toy per rate -> core.noise.summarize / curves / summarize_toy -> app.plots_noise figures.
+Lab.submit_toy per rate -> core.noise.summarize / curves / summarize_toy -> app.plots figures.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import secrets
 import pandas as pd
 import streamlit as st
 
-from app import plots_noise
+from app import plots
 from app.state import fmt_seconds, get_lab, k_values
 from core.experiments import toy_label
 from core.losses import ObjectiveSpec
@@ -230,8 +230,8 @@ def live() -> None:
         return
     rate = max(cv["rate"])
     a, b = st.columns(2)
-    a.plotly_chart(plots_noise.accuracy_curves(cv, rate), key="noise_live_acc")
-    b.plotly_chart(plots_noise.memorization(cv, rate), key="noise_live_mem")
+    a.plotly_chart(plots.accuracy_curves(cv, rate), key="noise_live_acc")
+    b.plotly_chart(plots.memorization(cv, rate), key="noise_live_mem")
 
 
 live()
@@ -279,9 +279,9 @@ if pick.startswith("toy:"):
     table = summarize_toy(saved)
     if table.empty:
         st.stop()
-    st.plotly_chart(plots_noise.toy_error_vs_k(table), key="noise_toy_k")
+    st.plotly_chart(plots.toy_error_vs_k(table), key="noise_toy_k")
     if table["rate"].nunique() > 1:
-        st.plotly_chart(plots_noise.accuracy_vs_rate(table, "test_error", "test error (%)",
+        st.plotly_chart(plots.accuracy_vs_rate(table, "test_error", "test error (%)",
                                                      "Toy: test error against the noise rate"), key="noise_toy_rate")
     st.dataframe(format_table(table), hide_index=True, key="noise_table")
     st.download_button("Table (CSV)", table.to_csv(index=False), f"noise_toy_{pick[4:]}.csv", "text/csv",
@@ -308,17 +308,17 @@ if len(rates) > 1:
     rate = st.selectbox("Noise rate for the training curves", rates, index=len(rates) - 1, key="noise_rate_view",
                         format_func=lambda r: f"{r:.0%}")
 a, b = st.columns(2)
-a.plotly_chart(plots_noise.accuracy_curves(cv, rate), key="noise_acc")
-b.plotly_chart(plots_noise.final_bars(table, rate), key="noise_bars")
+a.plotly_chart(plots.accuracy_curves(cv, rate), key="noise_acc")
+b.plotly_chart(plots.final_bars(table, rate), key="noise_bars")
 if rate > 0:
     a, b = st.columns(2)
-    a.plotly_chart(plots_noise.memorization(cv, rate), key="noise_mem")
-    b.plotly_chart(plots_noise.memorized_curves(cv, rate), key="noise_memorized")
+    a.plotly_chart(plots.memorization(cv, rate), key="noise_mem")
+    b.plotly_chart(plots.memorized_curves(cv, rate), key="noise_memorized")
     st.caption("Fit to the noisy labels against fit to the true labels, on the training set: a robust model climbs "
                "toward the star (all true labels right, every flip ignored); one that memorizes the noise drifts "
                "right and down toward the diagonal.")
 if len(rates) > 1:
-    st.plotly_chart(plots_noise.accuracy_vs_rate(table), key="noise_vs_rate")
+    st.plotly_chart(plots.accuracy_vs_rate(table), key="noise_vs_rate")
 st.markdown("**Final epoch, mean ± std over seeds** (accuracies in %, cross-entropy in nats)")
 st.dataframe(format_table(table), hide_index=True, key="noise_table")
 d1, d2, _ = st.columns([1, 1, 3])
