@@ -5,8 +5,13 @@ Pages live in app/views/ (thin: widgets -> a core config -> one core call -> plo
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# Idle OpenMP workers sleep instead of spinning: on a 2-core machine a training job's spinning
+# threads would otherwise starve the web server (and each other). Must precede `import torch`.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # so pages can `import core` and `import app`

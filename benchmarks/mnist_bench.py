@@ -26,8 +26,11 @@ trains (default 1); --fraction 0.2 times only a fifth of that, for a quick look.
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: spinning OpenMP threads distort timings on 2 cores
+
+import argparse
 import statistics
 import sys
 import time

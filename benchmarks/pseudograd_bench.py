@@ -6,6 +6,10 @@ B = 8192, C = 10 on CPU). Run: `python benchmarks/pseudograd_bench.py [--repeats
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: spinning OpenMP threads distort timings on 2 cores
+
 import argparse
 import statistics
 import sys

@@ -11,8 +11,11 @@ on a reduced size, and for the parameters after the first 200 epochs at full siz
 
 from __future__ import annotations
 
-import argparse
 import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: spinning OpenMP threads distort timings on 2 cores
+
+import argparse
 import time
 
 import numpy as np

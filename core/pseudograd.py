@@ -145,81 +145,104 @@ def pseudo_grad(logits: Tensor, target: Tensor, k: float | Tensor = 1.0, *, vali
 
 # ----------------------------------------------------------------------------- fused kernel
 
+def _loss_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor, reduction: str) -> tuple[Tensor, Tensor]:
+    """The reduced loss and f scaled to match it: f / B for "mean", f for "sum" and "none"."""
+    ce, f = _ce_and_pseudo_grad(z, target, k)
+    if reduction == "mean":
+        return ce.mean(), f / z.shape[0]
+    return (ce.sum() if reduction == "sum" else ce), f
+
+
 _FUSED: dict = {"fn": None, "kernels": set(), "disabled": os.environ.get("TUNABLE_COMPILE", "1") == "0"}
-_MAX_KERNELS = 6  # distinct (classes, dtype, device, k-shape) kernels; beyond that, eager
+_MAX_KERNELS = 8  # distinct (classes, dtype, device, k-shape, reduction) kernels; beyond that, eager
+_K_CACHE: dict = {}  # (k, dtype, device) -> (1, 1) tensor, so a float k costs no allocation per call
 
 
-def _fused_ce_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor) -> tuple[Tensor, Tensor]:
-    """`_ce_and_pseudo_grad` as one torch.compile'd kernel on CPU/CUDA, eager elsewhere or on failure.
+def _k_tensor(k: float, like: Tensor) -> Tensor:
+    key = (k, like.dtype, like.device)
+    if key not in _K_CACHE:
+        if len(_K_CACHE) > 256:
+            _K_CACHE.clear()
+        _K_CACHE[key] = torch.full((1, 1), k, dtype=like.dtype, device=like.device)
+    return _K_CACHE[key]
+
+
+def _fused_loss_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor, reduction: str) -> tuple[Tensor, Tensor]:
+    """`_loss_and_pseudo_grad` as one torch.compile'd kernel on CPU/CUDA, eager elsewhere or on failure.
 
     Fusing makes forward+backward cost about what F.cross_entropy's does (see
     benchmarks/pseudograd_bench.py). The batch dimension is dynamic and k is a tensor input, so
-    one kernel serves every batch size and every k for a given (classes, dtype, device); the
-    first call for such a combination compiles (a few seconds on CPU). Only the main thread
-    compiles (see below); other threads run the same math eagerly. Set TUNABLE_COMPILE=0
-    to always run eager; a failed compile (no C++ compiler, say) warns once and falls back to
-    eager for the rest of the process.
+    one kernel serves every batch size and every k for a given (classes, dtype, device,
+    reduction); the first call for such a combination compiles (a few seconds on CPU). Only the
+    main thread compiles (see below); other threads run the same math eagerly. Set
+    TUNABLE_COMPILE=0 to always run eager; a failed compile (no C++ compiler, say) warns once
+    and falls back to eager for the rest of the process.
     """
     if (_FUSED["disabled"] or z.device.type not in ("cpu", "cuda") or z.shape[0] < 2
             or threading.current_thread() is not threading.main_thread()):
         # Worker threads (a dashboard's training jobs) stay eager: CPython 3.11's compile() is not
         # thread-safe, and inductor's code generation racing another thread's compile() raises
         # "AST constructor recursion depth mismatch". At small batches eager costs the same anyway.
-        return _ce_and_pseudo_grad(z, target, k)
+        return _loss_and_pseudo_grad(z, target, k, reduction)
     if not isinstance(k, Tensor):  # a tensor k keeps one compiled kernel for every value of k
-        k = torch.full((1, 1), k, dtype=z.dtype, device=z.device)
-    key = (z.shape[1], z.dtype, str(z.device), k.shape[0] == 1)
+        k = _k_tensor(k, z)
+    key = (z.shape[1], z.dtype, str(z.device), k.shape[0] == 1, reduction)
     if key not in _FUSED["kernels"]:
         if len(_FUSED["kernels"]) >= _MAX_KERNELS:
-            return _ce_and_pseudo_grad(z, target, k)
+            return _loss_and_pseudo_grad(z, target, k, reduction)
         _FUSED["kernels"].add(key)
+        # compile this kernel with a symbolic batch size: later batch sizes reuse it
+        torch._dynamo.mark_dynamic(z, 0)
+        torch._dynamo.mark_dynamic(target, 0)
+        if k.shape[0] != 1:
+            torch._dynamo.mark_dynamic(k, 0)
     if _FUSED["fn"] is None:
-        _FUSED["fn"] = torch.compile(_ce_and_pseudo_grad, fullgraph=True)
-    torch._dynamo.mark_dynamic(z, 0)
-    torch._dynamo.mark_dynamic(target, 0)
-    if k.shape[0] != 1:
-        torch._dynamo.mark_dynamic(k, 0)
+        _FUSED["fn"] = torch.compile(_loss_and_pseudo_grad, fullgraph=True)
     try:
-        return _FUSED["fn"](z, target, k)
+        return _FUSED["fn"](z, target, k, reduction)
     except Exception as exc:  # compile toolchain missing or broken: stay correct, just slower
         _FUSED["disabled"] = True
         warnings.warn(f"tunable_cross_entropy: torch.compile failed ({exc!r:.200}); using eager mode", stacklevel=3)
-        return _ce_and_pseudo_grad(z, target, k)
+        return _loss_and_pseudo_grad(z, target, k, reduction)
 
 
 class _TunableCE(torch.autograd.Function):
-    """Forward: per-example cross-entropy (B,) and f (B, C). Backward: grad_out * f to the logits.
+    """Forward: the reduced cross-entropy and f scaled to match it. Backward: grad * f to the logits.
 
-    f is computed in the forward, in the same pass as the loss, and saved; the backward is a
-    single multiply. With create_graph=True the backward recomputes f from the saved logits
-    with differentiable ops, so double backward is correct (hence no once_differentiable).
+    f is computed in the forward, in the same pass as the loss (one fused kernel), and saved;
+    the backward is a single multiply. With create_graph=True the backward recomputes f from
+    the saved logits with differentiable ops, so double backward is correct (hence no
+    once_differentiable).
     """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(logits: Tensor, target: Tensor, k: float | Tensor, fused: bool) -> tuple[Tensor, Tensor]:
-        z = logits.to(_compute_dtype(logits.dtype))
+    def forward(logits: Tensor, target: Tensor, k: float | Tensor, reduction: str, fused: bool) -> tuple[Tensor, Tensor]:
+        z = logits.to(_compute_dtype(logits.dtype)).detach()  # detached: one set of compile guards
         kk = _k_column(k, z)
-        z = z.detach()  # one set of compile guards whether or not the caller tracks gradients
-        ce, f = _fused_ce_and_pseudo_grad(z, target.long(), kk) if fused else _ce_and_pseudo_grad(z, target.long(), kk)
-        return ce.to(logits.dtype), f
+        compute = _fused_loss_and_pseudo_grad if fused else _loss_and_pseudo_grad
+        loss, f = compute(z, target.long(), kk, reduction)
+        return loss.to(logits.dtype), f
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        logits, target, k, _ = inputs
+        logits, target, k, reduction, _ = inputs
         ctx.mark_non_differentiable(output[1])
         ctx.k = None if isinstance(k, Tensor) else k
+        ctx.reduction = reduction
         ctx.save_for_backward(logits, target, k if isinstance(k, Tensor) else None, output[1])
 
     @staticmethod
-    def backward(ctx, grad_ce: Tensor, _grad_f: Tensor | None):
+    def backward(ctx, grad_loss: Tensor, _grad_f: Tensor | None):
         logits, target, k_tensor, f = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph=True: rebuild f differentiably from the logits
             z = logits.to(_compute_dtype(logits.dtype))
-            _, f = _ce_and_pseudo_grad(z, target.long(), _k_column(k_tensor if k_tensor is not None else ctx.k, z))
-        grad_logits = grad_ce.to(f.dtype).unsqueeze(1) * f  # (B, C)
-        return grad_logits.to(logits.dtype), None, None, None
+            k = _k_column(k_tensor if k_tensor is not None else ctx.k, z)
+            _, f = _loss_and_pseudo_grad(z, target.long(), k, ctx.reduction)
+        grad = grad_loss.to(f.dtype)
+        grad_logits = f * (grad.unsqueeze(1) if ctx.reduction == "none" else grad)  # (B, C)
+        return grad_logits.to(logits.dtype), None, None, None, None
 
 
 def tunable_cross_entropy(
@@ -245,7 +268,8 @@ def tunable_cross_entropy(
         per_example = F.cross_entropy(z, target.long(), reduction="none").to(logits.dtype)
     else:
         fused = not (_is_traced(logits) or _is_traced(target))  # under compile/vmap the caller fuses
-        per_example, _ = _TunableCE.apply(logits, target, k, fused)  # (B,)
+        loss, _ = _TunableCE.apply(logits, target, k, reduction, fused)
+        return loss
     if reduction == "mean":
         return per_example.mean()
     if reduction == "sum":

@@ -333,10 +333,11 @@ def test_fused_kernel_matches_eager_math():
     logits, target = random_batch(96, 10, scale=20.0, seed=31, dtype=torch.float32)
     for k in (0.125, 1.0, 6.0):
         kk = torch.full((1, 1), k)
-        ce_f, f_f = pg._fused_ce_and_pseudo_grad(logits, target, kk)
-        ce_e, f_e = pg._ce_and_pseudo_grad(logits, target, kk)
-        assert_close(ce_f, ce_e, atol=1e-5, rtol=1e-5)
-        assert_close(f_f, f_e, atol=1e-6, rtol=1e-5)
+        for reduction in ("mean", "sum", "none"):
+            loss_f, f_f = pg._fused_loss_and_pseudo_grad(logits, target, kk, reduction)
+            loss_e, f_e = pg._loss_and_pseudo_grad(logits, target, kk, reduction)
+            assert_close(loss_f, loss_e, atol=1e-5, rtol=1e-5)
+            assert_close(f_f, f_e, atol=1e-6, rtol=1e-5)
     assert not pg._FUSED["disabled"], "the compiled kernel failed and fell back to eager"
 
 
