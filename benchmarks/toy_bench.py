@@ -16,13 +16,16 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: spinning OpenMP threads distort timings on 2 cores
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from core.toy import ToyConfig, run_reference, run_toy
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from core.toy import ToyConfig, run_reference, run_toy  # noqa: E402
 
 
 def full_protocol(device: str, threads: int) -> pd.DataFrame:
