@@ -59,3 +59,16 @@ def test_bad_settings_show_an_error_not_a_traceback(app):
     at.multiselect(key="toy_k").set_value(["zero"]).run()
     assert any("Ignored 'zero'" in e.value for e in at.error)
     assert at.button(key="toy_run").disabled
+
+
+def test_run_keeps_going_across_a_page_switch(app):
+    """A toy run started here keeps training while the user is on another page, and is shown on return."""
+    at = app("views/toy.py")
+    _tiny(at, n=5000, runs=2, ks=("1/4", "4"), patience=1500).button(key="toy_run").click().run()
+    at.switch_page("views/overview.py").run()
+    assert not at.exception
+    at.switch_page("views/toy.py").run()
+    assert at.get("progress") or at.dataframe  # still running (live view) or already finished
+    poll_until(at, lambda a: a.dataframe and not a.get("progress"))
+    assert list(at.dataframe[0].value["k"]) == ["4", "1/4"]
+    assert at.multiselect(key="toy_k").value == ["1/4", "4"]  # settings persisted across the switch
