@@ -184,6 +184,33 @@ def _new_id(taken: Mapping[str, Any]) -> str:
             return job_id
 
 
+def run_interruptible(work: Callable[[threading.Event], Any]) -> Any:
+    """Run `work(cancel_event)` in a worker thread and return its result; Ctrl-C sets the event
+    and waits for `work` to stop cleanly (what a CLI wants: finished epochs are kept). An
+    exception in `work` is re-raised here, in the calling thread."""
+    cancel = threading.Event()
+    box: dict[str, Any] = {}
+
+    def guarded() -> None:
+        try:
+            box["result"] = work(cancel)
+        except BaseException as exc:  # re-raised in the calling thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=guarded, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        print("interrupted: stopping after the current step", file=sys.stderr)
+        cancel.set()
+        worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
 class JobManager:
     """Thread-based job queue: one job at a time per device by default (see module docstring).
 

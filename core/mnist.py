@@ -661,8 +661,7 @@ def _run_table(results: Sequence[RunResult]) -> pd.DataFrame:
 
 def _fit_interruptible(configs, data, quiet: bool) -> list[RunResult]:
     """fit in a worker thread, so Ctrl-C stops it cleanly (runs become "stopped", epochs kept)."""
-    cancel = threading.Event()
-    box: dict = {}
+    from core.jobs import run_interruptible
 
     def progress(e: EpochEvent) -> None:
         if not quiet:
@@ -672,24 +671,7 @@ def _fit_interruptible(configs, data, quiet: bool) -> list[RunResult]:
                   f"test_error {100 * m['test_error']:.2f}% ({m['seconds']:.1f} s) {e.status}",
                   file=sys.stderr, flush=True)
 
-    def work() -> None:
-        try:
-            box["results"] = fit(configs, data, on_epoch=progress, cancel=cancel)
-        except BaseException as exc:  # re-raised in the main thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=work, daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except KeyboardInterrupt:
-        print("interrupted: stopping after the current step", file=sys.stderr)
-        cancel.set()
-        worker.join()
-    if "error" in box:
-        raise box["error"]
-    return box["results"]
+    return run_interruptible(lambda cancel: fit(configs, data, on_epoch=progress, cancel=cancel))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -638,7 +638,6 @@ def _parser():
 def main(argv: list[str] | None = None) -> int:
     import json
     import sys
-    import threading
     import time
 
     parser = _parser()
@@ -647,8 +646,6 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     objectives = args.objectives or list(MNIST_OBJECTIVES if args.dataset == "mnist" else TOY_OBJECTIVES)
     log = (lambda *a: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
-    box: dict = {}
-    cancel = threading.Event()
     try:
         if args.dataset == "mnist":
             from core.mnist import DataConfig, TrainConfig, fit
@@ -665,8 +662,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"epoch {e.epoch}: test acc {1 - e.metrics['test_error']:.2%}, fit noisy "
                     f"{e.metrics['train_acc_noisy']:.2%} {e.status}")
 
-            def work() -> None:
-                box["results"] = fit(configs, data, on_epoch=progress, cancel=cancel)
+            def work(cancel):
+                return fit(configs, data, on_epoch=progress, cancel=cancel)
         else:
             from core.toy import ToyConfig, run_toy
 
@@ -674,41 +671,27 @@ def main(argv: list[str] | None = None) -> int:
                              max_epochs=args.toy_max_epochs, lr=args.toy_lr, device=args.device)
             configs = toy_configs(objectives, args.rates, args.seeds, base)
 
-            def work() -> None:
-                box["results"] = []
+            def work(cancel):
+                results = []
                 for cfg in configs:
                     if cancel.is_set():
                         break
                     log(f"toy: label noise {cfg.label_noise:.0%}, k = {', '.join(f'{k:g}' for k in cfg.ks)}, "
                         f"{cfg.runs} run(s)")
-                    box["results"].append(run_toy(cfg, cancel=cancel))
+                    results.append(run_toy(cfg, cancel=cancel))
+                return results
     except ValueError as exc:
         parser.error(str(exc))
 
-    def guarded() -> None:
-        try:
-            work()
-        except BaseException as exc:  # re-raised in the main thread
-            box["error"] = exc
+    from core.data import MnistUnavailableError
+    from core.jobs import run_interruptible
 
     start = time.perf_counter()
-    worker = threading.Thread(target=guarded, daemon=True)  # so Ctrl-C stops cleanly, keeping finished epochs
-    worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except KeyboardInterrupt:
-        print("interrupted: stopping after the current step", file=sys.stderr)
-        cancel.set()
-        worker.join()
-    if "error" in box:
-        from core.data import MnistUnavailableError
-
-        if isinstance(box["error"], (MnistUnavailableError, ValueError)):
-            print(f"error: {box['error']}", file=sys.stderr)
-            return 1
-        raise box["error"]
-    results = box["results"]
+        results = run_interruptible(work)  # in a worker thread: Ctrl-C stops cleanly, keeping finished epochs
+    except (MnistUnavailableError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     table = summarize(results) if args.dataset == "mnist" else summarize_toy(results)
     seconds = time.perf_counter() - start
     with pd.option_context("display.width", 250, "display.max_columns", 30):
