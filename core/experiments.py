@@ -4,9 +4,10 @@ the run store and the experiment code.
 What: `submit_mnist(...)` trains a list of MNIST configurations (one batched job); every run is
 saved before it starts and every epoch is committed as it finishes, so a crash loses nothing
 but the epoch in progress. `load_mnist_results(...)` turns saved runs back into
-`core.mnist.RunResult`s (for the selection protocol). `submit_toy(...)` starts a toy experiment as a background job. The run is saved in the
-run store before it starts (status "queued"), marked running, and saved with its result when it
-ends ("done", "stopped" or "failed", with the error text). While it runs, the job's latest
+`core.mnist.RunResult`s (for the selection protocol). `submit_toy(...)` starts a toy experiment
+as a background job: the run is saved in the run store before it starts (status "queued"),
+marked running, and saved with its result when it ends ("done", "stopped" or "failed", with the
+error text). While it runs, the job's latest
 data holds a `ToyLive` with everything a live page draws. `load_toy(...)` reads a saved run back.
 
 Why: the dashboard, the CLI and the tests all launch runs the same way, and a page stays a thin

@@ -701,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.csv:
         table.to_csv(args.csv, index=False)
     if args.json:
-        from core.mnist import _jsonable
+        from core.mnist_cli import _jsonable
 
         if args.dataset == "mnist":
             runs = [{"label": r.config.label, **method_of(r.config), "rate": r.config.noise.rate, "status": r.status,

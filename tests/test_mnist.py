@@ -17,6 +17,8 @@ from torch import nn
 
 from core.data import MnistUnavailableError, Subset, load_split
 from core.losses import ObjectiveSpec
+from core.mnist_cli import main
+from core.selection import select
 from core.mnist import (
     METRIC_KEYS,
     BatchTrainer,
@@ -26,8 +28,6 @@ from core.mnist import (
     TrainConfig,
     epoch_order,
     fit,
-    main,
-    select,
 )
 from core.noise import NoiseSpec
 from core.pseudograd import tunable_cross_entropy

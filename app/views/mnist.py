@@ -12,7 +12,8 @@ from core.data import MnistUnavailableError
 from core.device import available_devices
 from core.experiments import estimate_mnist_seconds
 from core.mlp import ACTIVATIONS
-from core.mnist import ConfigError, DataConfig, TrainConfig, select
+from core.mnist import ConfigError, DataConfig, TrainConfig
+from core.selection import select
 
 lab = get_lab()
 PS = dict(persist_state="session")

@@ -1,0 +1,97 @@
+"""The paper's selection protocol (Section 6): the learning rate per k on validation, then k on
+validation, and the selected (k, lr) compared with the best k = 1 (cross-entropy) model.
+
+    from core.mnist import fit
+    from core.selection import select
+    choice = select(fit(grid_of_configs, data))
+    choice.summary()      # selected (k, lr) beside the best k = 1 model: val/test error, test CE
+    choice.table          # every (k, lr) cell, averaged over seeds
+
+Works on fresh results and on runs read back from the run store (Lab.load_mnist_results).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from core.mnist import ConfigError, RunResult
+
+__all__ = ["Selection", "select"]
+
+_SETTING = ("hidden", "activation", "momentum", "weight_decay", "clip_norm", "batch_size", "epochs", "noise")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The paper's protocol over a grid of methods (k values or objectives) x learning rates x seeds.
+
+    Every figure is the final epoch's, averaged over seeds. For each method the learning rate
+    with the lowest mean validation error is chosen (a cell where any seed diverged is never
+    chosen; ties go to the lower validation CE, then the smaller lr); then the method with the
+    lowest validation error among those. `baseline` is the k = 1 (cross-entropy) method with its
+    lr chosen the same way, for comparison on the test set. Runs that were stopped are ignored.
+    """
+
+    table: pd.DataFrame  # one row per (method, lr): seeds, diverged, val/test error and CE (means), test_error_std
+    per_method: pd.DataFrame  # one row per method: the lr chosen on validation, same columns
+    best: dict  # the selected row of per_method
+    baseline: dict | None  # the k = 1 row of per_method (or 'ce'); None if the grid has no k = 1
+
+    def summary(self) -> pd.DataFrame:
+        """Selected (k, lr) beside the best k = 1 model: method, k, lr, val_error, test_error, test_ce."""
+        cols = ["method", "k", "lr", "seeds", "val_error", "test_error", "test_ce"]
+        rows = {"selected": self.best}
+        if self.baseline is not None:
+            rows["k=1 (cross-entropy)"] = self.baseline
+        return pd.DataFrame({name: {c: row[c] for c in cols} for name, row in rows.items()}).T
+
+
+def select(results: Sequence[RunResult]) -> Selection:
+    """Choose the lr per k (or objective), then k, on the final-epoch validation error; see Selection."""
+    usable = [r for r in results if r.status in ("done", "diverged")]
+    if not usable:
+        raise ValueError("select needs finished runs (status 'done' or 'diverged'); none were given")
+    settings = {tuple(getattr(r.config, f) for f in _SETTING) for r in usable}
+    if len(settings) > 1:
+        raise ConfigError(
+            f"select compares k and lr within one setting, but the runs differ in some of {', '.join(_SETTING)}; "
+            "call select once per setting"
+        )
+    rows = []
+    for r in usable:
+        c, last = r.config, r.final
+        rows.append({
+            "method": c.method, "k": c.k if c.objective is None else math.nan, "lr": c.lr, "seed": c.seed,
+            "diverged": r.status == "diverged",
+            **{key: (math.nan if r.status == "diverged" else last.get(key, math.nan))
+               for key in ("val_error", "val_ce", "test_error", "test_ce")},
+        })
+    runs = pd.DataFrame(rows)
+    table = (
+        runs.groupby(["method", "lr"], sort=False, dropna=False)
+        .agg(k=("k", "first"), seeds=("seed", "nunique"), diverged=("diverged", "sum"),
+             val_error=("val_error", "mean"), val_ce=("val_ce", "mean"), test_error=("test_error", "mean"),
+             test_ce=("test_ce", "mean"), test_error_std=("test_error", "std"))
+        .reset_index()
+    )
+    table = table[["method", "k", "lr", "seeds", "diverged", "val_error", "val_ce", "test_error", "test_ce",
+                   "test_error_std"]]
+    table["diverged"] = table["diverged"].astype(int)
+    ranked = table.assign(_bad=(table["diverged"] > 0) | table["val_error"].isna()).sort_values(
+        ["_bad", "val_error", "val_ce", "lr"], kind="stable")
+    per_method = ranked.groupby("method", sort=False).head(1)
+    per_method = per_method.sort_values(["_bad", "val_error", "val_ce", "lr"], kind="stable")
+    best = per_method.iloc[0].drop("_bad").to_dict()
+    per_method = per_method.drop(columns="_bad").sort_values(["k", "method"], kind="stable").reset_index(drop=True)
+    table = table.sort_values(["k", "method", "lr"], kind="stable").reset_index(drop=True)
+    baseline = None
+    for name in ("k=1", "ce"):
+        match = per_method[per_method["method"] == name]
+        if len(match):
+            baseline = match.iloc[0].to_dict()
+            break
+    return Selection(table=table, per_method=per_method, best=best, baseline=baseline)
