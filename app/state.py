@@ -16,24 +16,30 @@ def get_lab() -> Lab:
     return lab
 
 
-def k_values(label: str, key: str, default: list[str], options: list[str], **kwargs) -> list[float]:
-    """A multiselect of k values with free entry; unreadable entries are reported, not raised."""
+def positive_values(label: str, key: str, default: list[str], options: list[str], *, what: str = "k",
+                    upper: float = 64.0, **kwargs) -> list[float]:
+    """A multiselect of positive numbers with free entry (0.25, 1/4, 2^-2); unreadable or out-of-range
+    entries are reported with st.error, not raised. Returns the distinct values, sorted."""
     raw = st.multiselect(label, options=options, default=default, accept_new_options=True, key=key, **kwargs)
-    ks, bad = [], []
+    values, bad = [], []
     for text in raw:
         try:
             value = parse_k(text)
         except ValueError:
+            value = None
+        if value is None or value > upper:
             bad.append(text)
-            continue
-        if value > 64:
-            bad.append(text)
-        elif value not in ks:
-            ks.append(value)
+        elif value not in values:
+            values.append(value)
     if bad:
-        st.error(f"Ignored {', '.join(repr(b) for b in bad)}: k must be a number in (0, 64], "
+        st.error(f"Ignored {', '.join(repr(b) for b in bad)}: {what} must be a number in (0, {upper:g}], "
                  "written like 0.25, 1/4 or 2^-2.")
-    return sorted(ks)
+    return sorted(values)
+
+
+def k_values(label: str, key: str, default: list[str], options: list[str], **kwargs) -> list[float]:
+    """positive_values for k (in (0, 64])."""
+    return positive_values(label, key, default, options, what="k", upper=64.0, **kwargs)
 
 
 def fmt_seconds(s: float | None) -> str:

@@ -158,6 +158,12 @@ def hard_easy_ratio(k: np.ndarray | float, hard: float = 0.9, easy: float = 0.1)
     return np.power(hard / easy, np.asarray(k, dtype=np.float64))
 
 
+def hard_easy_curve(hard: float = 0.9, easy: float = 0.1, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """k on a log grid over [1/64, 16] and the hard/easy ratio at each k."""
+    k = np.geomspace(1 / 64, 16, points)
+    return k, hard_easy_ratio(k, hard, easy)
+
+
 def reference_ratios(
     references: list[str], hard: float = 0.9, easy: float = 0.1, *, q: float = 0.7, gamma: float = 2.0, num_classes: int = 10
 ) -> dict[str, float]:

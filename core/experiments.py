@@ -44,6 +44,7 @@ class ToyLive:
     """What a page draws while a toy experiment runs."""
 
     run_id: int  # id in the run store
+    alpha: float  # the run's alpha, for drawing D
     snapshot: ToySnapshot  # the latest progress snapshot
     parts: tuple[pd.DataFrame, ...]  # one frame per kept snapshot (concatenated on read, not in the worker)
 
@@ -125,7 +126,7 @@ class Lab:
                 eta = snap.elapsed_s * (1 - snap.fraction_done) / snap.fraction_done if snap.fraction_done > 0.02 else None
                 running = int((~snap.stopped).sum())
                 ctx.report(snap.fraction_done, f"epoch {snap.epoch:,}: {running} of {len(snap.stopped)} runs still training",
-                           eta_s=eta, live=ToyLive(run_id, snap, tuple(frames)))
+                           eta_s=eta, live=ToyLive(run_id, cfg.alpha, snap, tuple(frames)))
 
             try:
                 result = run_toy(cfg, on_progress=on_progress, cancel=ctx.cancel_event)
@@ -196,7 +197,9 @@ class Lab:
                 self.store.finish(run_id, result.status, summary=result.final)
             return run_ids
 
-        job = self.jobs.submit(name, work, device=device, kind=kind, meta={"run_ids": run_ids, "group_id": group_id})
+        job = self.jobs.submit(name, work, device=device, kind=kind, meta={"run_ids": run_ids, "group_id": group_id,
+                               "labels": {i: c.label for i, c in zip(run_ids, configs)},
+                               "ks": {i: c.k for i, c in zip(run_ids, configs)}})
         return job, run_ids
 
     def load_mnist_results(self, run_ids: list[int]) -> list[RunResult]:

@@ -45,6 +45,18 @@ ACTIVATIONS = {
 }
 
 
+def parse_widths(text: str, max_width: int = 8192, max_layers: int = 8) -> tuple[int, ...]:
+    """Hidden widths as users type them: '800', '400,400' or '400 400'. ValueError says what is wrong."""
+    try:
+        widths = tuple(int(w) for w in str(text).replace(",", " ").split())
+    except ValueError:
+        raise ValueError(f"hidden widths must be whole numbers separated by commas or spaces, e.g. 800 or "
+                         f"400,400; got {text!r}") from None
+    if not widths or len(widths) > max_layers or min(widths) < 1 or max(widths) > max_width:
+        raise ValueError(f"give 1 to {max_layers} hidden widths, each between 1 and {max_width}; got {text!r}")
+    return widths
+
+
 def _check_arch(hidden: Sequence[int], activation: str) -> tuple[int, ...]:
     hidden = tuple(hidden)
     if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):

@@ -90,13 +90,16 @@ def page(browser):
     context.close()
 
 
+def _wait_for_charts(page, n: int, timeout: int = 60_000) -> None:
+    """Until at least n Plotly charts have drawn."""
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}", timeout=timeout)
+
+
 def _open(page, url: str, charts: int) -> None:
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector('[data-testid="stApp"]', timeout=30_000)
     if charts:
-        page.wait_for_function(
-            f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}", timeout=60_000
-        )
+        _wait_for_charts(page, charts)
     page.wait_for_timeout(500)
 
 
@@ -147,11 +150,11 @@ def test_toy_quick_look_runs_live_to_results(server, page):
     _open(page, f"{server}/toy", charts=1)
     page.get_by_role("button", name="Quick look").click()
     page.wait_for_selector('[data-testid="stProgress"]', timeout=30_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000)
+    _wait_for_charts(page, 3)
     _assert_clean(page, "toy-live")
     page.wait_for_selector('[data-testid="stProgress"]', state="detached", timeout=120_000)
     page.wait_for_selector('[data-testid="stDataFrame"]', timeout=30_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=30_000)
+    _wait_for_charts(page, 3, timeout=30_000)
     page.wait_for_timeout(1000)
     assert "Test error against k" in page.content()
     _assert_clean(page, "toy-results")
@@ -165,13 +168,13 @@ def test_mnist_quick_preset_launches_and_learns(server, page):
     hidden = page.get_by_role("textbox", name="Hidden widths")
     hidden.fill("64")
     hidden.press("Enter")
-    epochs = page.get_by_role("spinbutton", name="Training images")
-    epochs.fill("3000")
-    epochs.press("Enter")
+    images = page.get_by_role("spinbutton", name="Training images")
+    images.fill("3000")
+    images.press("Enter")
     page.wait_for_timeout(800)
     page.get_by_role("button", name="Launch").click()
     page.wait_for_selector('[data-testid="stProgress"]', timeout=30_000)
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=90_000)
+    _wait_for_charts(page, 2, timeout=90_000)
     _assert_clean(page, "mnist-live")
     page.wait_for_selector('[data-testid="stProgress"]', state="detached", timeout=180_000)
     page.wait_for_function("document.body.innerText.includes('selection protocol')", timeout=30_000)
@@ -183,7 +186,7 @@ def test_noise_toy_preset_runs_to_results(server, page):
     """The label-noise page's toy preset runs in the background and ends with its figures and table."""
     _open(page, f"{server}/noise", charts=0)
     page.get_by_role("button", name="Toy: 0/20/40% noise").click()
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1", timeout=180_000)
+    _wait_for_charts(page, 1, timeout=180_000)
     page.wait_for_selector('[data-testid="stProgress"]', state="detached", timeout=180_000)
     page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
     page.wait_for_timeout(1500)

@@ -129,3 +129,12 @@ def test_cli_prints_table():
     assert "1/4" in out and "81" in out and "Cross-entropy" in out
     bad = subprocess.run([sys.executable, "-m", "core.curves", "--k", "-1"], capture_output=True, text=True)
     assert bad.returncode == 2 and "k must be" in bad.stderr
+
+
+def test_hard_easy_curve_spans_the_k_range():
+    """The ratio curve covers k in [1/64, 16] and equals (hard/easy)^k there."""
+    from core.curves import hard_easy_curve
+
+    k, ratio = hard_easy_curve(0.8, 0.2, points=50)
+    assert k[0] == pytest.approx(1 / 64) and k[-1] == pytest.approx(16) and len(k) == 50
+    np.testing.assert_allclose(ratio, 4.0**k)

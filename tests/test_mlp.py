@@ -115,3 +115,20 @@ def test_bad_architecture_raises():
         init_params((0,))
     with pytest.raises(ValueError, match="relu"):
         make_mlp((10,), "swish")
+
+
+@pytest.mark.parametrize("text,widths", [("800", (800,)), ("400,400", (400, 400)), (" 400 400 , 10 ", (400, 400, 10))])
+def test_parse_widths_reads_commas_or_spaces(text, widths):
+    """Hidden widths typed with commas or spaces give the same architecture."""
+    from core.mlp import parse_widths
+
+    assert parse_widths(text) == widths
+
+
+@pytest.mark.parametrize("text", ["", "abc", "0", "800,-1", "9000", "1 2 3 4 5 6 7 8 9"])
+def test_parse_widths_rejects_bad_text(text):
+    """Empty, non-numeric, non-positive, too wide or too deep is a ValueError naming the rule."""
+    from core.mlp import parse_widths
+
+    with pytest.raises(ValueError, match="hidden widths"):
+        parse_widths(text)

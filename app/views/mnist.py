@@ -6,12 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.state import fmt_seconds, get_lab, k_values
-from core.curves import parse_k
+from app.state import fmt_seconds, get_lab, k_values, positive_values
 from core.data import MnistUnavailableError
 from core.device import available_devices
 from core.experiments import estimate_mnist_seconds
-from core.mlp import ACTIVATIONS
+from core.mlp import ACTIVATIONS, parse_widths
 from core.mnist import ConfigError, DataConfig, TrainConfig
 from core.selection import select
 
@@ -34,16 +33,6 @@ def _preset(name: str) -> None:
                              "mnist_epochs": p["epochs"], "mnist_seeds": p["seeds"], "mnist_ntrain": p["n_train"],
                              "mnist_momentum": p["momentum"], "mnist_activation": "relu", "mnist_wd": 0.0,
                              "mnist_clip": 100.0})
-
-
-def _parse_hidden(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(w) for w in text.replace(" ", "").split(",") if w)
-    except ValueError:
-        raise ConfigError(f"hidden widths must be whole numbers separated by commas, e.g. 800 or 400,400; got {text!r}") from None
-    if not widths or min(widths) < 1 or max(widths) > 8192:
-        raise ConfigError(f"give 1 or more hidden widths between 1 and 8192; got {text!r}")
-    return widths
 
 
 st.title("MNIST runs")
@@ -69,8 +58,8 @@ with st.container(border=True):
     momentum = c.number_input("Momentum", 0.0, 0.99, 0.5, 0.1, key="mnist_momentum", **PS)
     epochs = d.number_input("Epochs", 1, 500, 3, key="mnist_epochs", **PS)
     ks = k_values("k values", key="mnist_k", default=PRESETS["quick"]["k"], options=K_OPTIONS, **PS)
-    raw_lrs = st.multiselect("Learning rates (tune per k: k changes the update scale)", LR_OPTIONS,
-                             default=PRESETS["quick"]["lr"], accept_new_options=True, key="mnist_lr", **PS)
+    lrs = positive_values("Learning rates (tune per k: k changes the update scale)", key="mnist_lr",
+                          default=PRESETS["quick"]["lr"], options=LR_OPTIONS, what="a learning rate", upper=100.0, **PS)
     a, b, c, d, e = st.columns(5)
     seeds = a.number_input("Seeds per setting", 1, 10, 1, key="mnist_seeds", **PS)
     n_train = b.number_input("Training images", 500, 50_000, 10_000, step=5000, key="mnist_ntrain", **PS,
@@ -79,24 +68,12 @@ with st.container(border=True):
     clip = d.number_input("Clip gradient norm at", 0.1, 1e6, 100.0, key="mnist_clip", **PS)
     device = e.selectbox("Device", ["auto", *available_devices()], key="mnist_device", **PS)
 
-    lrs, bad = [], []
-    for text in raw_lrs:
-        try:
-            lr = float(parse_k(text))  # same reader as k: decimals, fractions, powers
-        except ValueError:
-            lr = None
-        if lr is None or lr > 100:
-            bad.append(text)
-        else:
-            lrs.append(lr)
-    if bad:
-        st.error(f"Ignored learning rate(s) {', '.join(repr(b) for b in bad)}: give numbers in (0, 100].")
     configs, error = [], None
     try:
-        hidden = _parse_hidden(hidden_text)
+        hidden = parse_widths(hidden_text)
         configs = [TrainConfig(hidden=hidden, activation=activation, lr=lr, momentum=momentum, k=k, weight_decay=wd,
                                clip_norm=clip, epochs=int(epochs), seed=s)
-                   for k in ks for lr in sorted(set(lrs)) for s in range(int(seeds))]
+                   for k in ks for lr in lrs for s in range(int(seeds))]
         data = DataConfig(n_train=int(n_train), device=device)
     except (ConfigError, ValueError) as exc:
         error = str(exc)
@@ -104,7 +81,7 @@ with st.container(border=True):
         st.error(f"Cannot launch: {error}")
     elif configs:
         eta = estimate_mnist_seconds(configs, data)
-        st.caption(f"{len(configs)} run(s) = {len(ks)} k × {len(set(lrs))} learning rate(s) × {int(seeds)} seed(s) · "
+        st.caption(f"{len(configs)} run(s) = {len(ks)} k × {len(lrs)} learning rate(s) × {int(seeds)} seed(s) · "
                    f"{configs[0].arch} · roughly {fmt_seconds(eta)} on {data.device if device != 'auto' else available_devices()[0]}")
     if st.button("Launch", key="mnist_launch", type="primary", disabled=not configs or bool(error)):
         try:
@@ -139,11 +116,10 @@ def live() -> None:
             st.toast("Stopping… finished epochs are kept.")
     running = [j for j in jobs if j.status == "running"]
     if running:
-        run_ids = list(running[0].meta["run_ids"])
-        history = lab.store.history(run_ids)
+        meta = running[0].meta
+        history = lab.store.history(list(meta["run_ids"]))
         if len(history):
-            runs = lab.store.list_runs(kind="mnist").set_index("id").loc[run_ids]
-            labels, ks = runs["label"].to_dict(), runs["cfg.train.k"].to_dict()
+            labels, ks = meta["labels"], meta["ks"]
             a, b = st.columns(2)
             a.plotly_chart(plots.run_curves(history, labels, "val_error", "Validation error (live)", "validation error (%)",
                                             ks, percent=True), key="mnist_live_val")

@@ -15,6 +15,7 @@ from app import plots
 from app.state import fmt_seconds, get_lab, k_values
 from core.experiments import toy_label
 from core.losses import ObjectiveSpec
+from core.mlp import parse_widths
 from core.mnist import DataConfig, TrainConfig
 from core.noise import (
     DEFAULT_MOMENTUM, UNHINGED_WEIGHT_DECAY, Method, comparison_configs, curves, default_lr, format_table, summarize,
@@ -75,17 +76,6 @@ def _rates(raw: list[str]) -> list[float]:
     if not rates:
         raise ValueError("choose at least one noise rate")
     return sorted(rates)
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(w) for w in text.replace(",", " ").split())
-    except ValueError:
-        raise ValueError(f"hidden widths must be whole numbers separated by spaces, e.g. '256' or '400 400'; "
-                         f"got {text!r}") from None
-    if not widths or min(widths) < 1 or max(widths) > 4096 or len(widths) > 6:
-        raise ValueError("give 1 to 6 hidden widths, each between 1 and 4096")
-    return widths
 
 
 def _active() -> list:
@@ -187,7 +177,7 @@ if start and not active:
                    for cfg in toy_configs(methods, rates, seed_list, base)]
             st.session_state["noise_pick"] = f"toy:{tag}"
         else:
-            base = TrainConfig(hidden=_hidden(hidden_text), momentum=float(momentum), epochs=int(epochs))
+            base = TrainConfig(hidden=parse_widths(hidden_text), momentum=float(momentum), epochs=int(epochs))
             configs = comparison_configs(methods, rates, seed_list, noise_kind, base,
                                          lr=None if lr_mode == "defaults" else float(lr_all))
             data = DataConfig(n_train=int(n_train), n_val=2_000, n_test=int(n_test), train_eval=min(int(n_train), 5_000))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from app import plots
@@ -14,6 +13,7 @@ from core.curves import (
     curves_frame,
     explore_vector,
     format_k,
+    hard_easy_curve,
     hard_easy_ratio,
     matching_k,
     preset_logits,
@@ -65,10 +65,10 @@ with tab_ratio:
     if not easy < hard:
         st.error("The easy example's error must be smaller than the hard example's.")
     else:
-        grid = np.geomspace(1 / 64, 16, 200)
+        grid, ratios = hard_easy_curve(hard, easy)
         chosen = {k: float(hard_easy_ratio(k, hard, easy)) for k in ks}
         refs_r = reference_ratios(refs or ["ce"], hard, easy, q=q, gamma=gamma)
-        st.plotly_chart(plots.hard_easy(grid, hard_easy_ratio(grid, hard, easy), chosen, refs_r, hard, easy),
+        st.plotly_chart(plots.hard_easy(grid, ratios, chosen, refs_r, hard, easy),
                         key="ratio_chart")
         st.markdown(f"With the pseudo-gradient the ratio is $({hard:g}/{easy:g})^k$. Cross-entropy (k = 1) "
                     f"weighs the hard example {hard / easy:.3g}× the easy one.")
@@ -110,12 +110,11 @@ with tab_vector:
                                      key=f"z{j}", bind=QP, on_change=_to_custom))
     bars, summary = explore_vector(logits, y, ks)
     st.plotly_chart(plots.vector_bars(bars, y), key="vector_chart")
-    worst = float(np.abs(summary["sum_f"]).max())
+    worst = float(summary["sum_f"].abs().max())
     st.success(f"Every series sums to 0 over the classes (largest |Σ_j f_j| = {worst:.1e}): a hidden unit wired "
                "with equal weights to all outputs gets no update (Eq. 3 of the paper).")
     st.dataframe(
-        summary.assign(k=summary.series.str.replace("k = ", "").str.replace("cross-entropy gradient", "CE"))
-        [["series", "abs_eps_y", "f_y", "sum_f"]]
+        summary[["series", "abs_eps_y", "f_y", "sum_f"]]
         .rename(columns={"abs_eps_y": "|ε_y|", "f_y": "f_y", "sum_f": "Σ_j f_j"}),
         hide_index=True, key="vector_table",
         column_config={"Σ_j f_j": st.column_config.NumberColumn(format="%.1e"),

@@ -110,8 +110,7 @@ def live() -> None:
     if live_data is None:
         return
     snap, trace = live_data.snapshot, live_data.trace
-    alpha = float(lab.store.get_run(live_data.run_id)["config"]["alpha"])
-    st.plotly_chart(plots.toy_distribution(alpha, snap.frame()), key="toy_live_dist")
+    st.plotly_chart(plots.toy_distribution(live_data.alpha, snap.frame()), key="toy_live_dist")
     a, b = st.columns(2)
     a.plotly_chart(plots.toy_trace(trace, "val_error", "Validation error while training", "validation error (%)"),
                    key="toy_live_val")
