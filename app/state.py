@@ -1,19 +1,33 @@
-"""Process-wide dashboard state: one Lab (job queue + run store) shared by every page and session."""
+"""Dashboard state: one Lab (job queue + run store) per server process, and who this browser
+session is. Every session watches every run; a session stops only the jobs it launched."""
 
 from __future__ import annotations
+
+import secrets
 
 import streamlit as st
 
 from core.curves import parse_k
-from core.experiments import Lab
+from core.engine.lab import Lab
+from core.engine.queue import JobManager
+
+MAX_WAITING_PER_SESSION = 24  # jobs (groups of up to 16 runs) one browser session may have waiting
 
 
 @st.cache_resource(show_spinner=False)
 def get_lab() -> Lab:
-    """The lab, created once per server process; runs left 'running' by a dead process become 'interrupted'."""
-    lab = Lab()
+    """The lab, created once per server process; runs left by a dead process are ended
+    (running -> interrupted, queued -> stopped)."""
+    lab = Lab(jobs=JobManager(max_queued_per_owner=MAX_WAITING_PER_SESSION))
     lab.store.recover_interrupted()
     return lab
+
+
+def session_id() -> str:
+    """This browser session's id: the owner of the jobs it launches."""
+    if "session_id" not in st.session_state:
+        st.session_state["session_id"] = secrets.token_hex(6)
+    return st.session_state["session_id"]
 
 
 def positive_values(label: str, key: str, default: list[str], options: list[str], *, what: str = "k",

@@ -1,596 +1,39 @@
-"""Run history: every experiment run saved as it trains, in one local SQLite file.
+"""`python -m core.runstore`: the run history from the shell (the store is core.engine.store).
 
-What: `RunStore` keeps one row per run (kind, config, status, timings, final metrics, an
-optional larger result) and one row per logged epoch, in `<data dir>/runs.sqlite`
-(`$TUNABLE_RUNS_DB` overrides the path, and so does `RunStore(path)`). Runs of every kind
-share it: "toy", "mnist", "noise", or any other text.
-
-Why: a run that took an hour must survive the browser tab, the Streamlit server and the
-machine. Each epoch is committed the moment it is logged (WAL journal, synchronous=FULL),
-so a crash loses at most the epoch in flight; on the next start `recover_interrupted()`
-marks runs whose process died as "interrupted", keeping every epoch they logged.
-
-How:
-
-    from core.runstore import RunStore
-    store = RunStore()                                   # or RunStore(tmp_path / "runs.sqlite")
-    run_id = store.create_run("mnist", {"k": 0.5, "lr": 0.1}, label="k=0.5", group_id="job-3f2a")
-    store.mark_running(run_id, device="cuda")
-    for epoch in range(1, 11):
-        store.log_epoch(run_id, epoch, {"train_loss": 0.3, "val_acc": 0.97})
-    store.finish(run_id, "done", summary={"test_acc": 0.981})
-
-    store.list_runs(kind="mnist")     # one row per run: id, kind, ..., cfg.k, cfg.lr, final.test_acc
-    store.history([run_id])           # one row per (run_id, epoch): run_id, epoch, at, train_loss, val_acc
-    store.recover_interrupted()       # at process start: dead owners' running/queued runs -> interrupted
-
-    python -m core.runstore list [--kind mnist] [--status done]
+    python -m core.runstore list [--kind mnist] [--status done] [--group ID] [--json]
     python -m core.runstore history 3 4 [--csv out.csv]
     python -m core.runstore recover | delete 3 4 | --help
 
-Threads and processes: each thread uses its own connection (sqlite3 objects must not
-cross threads), with a busy timeout, so any number of threads and processes may share one
-database, and one RunStore object may be shared by all threads of a process. Each run
-records an owner token (host, pid, process start time, and a per-process nonce);
-`recover_interrupted()` never touches runs owned by the current process or by another
-process that is still alive. The database is meant to live on a local disk of one
-machine: runs owned by another host are treated as dead (and revive to "running" if
-their owner logs another epoch). A durable commit costs a few milliseconds (one fsync):
-log once per epoch, not once per step.
-
-JSON columns (config, summary, result, epoch metrics) accept NumPy/torch scalars and arrays
-(via `.tolist()`), dataclasses, paths, sets and tuples. Non-finite floats are stored as the
-strings "NaN", "Infinity" and "-Infinity", so the JSON stays standard (SQLite's json_*
-functions read it), and they are turned back into floats when read.
+`list --json` prints one object per run: id, kind, status, epochs (logged), label, config,
+summary, provenance, created_at (Unix seconds), the same runs the dashboard shows.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import dataclasses
-import enum
 import json
-import math
-import os
-import secrets
-import socket
-import sqlite3
 import sys
-import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-ENV_VAR = "TUNABLE_RUNS_DB"
-DB_NAME = "runs.sqlite"
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 30.0  # how long a write waits for another writer before raising
+from core.engine.status import to_jsonable
+from core.engine.store import DB_NAME, ENV_VAR, RunStore, RunStoreError
 
-STATUSES = ("queued", "running", "done", "stopped", "diverged", "failed", "interrupted")
-ACTIVE_STATUSES = ("queued", "running")
-FINAL_STATUSES = ("done", "stopped", "diverged", "failed", "interrupted")
+JSON_FIELDS = ("id", "kind", "status", "label", "group_id", "device", "created_at", "started_at", "finished_at",
+               "seconds", "error", "config", "summary", "provenance")
 
-# Columns of list_runs() before the flattened cfg.* and final.* columns.
-RUN_COLUMNS = (
-    "id", "kind", "group_id", "label", "status", "device", "created_at", "started_at",
-    "finished_at", "seconds", "epochs_done", "error", "owner",
-)  # fmt: skip
 
-_SCHEMA = """
-CREATE TABLE runs (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, even after delete
-    kind        TEXT NOT NULL,                      -- "toy", "mnist", "noise", ...
-    group_id    TEXT,                               -- runs launched together (a job id)
-    label       TEXT NOT NULL DEFAULT '',
-    config      TEXT NOT NULL,                      -- JSON object
-    status      TEXT NOT NULL,                      -- one of STATUSES
-    device      TEXT,
-    created_at  REAL NOT NULL,                      -- Unix time, seconds
-    started_at  REAL,
-    finished_at REAL,
-    seconds     REAL,                               -- finished_at - started_at
-    epochs_done INTEGER NOT NULL DEFAULT 0,         -- highest epoch logged
-    error       TEXT,
-    summary     TEXT,                               -- JSON object: final metrics
-    result      TEXT,                               -- JSON: optional larger payload
-    owner       TEXT                                -- owner token of the process running it
-);
-CREATE INDEX runs_kind ON runs(kind);
-CREATE INDEX runs_group ON runs(group_id);
-CREATE INDEX runs_status ON runs(status);
-CREATE TABLE epochs (
-    run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    epoch   INTEGER NOT NULL,
-    metrics TEXT NOT NULL,                          -- JSON object
-    at      REAL NOT NULL,                          -- Unix time, seconds
-    PRIMARY KEY (run_id, epoch)
-) WITHOUT ROWID;
-"""
+def runs_json(store: RunStore, kind=None, status=None, group_id=None) -> list[dict]:
+    """The runs as JSON-able dicts (newest first), with `epochs`: how many epochs each logged."""
+    ids = store.list_runs(kind=kind, status=status, group_id=group_id)["id"].tolist()
+    out = []
+    for run_id in ids:
+        run = store.get_run(run_id)
+        out.append({**{key: run.get(key) for key in JSON_FIELDS}, "epochs": run["epochs_done"]})
+    return to_jsonable(out)
 
 
-class RunStoreError(RuntimeError):
-    """The run database cannot be used (newer schema, unwritable path); the message says what to do."""
-
-
-class RunNotFoundError(KeyError):
-    """No run has this id (it may have been deleted)."""
-
-
-# ---------------------------------------------------------------- JSON
-
-
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-
-
-def to_jsonable(obj: Any) -> Any:
-    """`obj` as plain JSON types: non-finite floats -> "NaN"/"Infinity"/"-Infinity", NumPy and
-    torch values via `.tolist()`, dataclasses as dicts, paths/enums/other objects as text."""
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if isinstance(obj, float):
-        if math.isfinite(obj):
-            return obj
-        return "NaN" if math.isnan(obj) else ("Infinity" if obj > 0 else "-Infinity")
-    if isinstance(obj, Mapping):
-        return {str(key): to_jsonable(value) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [to_jsonable(value) for value in obj]
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, enum.Enum):
-        return to_jsonable(obj.value)
-    if hasattr(obj, "tolist") and callable(obj.tolist):  # NumPy scalars/arrays, torch tensors
-        try:
-            return to_jsonable(obj.tolist())
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    return str(obj)  # paths, devices, dtypes: their text is what a reader wants
-
-
-def _from_jsonable(obj: Any) -> Any:
-    if isinstance(obj, str):
-        return _NONFINITE.get(obj, obj)
-    if isinstance(obj, dict):
-        return {key: _from_jsonable(value) for key, value in obj.items()}
-    if isinstance(obj, list):
-        return [_from_jsonable(value) for value in obj]
-    return obj
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), allow_nan=False, separators=(",", ":"))
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else _from_jsonable(json.loads(text))
-
-
-def _flatten(obj: Any, prefix: str) -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"<prefix>a.b": 1}; lists and scalars are leaves."""
-    if not isinstance(obj, dict):
-        return {} if obj is None else {prefix.rstrip("."): obj}
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-# ---------------------------------------------------------------- process ownership
-
-
-def _process_start_ticks(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux), or "" where unknown.
-    Together with the pid it names one process, even after the pid is reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces and ')'
-    return fields[19] if len(fields) > 19 else ""  # field 22 of stat; fields[0] is field 3
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        try:
-            code = ctypes.c_ulong()
-            ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-            return bool(ok) and code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
-
-
-_OWNER_LOCK = threading.Lock()
-_OWNER: tuple[int, str] | None = None  # (pid, token), recomputed after fork
-
-
-def owner_token() -> str:
-    """This process's owner token: "host|pid|start ticks|nonce"."""
-    global _OWNER
-    pid = os.getpid()
-    with _OWNER_LOCK:
-        if _OWNER is None or _OWNER[0] != pid:
-            token = f"{socket.gethostname()}|{pid}|{_process_start_ticks(pid)}|{secrets.token_hex(4)}"
-            _OWNER = (pid, token)
-        return _OWNER[1]
-
-
-def owner_alive(token: str | None) -> bool:
-    """Whether the process named by an owner token still runs (the current process: True)."""
-    if not token:
-        return False
-    if token == owner_token():
-        return True
-    try:
-        host, pid_text, ticks, _nonce = token.split("|")
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if host != socket.gethostname() or pid == os.getpid() or not _pid_alive(pid):
-        return False  # same pid but another nonce: an earlier process with our pid
-    return not ticks or _process_start_ticks(pid) in ("", ticks)
-
-
-# ---------------------------------------------------------------- the store
-
-
-def default_path() -> Path:
-    """`$TUNABLE_RUNS_DB`, else `<data dir>/runs.sqlite` (see core.data.data_dir)."""
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    from core.data import data_dir  # imported here: it pulls in torch, which the store does not need
-
-    return data_dir() / DB_NAME
-
-
-def _as_ids(run_ids: int | Iterable[int]) -> list[int]:
-    if isinstance(run_ids, (int, str)) or not isinstance(run_ids, Iterable):
-        run_ids = [run_ids]  # type: ignore[list-item]
-    return [int(i) for i in run_ids]
-
-
-def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _local_time(column: pd.Series) -> pd.Series:
-    """Unix seconds -> naive local datetimes (NaT where missing)."""
-    return pd.to_datetime(
-        [None if pd.isna(t) else datetime.fromtimestamp(float(t)) for t in column], errors="coerce"
-    )
-
-
-class RunStore:
-    """Experiment runs and their per-epoch metrics in one SQLite file (see module docstring).
-
-    Safe to share between threads and processes: each thread uses its own connection."""
-
-    def __init__(self, path: str | os.PathLike | None = None):
-        self.path = Path(path).expanduser() if path is not None else default_path()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunStoreError(
-                f"cannot create {self.path.parent} for the run database: {exc}. "
-                f"Set {ENV_VAR} to a writable file path."
-            ) from exc
-        self._local = threading.local()
-        self.journal_mode = self._init_schema()
-
-    # -------------------------------------------------------- connections and schema
-
-    def _connect(self) -> sqlite3.Connection:
-        """This thread's connection to the database, opened on first use.
-
-        sqlite3 connections must stay in the thread that made them, so each thread gets its
-        own; it is reused (closing the last connection to a WAL database checkpoints it,
-        which would cost an fsync per call) and closed when the thread ends or by close()."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid == os.getpid():  # a forked child opens its own
-            return conn
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.OperationalError as exc:
-            raise RunStoreError(f"cannot open the run database {self.path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA synchronous = FULL")  # a committed epoch survives power loss too
-        self._local.conn, self._local.pid = conn, os.getpid()
-        return conn
-
-    def close(self) -> None:
-        """Close the calling thread's connection (the next call opens a new one)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid == os.getpid():
-            conn.close()
-        self._local.conn = None
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        yield self._connect()  # autocommit mode: each statement reads a consistent snapshot
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One transaction, holding the write lock from its start (no deadlock on upgrade)."""
-        conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _init_schema(self) -> str:
-        with self._read() as conn:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]  # persists in the file
-        with self._write() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RunStoreError(
-                    f"{self.path} has schema version {version}, newer than this code's {SCHEMA_VERSION}: "
-                    f"update the project, or point {ENV_VAR} at another file."
-                )
-            if version == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            # future versions: `if version < 2: ALTER TABLE ...` here, then bump user_version
-        return str(mode).lower()
-
-    # -------------------------------------------------------- writing
-
-    def create_run(
-        self,
-        kind: str,
-        config: Mapping[str, Any] | Any,
-        label: str = "",
-        group_id: str | None = None,
-        status: str = "queued",
-        device: str | None = None,
-    ) -> int:
-        """Add a run (config: a dict or dataclass) and return its id."""
-        if status not in STATUSES:
-            raise ValueError(f"status {status!r} is not one of {STATUSES}")
-        now = time.time()
-        with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO runs (kind, group_id, label, config, status, device, created_at, started_at, owner)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    str(kind), group_id, str(label), _dumps(config), status,
-                    None if device is None else str(device), now,
-                    now if status == "running" else None, owner_token(),
-                ),
-            )  # fmt: skip
-            return int(cursor.lastrowid)
-
-    def mark_running(self, run_id: int, device: str | None = None) -> None:
-        """The run has started, in this process, on `device`."""
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE runs SET status = 'running', started_at = ?, device = COALESCE(?, device), owner = ?"
-                " WHERE id = ?",
-                (time.time(), None if device is None else str(device), owner_token(), int(run_id)),
-            )
-            if cursor.rowcount == 0:
-                raise RunNotFoundError(run_id)
-
-    def log_epoch(self, run_id: int, epoch: int, metrics: Mapping[str, Any]) -> None:
-        """Save one epoch's metrics, committed before returning. Epochs count completed epochs
-        (1 after the first; 0 may hold an evaluation before training); logging the same epoch
-        twice keeps the later metrics."""
-        run_id, epoch = int(run_id), int(epoch)
-        with self._write() as conn:
-            try:
-                conn.execute(
-                    "INSERT OR REPLACE INTO epochs (run_id, epoch, metrics, at) VALUES (?, ?, ?, ?)",
-                    (run_id, epoch, _dumps(metrics), time.time()),
-                )
-            except sqlite3.IntegrityError as exc:  # the foreign key: no such run
-                raise RunNotFoundError(run_id) from exc
-            # an owner that was wrongly presumed dead (another host) revives its run
-            conn.execute(
-                "UPDATE runs SET epochs_done = MAX(epochs_done, ?),"
-                " status = CASE WHEN status = 'interrupted' AND owner = ? THEN 'running' ELSE status END,"
-                " finished_at = CASE WHEN status = 'interrupted' AND owner = ? THEN NULL ELSE finished_at END"
-                " WHERE id = ?",
-                (epoch, owner_token(), owner_token(), run_id),
-            )
-
-    def finish(
-        self,
-        run_id: int,
-        status: str,
-        summary: Mapping[str, Any] | None = None,
-        result: Any = None,
-        error: str | None = None,
-    ) -> None:
-        """End a run with a final status, its final metrics, an optional payload and error text."""
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"final status {status!r} is not one of {FINAL_STATUSES}")
-        now = time.time()
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE runs SET status = ?, finished_at = ?,"
-                " seconds = CASE WHEN started_at IS NULL THEN NULL ELSE ? - started_at END,"
-                " summary = COALESCE(?, summary), result = COALESCE(?, result), error = ? WHERE id = ?",
-                (
-                    status, now, now,
-                    None if summary is None else _dumps(summary),
-                    None if result is None else _dumps(result),
-                    error, int(run_id),
-                ),
-            )  # fmt: skip
-            if cursor.rowcount == 0:
-                raise RunNotFoundError(run_id)
-
-    def delete_runs(self, run_ids: int | Iterable[int]) -> int:
-        """Delete runs and their epochs; returns how many runs were deleted."""
-        ids = _as_ids(run_ids)
-        if not ids:
-            return 0
-        marks = ",".join("?" * len(ids))
-        with self._write() as conn:
-            conn.execute(f"DELETE FROM epochs WHERE run_id IN ({marks})", ids)
-            return conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids).rowcount
-
-    def recover_interrupted(self) -> int:
-        """Mark as "interrupted" every queued or running run whose owner process is gone;
-        their epochs stay. Runs of this process and of other live processes are untouched.
-        Returns how many runs were marked. Call it once when the app or a CLI starts."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT id, owner, status FROM runs WHERE status IN ('queued', 'running')"
-            ).fetchall()
-        alive: dict[str | None, bool] = {}
-        dead = []
-        for row in rows:
-            if row["owner"] not in alive:
-                alive[row["owner"]] = owner_alive(row["owner"])
-            if not alive[row["owner"]]:
-                dead.append((row["id"], row["owner"], row["status"]))
-        if not dead:
-            return 0
-        marked = 0
-        with self._write() as conn:
-            for run_id, owner, status in dead:
-                pid = owner.split("|")[1] if owner and owner.count("|") == 3 else "?"
-                # the last sign of life: the latest epoch, else the start, else creation
-                marked += conn.execute(
-                    "UPDATE runs SET status = 'interrupted',"
-                    " finished_at = COALESCE((SELECT MAX(at) FROM epochs WHERE run_id = runs.id),"
-                    "                        started_at, created_at),"
-                    " seconds = CASE WHEN started_at IS NULL THEN NULL ELSE"
-                    "   COALESCE((SELECT MAX(at) FROM epochs WHERE run_id = runs.id), started_at) - started_at END,"
-                    " error = ? WHERE id = ? AND status = ? AND owner IS ?",
-                    (f"process {pid} ended while the run was {status}", run_id, status, owner),
-                ).rowcount
-        return marked
-
-    # -------------------------------------------------------- reading
-
-    def get_run(self, run_id: int) -> dict[str, Any]:
-        """One run as a dict: the `runs` columns, with config/summary/result decoded and
-        times as Unix seconds."""
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-        if row is None:
-            raise RunNotFoundError(run_id)
-        run = dict(row)
-        for key in ("config", "summary", "result"):
-            run[key] = _loads(run[key])
-        return run
-
-    def list_runs(
-        self,
-        kind: str | Iterable[str] | None = None,
-        status: str | Iterable[str] | None = None,
-        group_id: str | Iterable[str] | None = None,
-        *,
-        with_result: bool = False,
-    ) -> pd.DataFrame:
-        """One row per run, newest first: RUN_COLUMNS (times as local datetimes), then the
-        config flattened as "cfg.<key>" ("cfg.a.b" for nested keys), then the summary as
-        "final.<key>", then "result" (decoded) if `with_result`. Each filter takes one value
-        or several."""
-        where, params = [], []
-        for column, value in (("kind", kind), ("status", status), ("group_id", group_id)):
-            values = _as_list(value)
-            if values is not None:
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                params += values
-        sql = f"SELECT {', '.join(RUN_COLUMNS)}, config, summary{', result' if with_result else ''} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        with self._read() as conn:
-            rows = conn.execute(sql + " ORDER BY id DESC", params).fetchall()
-        records = []
-        for row in rows:
-            record = {column: row[column] for column in RUN_COLUMNS}
-            record.update(_flatten(_loads(row["config"]), "cfg."))
-            record.update(_flatten(_loads(row["summary"]), "final."))
-            if with_result:
-                record["result"] = _loads(row["result"])
-            records.append(record)
-        columns = list(RUN_COLUMNS) + (["result"] if with_result else [])
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
-        extra = sorted(c for c in frame.columns if c.startswith("cfg.")) + sorted(
-            c for c in frame.columns if c.startswith("final.")
-        )
-        frame = frame[list(RUN_COLUMNS) + extra + (["result"] if with_result else [])]
-        for column in ("created_at", "started_at", "finished_at"):
-            frame[column] = _local_time(frame[column])
-        return frame
-
-    def history(self, run_ids: int | Iterable[int]) -> pd.DataFrame:
-        """Per-epoch metrics, long format: columns run_id, epoch, at (local datetime), then one
-        column per metric (nested metrics as "a.b"), sorted by run_id and epoch."""
-        ids = _as_ids(run_ids)
-        rows = []
-        if ids:
-            with self._read() as conn:
-                rows = conn.execute(
-                    f"SELECT run_id, epoch, at, metrics FROM epochs WHERE run_id IN ({','.join('?' * len(ids))})"
-                    " ORDER BY run_id, epoch",
-                    ids,
-                ).fetchall()
-        records = [
-            {"run_id": r["run_id"], "epoch": r["epoch"], "at": r["at"], **_flatten(_loads(r["metrics"]), "")}
-            for r in rows
-        ]
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["run_id", "epoch", "at"])
-        frame["at"] = _local_time(frame["at"])
-        return frame
-
-    def export_csv(self, run_ids: int | Iterable[int], path: str | os.PathLike | None = None) -> str:
-        """The runs' epochs as CSV text, one row per (run, epoch), each row carrying its run's
-        kind, label, group, status, cfg.* and final.* columns; also written to `path` if given."""
-        ids = _as_ids(run_ids)
-        epochs = self.history(ids)
-        runs = self.list_runs().query("id in @ids").drop(columns=["error", "owner"])
-        runs = runs.rename(columns={"id": "run_id", "epochs_done": "run_epochs_done"})
-        meta = ["kind", "label", "group_id", "status"]
-        metrics = [c for c in epochs.columns if c not in ("run_id", "epoch", "at")]
-        rest = [c for c in runs.columns if c not in ["run_id", *meta] and c not in epochs.columns]
-        frame = epochs.merge(runs[["run_id", *meta, *rest]], on="run_id", how="left")
-        frame = frame[["run_id", "epoch", "at", *meta, *metrics, *rest]]
-        text = frame.to_csv(index=False)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text
-
-
-# ---------------------------------------------------------------- command line
-
-
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.runstore", description="Inspect the run history.")
     parser.add_argument("--db", default=None, help=f"database file (default: ${ENV_VAR}, else <data dir>/{DB_NAME})")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -598,21 +41,27 @@ def main(argv: list[str] | None = None) -> int:
     p_list.add_argument("--kind", default=None)
     p_list.add_argument("--status", default=None)
     p_list.add_argument("--group", default=None)
+    p_list.add_argument("--json", action="store_true", help="print the runs as a JSON list")
     p_hist = sub.add_parser("history", help="per-epoch metrics of some runs")
     p_hist.add_argument("ids", type=int, nargs="+")
     p_hist.add_argument("--csv", default=None, help="write a CSV export here instead of printing")
-    sub.add_parser("recover", help="mark runs of dead processes as interrupted")
+    sub.add_parser("recover", help="mark runs of dead processes as interrupted (never-started ones: stopped)")
     p_del = sub.add_parser("delete", help="delete runs and their epochs")
     p_del.add_argument("ids", type=int, nargs="+")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     try:
         store = RunStore(args.db)
     except RunStoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     with pd.option_context("display.max_columns", 30, "display.width", 200):
-        if args.command == "list":
+        if args.command == "list" and args.json:
+            print(json.dumps(runs_json(store, args.kind, args.status, args.group), indent=1))
+        elif args.command == "list":
             runs = store.list_runs(kind=args.kind, status=args.status, group_id=args.group)
             print(runs.drop(columns=["owner"]).to_string(index=False) if len(runs) else "no runs")
         elif args.command == "history":
@@ -622,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(store.history(args.ids).to_string(index=False))
         elif args.command == "recover":
-            print(f"marked {store.recover_interrupted()} run(s) as interrupted")
+            print(f"ended {store.recover_interrupted()} run(s) of dead processes")
         elif args.command == "delete":
             print(f"deleted {store.delete_runs(args.ids)} run(s)")
     return 0

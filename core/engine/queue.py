@@ -1,11 +1,17 @@
-"""Background jobs: run long experiments in worker threads, one at a time per device.
+"""Background jobs: run long experiments in worker threads, one at a time per device, with
+browser sessions served fairly.
 
 What: `JobManager` runs functions `fn(ctx: JobContext)` in daemon threads. Jobs on the
-same device run one at a time (or `max_concurrent_per_device` at a time) in submission
-order; the rest wait as "queued". Jobs on different devices run side by side. Every job
-can be stopped, reports its progress and latest data through `ctx.report(...)`, and ends
-as "done", "stopped" or "failed" (with the exception's message and traceback kept: an
-error in a job is never raised into the caller's thread).
+same device run one at a time (or `max_concurrent_per_device` at a time); the rest wait as
+"queued". Each job has an `owner` (a browser session, or "cli"): waiting jobs are served
+round-robin across owners, so one session's 60-run grid (many jobs) does not starve the
+others, and an owner may have at most `max_queued_per_owner` jobs waiting. Everyone can read
+every job; only its owner can stop it. Jobs on different devices run side by side. Every job
+reports its progress and latest data through `ctx.report(...)`, and ends as "done",
+"stopped" or "failed" (the words of core.engine.status; an error in a job is never raised
+into the caller's thread). `on_end(job)` runs once when a job ends, however it ends (also
+when it is stopped before it started). A finished job keeps only a small snapshot: its live
+data is dropped, and only the newest `keep_finished` finished jobs are kept at all.
 
 Why: a dashboard must start a training run, keep serving pages while it trains, show live
 progress, let the user stop it, and not let two runs fight over one GPU. This module does
@@ -26,15 +32,15 @@ How:
             ctx.report(epoch / 10, f"epoch {epoch}/10", curve=latest_curve)
         return {"test_acc": 0.98}                   # ends as "done", kept as job.result
 
-    job = manager.submit("k=0.5", train, device="cuda", kind="mnist")
+    job = manager.submit("k=0.5", train, device="cuda", kind="mnist", owner="session-1")
     manager.get(job.id).fraction, manager.get(job.id).data["curve"]   # from any thread
-    manager.cancel(job.id)                          # queued: never runs; running: event set
+    manager.cancel(job.id, owner="session-1")       # queued: never runs; running: event set
     manager.wait(job.id, timeout=60)                # -> final Job snapshot (tests, CLI)
 
 Scheduling: each device name has a semaphore with `max_concurrent_per_device` slots. A
 job takes a slot when it is dispatched and gives it back when it ends; queued jobs wait
-in a FIFO list, not in blocked threads, so a queued job can be cancelled without ever
-running and the order is strict. Device names are compared as text: use one name per
+in one FIFO list per owner, not in blocked threads, so a queued job can be cancelled
+without ever running. A free slot goes to the next owner in turn that has a job waiting. Device names are compared as text: use one name per
 device ("cuda" and "cuda:0" are two queues).
 
 Threads and torch: torch kernels release the GIL, so a training thread does not freeze the
@@ -52,6 +58,7 @@ steps. Python cannot kill a thread, so a job that never checks runs to its end.
 from __future__ import annotations
 
 import argparse
+import itertools
 import secrets
 import sys
 import threading
@@ -62,9 +69,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
-STATUSES = (QUEUED, RUNNING, DONE, STOPPED, FAILED)
-FINAL_STATUSES = (DONE, STOPPED, FAILED)
+from core.engine.status import DONE, FAILED, QUEUED, RUNNING, STOPPED, eta_seconds
+
+JOB_STATUSES = (QUEUED, RUNNING, DONE, STOPPED, FAILED)  # a job's words: a subset of a run's
+FINAL_JOB_STATUSES = (DONE, STOPPED, FAILED)
 
 
 class JobCancelled(Exception):
@@ -73,6 +81,14 @@ class JobCancelled(Exception):
 
 class JobNotFoundError(KeyError):
     """No job has this id in this manager (it may have been cleared)."""
+
+
+class NotYourJobError(PermissionError):
+    """Only the session that launched a job may stop it (everyone may watch it)."""
+
+
+class QueueFullError(RuntimeError):
+    """The owner already has as many jobs waiting as allowed; the message says what to do."""
 
 
 class JobManagerClosedError(RuntimeError):
@@ -87,7 +103,8 @@ class Job:
     name: str  # what the user sees
     kind: str  # free text for filtering, e.g. "mnist"
     device: str  # the queue it waits in
-    status: str  # one of STATUSES
+    owner: str  # who launched it (a browser session id, "cli", ...); only the owner may stop it
+    status: str  # one of JOB_STATUSES
     submitted_at: float  # Unix time, seconds
     started_at: float | None  # Unix time; None while queued
     finished_at: float | None  # Unix time; None until it ends
@@ -105,7 +122,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINAL_STATUSES
+        return self.status in FINAL_JOB_STATUSES
 
     @property
     def active(self) -> bool:
@@ -120,9 +137,12 @@ class _Record:
     name: str
     kind: str
     device: str
+    owner: str
     fn: Callable[[JobContext], Any]
     meta: dict[str, Any]
+    on_end: Callable[[Job], None] | None
     submitted_at: float
+    seq: int = 0  # submission order within the manager
     status: str = QUEUED
     started_at: float | None = None
     finished_at: float | None = None
@@ -184,49 +204,40 @@ def _new_id(taken: Mapping[str, Any]) -> str:
             return job_id
 
 
-def run_interruptible(work: Callable[[threading.Event], Any]) -> Any:
-    """Run `work(cancel_event)` in a worker thread and return its result; Ctrl-C sets the event
-    and waits for `work` to stop cleanly (what a CLI wants: finished epochs are kept). An
-    exception in `work` is re-raised here, in the calling thread."""
-    cancel = threading.Event()
-    box: dict[str, Any] = {}
-
-    def guarded() -> None:
-        try:
-            box["result"] = work(cancel)
-        except BaseException as exc:  # re-raised in the calling thread
-            box["error"] = exc
-
-    worker = threading.Thread(target=guarded, daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except KeyboardInterrupt:
-        print("interrupted: stopping after the current step", file=sys.stderr)
-        cancel.set()
-        worker.join()
-    if "error" in box:
-        raise box["error"]
-    return box.get("result")
-
-
 class JobManager:
-    """Thread-based job queue: one job at a time per device by default (see module docstring).
+    """Thread-based job queue: one job at a time per device by default, owners served
+    round-robin (see module docstring). Every method is thread-safe and returns quickly; only
+    `wait` and `shutdown` block."""
 
-    Every method is thread-safe and returns quickly; only `wait` and `shutdown` block."""
-
-    def __init__(self, max_concurrent_per_device: int = 1):
+    def __init__(self, max_concurrent_per_device: int = 1, max_queued_per_owner: int | None = None,
+                 keep_finished: int = 200):
         if max_concurrent_per_device < 1:
             raise ValueError(f"max_concurrent_per_device must be >= 1, got {max_concurrent_per_device}")
         self.max_concurrent_per_device = max_concurrent_per_device
+        self.max_queued_per_owner = max_queued_per_owner
+        self.keep_finished = keep_finished
         self._lock = threading.RLock()
         self._records: dict[str, _Record] = {}  # all jobs, in submission order
-        self._queues: dict[str, deque[_Record]] = {}  # device -> jobs waiting, FIFO
+        self._queues: dict[str, dict[str, deque[_Record]]] = {}  # device -> owner -> jobs waiting, FIFO
+        self._served: dict[tuple[str, str], int] = {}  # (device, owner) -> when it was last served (a counter)
+        self._serial = 0
         self._slots: dict[str, threading.BoundedSemaphore] = {}  # device -> free run slots
         self._closed = False
 
     # -------------------------------------------------------- submitting and scheduling
+
+    def check_capacity(self, owner: str, n: int = 1) -> None:
+        """Raise QueueFullError if `owner` may not queue `n` more jobs."""
+        cap = self.max_queued_per_owner
+        if cap is None:
+            return
+        with self._lock:
+            waiting = sum(len(q.get(owner, ())) for q in self._queues.values())
+        if waiting + n > cap:
+            raise QueueFullError(
+                f"you already have {waiting} job(s) waiting and this adds {n}; a session may have at most "
+                f"{cap} waiting. Stop some, or wait until they start, then launch again."
+            )
 
     def submit(
         self,
@@ -235,30 +246,52 @@ class JobManager:
         device: str = "cpu",
         kind: str = "",
         meta: Mapping[str, Any] | None = None,
+        *,
+        owner: str = "",
+        on_end: Callable[[Job], None] | None = None,
     ) -> Job:
-        """Queue `fn(ctx)` on `device`; it starts as soon as the device has a free slot and
-        every job submitted before it on that device has started. Returns its first snapshot."""
+        """Queue `fn(ctx)` on `device` for `owner`; it starts when the device has a free slot and
+        it is its owner's turn. `on_end(final_job)` is called once when it ends, in whichever
+        thread ends it. Returns its first snapshot. QueueFullError past the owner's cap."""
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        device = str(device)
+        device, owner = str(device), str(owner)
         with self._lock:
             if self._closed:
                 raise JobManagerClosedError("this JobManager was shut down; create a new one")
+            self.check_capacity(owner)
             record = _Record(
-                id=_new_id(self._records), name=str(name), kind=str(kind), device=device, fn=fn,
-                meta=dict(meta or {}), submitted_at=time.time(),
+                id=_new_id(self._records), name=str(name), kind=str(kind), device=device, owner=owner, fn=fn,
+                meta=dict(meta or {}), on_end=on_end, submitted_at=time.time(),
             )  # fmt: skip
             self._records[record.id] = record
-            self._queues.setdefault(device, deque()).append(record)
+            self._serial += 1
+            record.seq = self._serial
+            self._queues.setdefault(device, {}).setdefault(owner, deque()).append(record)
             self._slots.setdefault(device, threading.BoundedSemaphore(self.max_concurrent_per_device))
             self._dispatch(device)
             return self._snapshot(record)
 
+    def _next_waiting(self, device: str) -> _Record | None:
+        """Pop the next job to start on `device`: the first waiting job of the owner served least
+        recently (never served first; ties go to the earlier job). Caller holds the lock."""
+        waiting = [(self._served.get((device, owner), -1), queue[0].seq, owner)
+                   for owner, queue in self._queues.get(device, {}).items() if queue]
+        if not waiting:
+            return None
+        owner = min(waiting)[2]
+        self._serial += 1
+        self._served[(device, owner)] = self._serial
+        return self._queues[device][owner].popleft()
+
     def _dispatch(self, device: str) -> None:
         """Start queued jobs on `device` while it has free slots. Caller holds the lock."""
-        queue, slots = self._queues[device], self._slots[device]
-        while queue and slots.acquire(blocking=False):
-            record = queue.popleft()
+        slots = self._slots[device]
+        while slots.acquire(blocking=False):
+            record = self._next_waiting(device)
+            if record is None:
+                slots.release()
+                return
             record.status = RUNNING
             record.started_at = time.time()
             record.started_mono = time.monotonic()
@@ -280,41 +313,63 @@ class JobManager:
         except BaseException as exc:  # noqa: BLE001 - never raised into anyone's thread
             status, error, trace = FAILED, f"{type(exc).__name__}: {exc}", traceback.format_exc()
         with self._lock:
-            record.status, record.result, record.error, record.traceback = status, result, error, trace
-            record.finished_at = time.time()
-            record.finished_mono = time.monotonic()
+            record.result, record.error, record.traceback = result, error, trace
             if status == DONE:
                 record.fraction, record.eta_s = 1.0, 0.0
             self._slots[record.device].release()
-            record.ended.set()
+            final = self._end(record, status)
             self._dispatch(record.device)
+        self._call_on_end(record, final)
+
+    def _end(self, record: _Record, status: str) -> Job:
+        """Mark a job ended, free its live data, forget the oldest finished jobs. Caller holds the lock."""
+        record.status = status
+        record.finished_at = time.time()
+        record.finished_mono = time.monotonic()
+        final = self._snapshot(record)  # on_end sees the last live data
+        record.data = {}  # a finished job's live data (curves, snapshots) is what the store keeps
+        record.fn = _ended
+        finished = [r.id for r in self._records.values() if r.status in FINAL_JOB_STATUSES]
+        for job_id in finished[: max(0, len(finished) - self.keep_finished)]:
+            del self._records[job_id]
+        return final
+
+    def _call_on_end(self, record: _Record, final: Job) -> None:
+        try:
+            if record.on_end is not None:
+                record.on_end(final)
+        finally:
+            record.on_end = None
+            record.ended.set()
 
     # -------------------------------------------------------- control
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, owner: str | None = None) -> bool:
         """Stop a job: a queued one is marked "stopped" and never runs; a running one has its
         cancel event set and ends when its function next checks. Returns False if it had
-        already ended."""
+        already ended. With `owner`, NotYourJobError unless the job is that owner's."""
         with self._lock:
             record = self._record(job_id)
-            if record.status == QUEUED:
-                self._queues[record.device].remove(record)
-                record.cancel_event.set()
-                record.status = STOPPED
-                record.finished_at = time.time()
-                record.ended.set()
-                return True
+            if owner is not None and record.owner != owner:
+                raise NotYourJobError(f"job {record.name!r} belongs to another session: you can watch it, "
+                                      "only the session that launched it can stop it")
             if record.status == RUNNING:
                 record.cancel_event.set()
                 return True
-            return False
+            if record.status != QUEUED:
+                return False
+            self._queues[record.device][record.owner].remove(record)
+            record.cancel_event.set()
+            final = self._end(record, STOPPED)
+        self._call_on_end(record, final)
+        return True
 
-    def cancel_all(self, kind: str | None = None) -> int:
-        """Cancel every queued and running job (of `kind`, if given); returns how many."""
+    def cancel_all(self, kind: str | None = None, owner: str | None = None) -> int:
+        """Cancel every queued and running job (of `kind` and `owner`, where given); returns how many."""
         with self._lock:
-            ids = [r.id for r in self._records.values() if r.status in (QUEUED, RUNNING)]
-            ids = [i for i in ids if kind is None or self._records[i].kind == kind]
-            return sum(self.cancel(i) for i in ids)
+            ids = [r.id for r in self._records.values() if r.status in (QUEUED, RUNNING)
+                   and (kind is None or r.kind == kind) and (owner is None or r.owner == owner)]
+        return sum(self.cancel(i) for i in ids)
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
         """Block until the job ends and return its final snapshot; TimeoutError after `timeout` s."""
@@ -322,12 +377,14 @@ class JobManager:
             record = self._record(job_id)
         if not record.ended.wait(timeout):
             raise TimeoutError(f"job {job_id} ({record.name}) still {record.status} after {timeout} s")
-        return self.get(job_id)
-
-    def clear_finished(self) -> int:
-        """Forget jobs that have ended (their snapshots become unavailable); returns how many."""
         with self._lock:
-            ended = [i for i, r in self._records.items() if r.status in FINAL_STATUSES]
+            return self._snapshot(record)
+
+    def clear_finished(self, owner: str | None = None) -> int:
+        """Forget jobs that have ended (of `owner`, where given); returns how many."""
+        with self._lock:
+            ended = [i for i, r in self._records.items()
+                     if r.status in FINAL_JOB_STATUSES and (owner is None or r.owner == owner)]
             for job_id in ended:
                 del self._records[job_id]
             return len(ended)
@@ -337,9 +394,9 @@ class JobManager:
         them all run. Then wait up to `timeout` s for them to end. Returns True if all ended."""
         with self._lock:
             self._closed = True
-            if cancel:
-                self.cancel_all()
             pending = [r for r in self._records.values() if r.status in (QUEUED, RUNNING)]
+        if cancel:
+            self.cancel_all()
         deadline = None if timeout is None else time.monotonic() + timeout
         for record in pending:
             record.ended.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
@@ -360,38 +417,51 @@ class JobManager:
         if record.started_mono is not None:
             elapsed = (record.finished_mono if record.finished_mono is not None else now) - record.started_mono
         eta = record.eta_s
-        if record.status == RUNNING and eta is None and record.fraction and record.fraction > 0:
-            eta = elapsed * (1.0 - record.fraction) / record.fraction
+        if record.status == RUNNING and eta is None:
+            eta = eta_seconds(elapsed, record.fraction)
         position = None
         if record.status == QUEUED:
-            position = self._queues[record.device].index(record)
+            position = self._position(record)
         return Job(
-            id=record.id, name=record.name, kind=record.kind, device=record.device, status=record.status,
-            submitted_at=record.submitted_at, started_at=record.started_at, finished_at=record.finished_at,
-            elapsed_s=elapsed, fraction=record.fraction, message=record.message, eta_s=eta,
-            queue_position=position, cancel_requested=record.cancel_event.is_set(),
+            id=record.id, name=record.name, kind=record.kind, device=record.device, owner=record.owner,
+            status=record.status, submitted_at=record.submitted_at, started_at=record.started_at,
+            finished_at=record.finished_at, elapsed_s=elapsed, fraction=record.fraction, message=record.message,
+            eta_s=eta, queue_position=position, cancel_requested=record.cancel_event.is_set(),
             data=dict(record.data), meta=dict(record.meta), result=record.result,
             error=record.error, traceback=record.traceback,
         )  # fmt: skip
 
+    def _position(self, record: _Record) -> int:
+        """How many waiting jobs start before this one if nobody else submits (the serving order)."""
+        queues = {owner: deque(q) for owner, q in self._queues[record.device].items()}
+        served = {owner: self._served.get((record.device, owner), -1) for owner in queues}
+        for ahead in itertools.count():
+            owner = min((served[o], q[0].seq, o) for o, q in queues.items() if q)[2]
+            if queues[owner].popleft() is record:
+                return ahead
+            served[owner] = self._serial + ahead + 1
+        raise AssertionError("unreachable")
+
     def get(self, job_id: str) -> Job:
-        """The job's current snapshot; JobNotFoundError if unknown."""
+        """The job's current snapshot; JobNotFoundError if unknown (or long finished and forgotten)."""
         with self._lock:
             return self._snapshot(self._record(job_id))
 
-    def jobs(self, kind: str | None = None) -> list[Job]:
-        """Snapshots of all jobs (of `kind`, if given), in submission order."""
+    def jobs(self, kind: str | None = None, owner: str | None = None) -> list[Job]:
+        """Snapshots of all jobs (of `kind` and `owner`, where given), in submission order."""
         with self._lock:
-            return [self._snapshot(r) for r in self._records.values() if kind is None or r.kind == kind]
+            return [self._snapshot(r) for r in self._records.values()
+                    if (kind is None or r.kind == kind) and (owner is None or r.owner == owner)]
 
-    def active(self, kind: str | None = None) -> list[Job]:
+    def active(self, kind: str | None = None, owner: str | None = None) -> list[Job]:
         """Snapshots of the queued and running jobs, in submission order."""
         with self._lock:
-            return [
-                self._snapshot(r)
-                for r in self._records.values()
-                if r.status in (QUEUED, RUNNING) and (kind is None or r.kind == kind)
-            ]
+            return [self._snapshot(r) for r in self._records.values() if r.status in (QUEUED, RUNNING)
+                    and (kind is None or r.kind == kind) and (owner is None or r.owner == owner)]
+
+
+def _ended(ctx: JobContext) -> None:  # what a finished record holds instead of its function
+    return None
 
 
 # ---------------------------------------------------------------- command line

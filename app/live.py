@@ -1,0 +1,68 @@
+"""The live-jobs view every page shares: each active job of a kind, with its progress, whose it
+is, and Stop for the jobs this session launched; the page draws each running job's charts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from app.state import fmt_seconds, get_lab, session_id
+from core.engine.queue import Job, NotYourJobError
+
+
+def job_line(job: Job, mine: bool) -> str:
+    """One line about a job: what it is, where it stands, whose it is."""
+    who = "yours" if mine else "another session's"
+    if job.status == "queued":
+        return f"**{job.name}** · queued ({job.queue_position} job(s) ahead on {job.device}) · {who}"
+    return (f"**{job.name}** · {job.message or 'starting…'} · elapsed {fmt_seconds(job.elapsed_s)} · "
+            f"time left ≈ {fmt_seconds(job.eta_s)} · {who}")
+
+
+def stop_launch(job: Job) -> int:
+    """Stop every active part of the launch `job` belongs to, as this session (NotYourJobError
+    if it is another session's). Returns how many jobs were stopped."""
+    lab, me = get_lab(), session_id()
+    launch = job.meta.get("launch")
+    parts = [j for j in lab.jobs.active() if launch is not None and j.meta.get("launch") == launch] or [job]
+    return sum(lab.jobs.cancel(j.id, owner=me) for j in parts)
+
+
+def live_jobs(kind: str | tuple[str, ...], draw: Callable[[Job], None] | None = None, *, key: str,
+              title: str = "Running", match: Callable[[Job], bool] | None = None) -> list[Job]:
+    """Show the active jobs of `kind` (every session's), polling twice a second while any is
+    active; `draw(job)` draws a running job's live charts. When the last one ends, the whole page
+    reruns once so it shows the saved results. Returns the active jobs seen at first draw."""
+    lab, me = get_lab(), session_id()
+    kinds = (kind,) if isinstance(kind, str) else kind
+
+    def active() -> list[Job]:
+        jobs = [j for j in lab.jobs.active() if j.kind in kinds]
+        return [j for j in jobs if match is None or match(j)]
+
+    @st.fragment(run_every=0.5 if active() else None)
+    def view() -> None:
+        jobs = active()
+        if not jobs:
+            if st.session_state.pop(f"{key}_was_live", False):
+                st.rerun()  # the last job ended: redraw the page with its saved results
+            return
+        st.session_state[f"{key}_was_live"] = True
+        st.subheader(title)
+        for job in jobs:
+            mine = job.owner == me
+            c1, c2 = st.columns([6, 1])
+            c1.progress(job.fraction or 0.0, text=job_line(job, mine))
+            if mine and c2.button("Stop", key=f"{key}_stop_{job.id}", disabled=job.cancel_requested,
+                                  help="Stops this launch (all its parts); finished epochs are kept."):
+                try:
+                    stop_launch(job)
+                    st.toast("Stopping… finished epochs are kept.")
+                except NotYourJobError as exc:
+                    st.error(str(exc))
+            if draw is not None and job.status == "running":
+                draw(job)
+
+    view()
+    return active()

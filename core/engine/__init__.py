@@ -1,0 +1,44 @@
+"""The experiment engine: one owner of a run's life, from launch to its last epoch.
+
+- `status`     the one vocabulary (queued -> running -> done | stopped | failed | diverged |
+               interrupted), JSON sanitising, ETA, provenance;
+- `store`      every run and epoch in SQLite (`RunStore`), committed as it happens;
+- `queue`      background jobs per device, sessions served round-robin, Stop only for the owner;
+- `executors`  where groups of runs train: in-process (`LocalExecutor`) or on Ray
+               (`ray_executor.RayExecutor`);
+- `lab`        `Lab`: creates the runs, queues or runs their groups, and turns every event
+               into the store's status changes.
+
+    from core.engine import make_executor
+    executor = make_executor("ray", address=None)    # a local Ray instance; "host:6379" joins a cluster
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXECUTORS = ("local", "ray")
+
+
+class ExecutorUnavailableError(RuntimeError):
+    """The chosen executor cannot run here (e.g. Ray is not installed); the message says what to do."""
+
+
+def make_executor(name: str = "local", address: str | None = None, **kwargs: Any):
+    """"local" (the default, in-process) or "ray" (`address`: a cluster's "host:port"; None starts
+    a local Ray instance, as `ray.init()` does)."""
+    if name == "local":
+        if address:
+            raise ValueError("a Ray address needs the ray executor (--executor ray)")
+        from core.engine.executors import LocalExecutor
+
+        return LocalExecutor()
+    if name == "ray":
+        try:
+            from core.engine.ray_executor import RayExecutor
+        except ImportError as exc:
+            raise ExecutorUnavailableError(
+                f"the Ray executor needs Ray ({exc}): pip install -r requirements-cluster.txt"
+            ) from exc
+        return RayExecutor(address=address, **kwargs)
+    raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
