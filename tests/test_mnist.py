@@ -17,7 +17,7 @@ from torch import nn
 
 from core.data import MnistUnavailableError, Subset, load_split
 from core.losses import ObjectiveSpec
-from core.mnist_cli import main
+from core.mnist.__main__ import main
 from core.selection import select
 from core.mnist import (
     METRIC_KEYS,
@@ -29,7 +29,7 @@ from core.mnist import (
     epoch_order,
     fit,
 )
-from core.noise import NoiseSpec
+from core.labelnoise import NoiseSpec
 from core.pseudograd import tunable_cross_entropy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,10 +12,12 @@ import pytest
 
 from core.losses import ObjectiveSpec
 from core.mnist import ConfigError, RunResult, TrainConfig
+from core.labelnoise import NoiseSpec
 from core.noise import (
-    UNHINGED_WEIGHT_DECAY, Method, NoiseSpec, compare, comparison_configs, curves, default_lr, format_table,
-    main, parse_method, summarize, summarize_toy, toy_configs, toy_ks,
+    UNHINGED_WEIGHT_DECAY, Method, compare, comparison_configs, curves, default_lr, format_table, parse_method,
+    summarize, summarize_toy, toy_configs, toy_ks,
 )
+from core.noise.__main__ import main
 from tests.conftest import ROOT
 
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 EXECUTORS = ("local", "ray")
@@ -42,3 +43,11 @@ def make_executor(name: str = "local", address: str | None = None, **kwargs: Any
             ) from exc
         return RayExecutor(address=address, **kwargs)
     raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+
+
+def add_executor_args(parser: argparse.ArgumentParser) -> None:
+    """--executor and --ray-address, the same in every training CLI."""
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: train in this process (default); ray: one Ray task per batched group")
+    parser.add_argument("--ray-address", default=None,
+                        help="join this Ray cluster (host:port); default with --executor ray: start a local Ray")

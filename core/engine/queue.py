@@ -21,7 +21,7 @@ touch `st.*`).
 
 How:
 
-    from core.jobs import JobManager
+    from core.engine.queue import JobManager
     manager = JobManager()
 
     def train(ctx):
@@ -469,7 +469,7 @@ def _ended(ctx: JobContext) -> None:  # what a finished record holds instead of 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m core.jobs",
+        prog="python -m core.engine.queue",
         description="Demo of the job queue: sleeping jobs on two devices, printed as they progress.",
     )
     parser.add_argument("--jobs", type=int, default=3, help="jobs per device")

@@ -15,7 +15,7 @@ the one component that changes them.
 
 How:
 
-    from core.runstore import RunStore
+    from core.engine.store import RunStore
     store = RunStore()                                   # or RunStore(tmp_path / "runs.sqlite")
     run_id = store.create_run("mnist", {"k": 0.5, "lr": 0.1}, label="k=0.5", group_id="job-3f2a")
     store.mark_running(run_id, device="cuda")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.noise import MNIST_PAIRS, NoiseSpec, asymmetric_noise, memorization_metrics, symmetric_noise
+from core.labelnoise import MNIST_PAIRS, NoiseSpec, asymmetric_noise, memorization_metrics, symmetric_noise
 
 C = 10
 

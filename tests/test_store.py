@@ -1,4 +1,4 @@
-"""Tests for core.runstore: the SQLite run history, its durability and crash recovery."""
+"""Tests for core.engine.store: the SQLite run history, its durability and crash recovery."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import runstore
-from core.runstore import SCHEMA_VERSION, RunNotFoundError, RunStore, RunStoreError, owner_alive, owner_token
+from core.engine import store as runstore
+from core.engine.store import SCHEMA_VERSION, RunNotFoundError, RunStore, RunStoreError, owner_alive, owner_token
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def store(tmp_path) -> RunStore:
 
 def _child(db: Path, body: str) -> subprocess.Popen:
     """A separate Python process that opens the store at `db` as `store` and runs `body`."""
-    script = f"from core.runstore import RunStore\nstore = RunStore({str(db)!r})\n" + textwrap.dedent(body)
+    script = f"from core.engine.store import RunStore\nstore = RunStore({str(db)!r})\n" + textwrap.dedent(body)
     return subprocess.Popen(
         [sys.executable, "-c", script], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,

@@ -1,4 +1,4 @@
-"""Tests for core.jobs: per-device queueing, FIFO order, cancellation, failures, progress."""
+"""Tests for core.engine.queue: per-device queueing, FIFO order, cancellation, failures, progress."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from core.jobs import JobCancelled, JobManager, JobManagerClosedError, JobNotFoundError
+from core.engine.queue import JobCancelled, JobManager, JobManagerClosedError, JobNotFoundError
 
 TIMEOUT = 5.0  # generous upper bound for anything that should take milliseconds
 
@@ -245,16 +245,3 @@ def test_shutdown_cancels_everything_and_refuses_new_jobs():
     assert [manager.get(j.id).status for j in (running, queued)] == ["stopped", "stopped"]
     with pytest.raises(JobManagerClosedError):
         manager.submit("late", lambda ctx: None)
-
-
-def test_run_interruptible_returns_result_and_reraises():
-    """run_interruptible returns what the work returns, and re-raises its exception in the caller."""
-    from core.jobs import run_interruptible
-
-    assert run_interruptible(lambda cancel: 41 + (not cancel.is_set())) == 42
-
-    def boom(cancel):
-        raise ValueError("bad config")
-
-    with pytest.raises(ValueError, match="bad config"):
-        run_interruptible(boom)

@@ -1,10 +1,13 @@
-"""Command line of the MNIST experiments: `python -m core.mnist train|select ...` (see --help).
+"""Command line of the MLP experiments: `python -m core.mnist train|select ...` (see --help).
 
     python -m core.mnist train --k 0.5 1 --lr 0.1 --epochs 3 --n-train 5000
+    python -m core.mnist train --k 0.5 1 --executor ray [--ray-address HOST:6379]
     python -m core.mnist train --objective gce:q=0.7 --noise symmetric:0.4 --json out.json
     python -m core.mnist select --k 0.5 1 2 --lr 0.03 0.1 0.3 --seeds 0 1 --epochs 5
 
-Training runs in a worker thread so Ctrl-C stops it cleanly, keeping finished epochs.
+Training runs on the main thread (where the fused pseudo-gradient kernel compiles) through
+core.engine.lab, so every run is saved in the run store as it trains and shows in the dashboard;
+Ctrl-C stops cleanly, keeping finished epochs (the runs end "stopped").
 """
 
 from __future__ import annotations
@@ -20,11 +23,18 @@ import torch
 
 from core.data import MnistUnavailableError
 from core.device import pick_device
+from core.engine import ExecutorUnavailableError, add_executor_args, make_executor
+from core.engine.executors import Epoch, Event, Finished
+from core.engine.lab import Lab
+from core.engine.status import to_jsonable
+from core.labelnoise import NoiseSpec
 from core.losses import parse_objective
 from core.mlp import ACTIVATIONS
-from core.mnist import DataConfig, EpochEvent, RunResult, TrainConfig, fit
-from core.noise import NoiseSpec
+from core.mnist.config import DataConfig, TrainConfig
+from core.mnist.fit import RunResult
+from core.mnist.task import run_mnist
 from core.selection import select
+
 
 def _parse_noise(text: str, seed: int) -> NoiseSpec:
     kind, _, rate = text.partition(":")
@@ -47,20 +57,8 @@ def _configs_from_args(args: argparse.Namespace) -> list[TrainConfig]:
     ]
 
 
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # strict JSON has no NaN / inf
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item"):  # NumPy scalars from pandas
-        return _jsonable(value.item())
-    return value
-
-
-def _run_json(r: RunResult) -> dict:
-    return {"label": r.config.label, "config": r.config.to_dict(), "status": r.status, "device": r.device,
+def _run_json(r: RunResult, run_id: int) -> dict:
+    return {"run_id": run_id, "label": r.config.label, "config": r.config.to_dict(), "status": r.status, "device": r.device,
             "seconds": r.seconds, "final": r.final, "history": r.history}
 
 
@@ -78,19 +76,19 @@ def _run_table(results: Sequence[RunResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fit_interruptible(configs, data, quiet: bool) -> list[RunResult]:
-    """fit in a worker thread, so Ctrl-C stops it cleanly (runs become "stopped", epochs kept)."""
-    from core.jobs import run_interruptible
-
-    def progress(e: EpochEvent) -> None:
-        if not quiet:
-            m = e.metrics
-            print(f"[{100 * e.fraction:5.1f}% eta {e.eta_s:6.0f} s] {e.config.label} epoch {e.epoch}: "
-                  f"train_ce {m['train_ce']:.4f} val_error {100 * m['val_error']:.2f}% "
-                  f"test_error {100 * m['test_error']:.2f}% ({m['seconds']:.1f} s) {e.status}",
-                  file=sys.stderr, flush=True)
-
-    return run_interruptible(lambda cancel: fit(configs, data, on_epoch=progress, cancel=cancel))
+def _printer(quiet: bool):
+    """on_event for run_mnist: one line per run and epoch on stderr."""
+    def show(gi: int, event: Event) -> None:
+        if quiet or not isinstance(event, (Epoch, Finished)):
+            return
+        if isinstance(event, Epoch):
+            m = event.metrics
+            print(f"group {gi + 1} run {event.index + 1} epoch {event.epoch}: train_ce {m['train_ce']:.4f} "
+                  f"val_error {100 * m['val_error']:.2f}% test_error {100 * m['test_error']:.2f}% "
+                  f"({m['seconds']:.1f} s)", file=sys.stderr, flush=True)
+        else:
+            print(f"group {gi + 1} run {event.index + 1}: {event.status}", file=sys.stderr, flush=True)
+    return show
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     common.add_argument("--csv", default=None, help="write a CSV here (train: per-epoch history; select: the table)")
     common.add_argument("--json", default=None, help="write JSON here (runs, histories; select adds the selection)")
     common.add_argument("--quiet", action="store_true", help="no per-epoch progress on stderr")
+    add_executor_args(common)
     sub.add_parser("train", parents=[common], help="train one or more configurations, print a per-run table")
     sub.add_parser("select", parents=[common],
                    help="train a k x lr (x seeds) grid and run the paper's selection protocol")
@@ -130,16 +129,20 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         configs = _configs_from_args(args)
-        data = DataConfig(args.n_train, args.n_val, args.n_test, args.train_eval or None, args.device, args.data_dir)
+        data = DataConfig(n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
+                          train_eval=args.train_eval or None, device=args.device, data_dir=args.data_dir)
         pick_device(args.device)
-    except ValueError as exc:
+        executor = make_executor(args.executor, args.ray_address)
+    except (ValueError, ExecutorUnavailableError) as exc:
         parser.error(str(exc))
     try:
-        results = _fit_interruptible(configs, data, args.quiet)
+        run_ids, results = run_mnist(Lab(), configs, data, executor=executor,
+                                      on_event=_printer(args.quiet))
     except MnistUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    payload: dict = {"runs": [_run_json(r) for r in results]}
+    print(f"saved as runs {min(run_ids)}-{max(run_ids)} (python -m core.runstore list)", file=sys.stderr)
+    payload: dict = {"runs": [_run_json(r, i) for r, i in zip(results, run_ids)]}
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format", "{:.4g}".format):
         print(_run_table(results).to_string(index=False))
         if args.command == "select":
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             pd.DataFrame(rows).to_csv(args.csv, index=False)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(_jsonable(payload), fh, indent=1)
+            json.dump(to_jsonable(payload), fh, indent=1)
     return 0
 
 

@@ -1,0 +1,254 @@
+"""Training a grid of configurations: the events of one batched group, and `fit` over many.
+
+What: `train_events(configs, split, ...)` trains ONE group (configurations sharing hidden,
+activation, batch size) as one batched model (core.mnist.trainer) and yields engine events
+(core.engine.executors): `Progress`, an `Epoch` per run and epoch, and each run's `Finished`
+right after its own last epoch, be it the epoch budget, early stopping on validation error
+(`TrainConfig.patience`), or divergence (training loss or weights non-finite, or train
+cross-entropy above DIVERGENCE_CE). Setting `cancel` stops within one step: unfinished runs
+finish "stopped" with their epochs. `train_group(spec, cancel)` is the same as an engine task
+(it loads the data itself, so it runs on any Ray worker). `fit(configs, data)` runs every group
+in this process and returns `RunResult`s (with the final weights): what a Python user calls.
+
+Why: the run store, the dashboard, the CLIs, Ray workers and plain Python all train through the
+same generator, so a run's life looks the same everywhere.
+
+    from core.mnist import DataConfig, TrainConfig, fit
+    results = fit([TrainConfig(k=k, lr=0.1, epochs=3) for k in (0.5, 1.0)], DataConfig(n_train=5000))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from core.data import MnistSplit, Subset, load_split
+from core.device import pick_device
+from core.engine.executors import Epoch, Event, Finished, Group, Progress
+from core.engine.status import DIVERGED, DONE, STOPPED, eta_seconds
+from core.mlp import make_mlp
+from core.mnist.config import METRIC_KEYS, ConfigError, DataConfig, TrainConfig
+from core.mnist.trainer import BatchTrainer
+
+MAX_MODELS = 16  # configurations trained together as one batched model, at most
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    """What `fit` passes to on_epoch after every epoch of every run."""
+
+    index: int  # position of the run in fit's `configs` list
+    config: TrainConfig  # that run's configuration
+    epoch: int  # 1-based epoch just finished
+    metrics: dict  # METRIC_KEYS -> float
+    status: str  # "running", "done" (last epoch) or "diverged" (this epoch diverged; no more epochs)
+    fraction: float  # share of all runs' epochs finished, in [0, 1]
+    eta_s: float  # estimated seconds until fit returns (nan before the first epoch ends)
+
+
+@dataclass
+class RunResult:
+    """One run's outcome. status: "done" (all epochs, or early-stopped), "stopped" (cancelled) or "diverged"."""
+
+    config: TrainConfig
+    status: str
+    history: list[dict]  # one METRIC_KEYS dict per finished epoch
+    device: str  # where it ran, e.g. "cpu"
+    seconds: float  # wall time of its batch of runs, from start until this run left it
+    state: dict[str, Tensor] | None = None  # final weights as an nn.Sequential state_dict (CPU); None if diverged
+
+    @property
+    def final(self) -> dict:
+        """The last epoch's metrics ({} if none finished)."""
+        return self.history[-1] if self.history else {}
+
+    def frame(self) -> pd.DataFrame:
+        """The history as a DataFrame, one row per epoch."""
+        return pd.DataFrame(self.history, columns=list(METRIC_KEYS))
+
+    def model(self) -> nn.Sequential:
+        """The trained network as an nn.Sequential (raises ValueError if no weights were kept)."""
+        if self.state is None:
+            raise ValueError(f"run {self.config.label} kept no weights (status {self.status})")
+        weights = [v for name, v in self.state.items() if name.endswith("weight")]  # nn.Linear: (out, in)
+        net = make_mlp(self.config.hidden, self.config.activation, n_in=weights[0].shape[1], n_out=weights[-1].shape[0])
+        net.load_state_dict(self.state)
+        return net
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """What a worker needs to train one group: its configurations and the data settings."""
+
+    configs: tuple[TrainConfig, ...]
+    data: DataConfig
+
+
+def group_positions(configs: Sequence[TrainConfig], max_models: int = MAX_MODELS) -> list[list[int]]:
+    """Positions of the runs that train together: same hidden, activation and batch size
+    (and epoch budget, so a group's runs end together unless they stop early)."""
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault((c.hidden, c.activation, c.batch_size, c.epochs), []).append(i)
+    return [idx[s: s + max_models] for idx in groups.values() for s in range(0, len(idx), max_models)]
+
+
+def load_data(data: DataConfig, device: torch.device) -> MnistSplit:
+    """The split `data` asks for, on `device` (core.data.load_split)."""
+    subset = Subset(data.n_train, data.n_val, data.n_test)
+    if data.dataset == "mnist":
+        return load_split(data.data_dir, subset=subset, device=device)
+    return load_split(data.data_dir, subset=subset, device=device, dataset=data.dataset)
+
+
+def _stops_early(history: list[dict], patience: int | None) -> bool:
+    """Validation error has not improved on its best for `patience` epochs."""
+    if patience is None or len(history) <= patience:
+        return False
+    best = min(range(len(history)), key=lambda e: history[e]["val_error"])
+    return len(history) - 1 - best >= patience
+
+
+def _summary(history: list[dict], early: bool = False) -> dict:
+    """A run's final metrics: its last epoch, and with early stopping, also the epoch it would keep."""
+    if not history:
+        return {}
+    out = dict(history[-1])
+    if early or len(history) > 1:
+        best = min(history, key=lambda h: h["val_error"])
+        out.update({f"best_{k}": best[k] for k in ("epoch", "val_error", "test_error", "test_ce")})
+    return out
+
+
+def train_events(configs: Sequence[TrainConfig], split: MnistSplit, train_eval: int | None = 10_000,
+                 cancel: threading.Event | None = None, keep_state: bool = False) -> Iterator[Event]:
+    """Train one group; yield Progress, Epoch and Finished events (see module docstring). With
+    `keep_state`, each Finished carries {"state": the run's weights} as its result."""
+    configs = list(configs)
+    trainer = BatchTrainer(configs, split, train_eval)
+    alive = list(range(len(configs)))
+    histories: list[list[dict]] = [[] for _ in configs]
+    total, done, start = sum(c.epochs for c in configs), 0, time.perf_counter()
+    for epoch in range(1, max(c.epochs for c in configs) + 1):
+        epoch_start = time.perf_counter()
+        trained = trainer.train_one_epoch(epoch, cancel)
+        metrics = None if trained is None else trainer.evaluate_epoch(trained, cancel)
+        if metrics is None:
+            break
+        now, survivors = time.perf_counter(), []
+        for m, (pos, row) in enumerate(zip(alive, metrics)):
+            diverged = row.pop("diverged")
+            row.update(epoch=epoch, seconds=now - epoch_start, elapsed=now - start)
+            histories[pos].append({key: row[key] for key in METRIC_KEYS})
+            yield Epoch(pos, epoch, histories[pos][-1])
+            early = _stops_early(histories[pos], configs[pos].patience)
+            done += 1 + ((configs[pos].epochs - epoch) if diverged or early else 0)
+            if diverged:
+                yield Finished(pos, DIVERGED, _summary(histories[pos]), error="non-finite or exploding training loss")
+            elif early or epoch == configs[pos].epochs:
+                state = {"state": trainer.state_dict(m)} if keep_state else None
+                yield Finished(pos, DONE, {**_summary(histories[pos], early), "stopped_early": early}, state)
+            else:
+                survivors.append(m)
+        best = min(h[-1]["val_error"] for h in histories if h)
+        yield Progress(done / total, f"epoch {epoch} · {len(survivors)} of {len(configs)} runs training · "
+                                     f"best validation error so far {best:.2%}")
+        if not survivors:
+            return
+        if len(survivors) < len(alive):
+            alive = [alive[m] for m in survivors]
+            trainer.keep(survivors)
+    for m, pos in enumerate(alive):  # cancelled mid-way
+        state = {"state": trainer.state_dict(m)} if keep_state else None
+        yield Finished(pos, STOPPED, _summary(histories[pos]), state)
+
+
+def train_group(spec: GroupSpec, cancel: threading.Event) -> Iterator[Event]:
+    """The engine task: load the data on this worker's device, then train_events."""
+    device = pick_device(spec.data.device)
+    yield Progress(0.0, f"loading {spec.data.dataset} on {device}…")
+    split = load_data(spec.data, device)
+    yield Progress(0.0, f"training {len(spec.configs)} run(s) on {device}…")
+    yield from train_events(spec.configs, split, spec.data.train_eval, cancel)
+
+
+def groups_of(configs: Sequence[TrainConfig], data: DataConfig, max_models: int = MAX_MODELS) -> tuple[list[Group], list[int]]:
+    """The engine groups of a grid, and the order of `configs` they cover (group by group)."""
+    device = str(pick_device(data.device))
+    data = dataclasses.replace(data, device=device)
+    groups, order = [], []
+    for pos in group_positions(configs, max_models):
+        part = tuple(configs[i] for i in pos)
+        groups.append(Group(train_group, GroupSpec(part, data), len(part), f"{len(part)} run(s) · {part[0].arch}",
+                            cost=sum(c.epochs for c in part), gpu=device.startswith("cuda")))
+        order += pos
+    return groups, order
+
+
+def fit(
+    configs: Sequence[TrainConfig],
+    data: DataConfig | None = None,
+    on_epoch: Callable[[EpochEvent], None] | None = None,
+    cancel: threading.Event | None = None,
+    device: str | torch.device | None = None,
+    *,
+    max_models: int = MAX_MODELS,
+    split: MnistSplit | None = None,
+) -> list[RunResult]:
+    """Train every configuration in this process; return one RunResult per config, in order.
+
+    Runs sharing (hidden, activation, batch_size, epochs) train together as one batched model (at
+    most `max_models` at a time). `on_epoch(EpochEvent)` is called after every epoch of every run.
+    Setting `cancel` stops within one step: unfinished runs get status "stopped" and keep their
+    finished epochs. `device` overrides `data.device`. `split` reuses already loaded data (it must
+    live on the chosen device). Raises ConfigError on bad configs, and core.data's
+    MnistUnavailableError when the data cannot be loaded.
+    """
+    configs = list(configs)
+    if not configs or not all(isinstance(c, TrainConfig) for c in configs):
+        raise ConfigError("fit needs a non-empty list of TrainConfig")
+    data = data or DataConfig()
+    dev = pick_device(device if device is not None else data.device)
+    if split is None:
+        split = load_data(data, dev)
+    elif split.train_x.device.type != dev.type:
+        raise ConfigError(f"split lives on {split.train_x.device}, but training runs on {dev}")
+    total, done, start = sum(c.epochs for c in configs), 0, time.perf_counter()
+    results: list[RunResult | None] = [None] * len(configs)
+    histories: list[list[dict]] = [[] for _ in configs]
+    pending: list[EpochEvent] = []  # an epoch's event waits for the next one, which may say it was the run's last
+
+    def flush(status: str = "running") -> None:
+        if pending and on_epoch is not None:
+            on_epoch(dataclasses.replace(pending[0], status=status))
+        pending.clear()
+
+    for group in group_positions(configs, max_models):
+        if cancel is not None and cancel.is_set():
+            break
+        group_start = time.perf_counter()
+        for event in train_events([configs[i] for i in group], split, data.train_eval, cancel, keep_state=True):
+            last = isinstance(event, Finished) and pending and pending[0].index == group[event.index]
+            flush(event.status if last else "running")
+            if isinstance(event, Epoch):
+                pos = group[event.index]
+                histories[pos].append(event.metrics)
+                done += 1
+                fraction = done / total
+                eta = eta_seconds(time.perf_counter() - start, fraction, 0.0) or 0.0
+                pending.append(EpochEvent(pos, configs[pos], event.epoch, dict(event.metrics), "running", fraction, eta))
+            elif isinstance(event, Finished):
+                pos = group[event.index]
+                done += configs[pos].epochs - len(histories[pos])
+                state = (event.result or {}).get("state") if event.status != DIVERGED else None
+                results[pos] = RunResult(configs[pos], event.status, histories[pos], str(dev),
+                                         time.perf_counter() - group_start, state)
+        flush()
+    return [r or RunResult(c, STOPPED, histories[i], str(dev), 0.0) for i, (r, c) in enumerate(zip(results, configs))]

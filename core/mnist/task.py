@@ -1,0 +1,99 @@
+"""MNIST-style grids on the engine: launch them, run them from a CLI, read them back.
+
+What: `submit_mnist(lab, configs, data, owner=...)` saves every configuration as a queued run
+and queues its batched groups (core.mnist.fit.groups_of) for a browser session;
+`run_mnist(lab, configs, data)` trains them now on the calling thread (a CLI's main thread;
+Ctrl-C stops); `load_results(store, run_ids)` turns saved runs back into RunResults (for the
+selection protocol and the label-noise tables); `estimate_seconds` is the launch form's guess.
+
+Why: every page and CLI launches MNIST runs the same way, through core.engine.lab, so a CLI
+run shows in the dashboard and a page's run reads the same in `python -m core.runstore list`.
+
+    from core.engine.lab import Lab
+    from core.mnist.task import run_mnist
+    run_ids, results = run_mnist(Lab(), [TrainConfig(k=0.5, epochs=1)], DataConfig(n_train=2000))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+from core.device import pick_device
+from core.engine.executors import Event, Executor
+from core.engine.lab import Lab, Launched
+from core.engine.status import FAILED, INTERRUPTED, STOPPED
+from core.engine.store import RunStore
+from core.mnist.config import DataConfig, TrainConfig
+from core.mnist.fit import RunResult, groups_of
+
+FLOPS_PER_S = {"cpu": 3e10, "cuda": 3e12, "mps": 5e11}  # rough sustained rates for small-batch MLP training
+STARTUP_S = 8.0  # loading the data and warming up, once per group
+
+
+def _records(configs: Sequence[TrainConfig], data: DataConfig, order: list[int]) -> tuple[list[dict], list[str]]:
+    """Store configs and labels in group order."""
+    data_dict = dataclasses.asdict(data)
+    return ([{"train": configs[i].to_dict(), "data": data_dict} for i in order],
+            [configs[i].label for i in order])
+
+
+def submit_mnist(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, owner: str, kind: str = "mnist",
+                 name: str | None = None, executor: Executor | None = None) -> Launched:
+    """Queue the grid for `owner`; Launched.run_ids follow the groups' order (see groups_of)."""
+    if not configs:
+        raise ValueError("choose at least one configuration to train")
+    groups, order = groups_of(configs, data)
+    device = groups[0].spec.data.device
+    records, labels = _records(configs, groups[0].spec.data, order)
+    name = name or f"{len(configs)} run{'s' * (len(configs) > 1)} · {configs[0].arch}"
+    return lab.launch(kind, groups, records, labels, device=device, owner=owner, name=name, executor=executor)
+
+
+def run_mnist(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, kind: str = "mnist",
+              executor: Executor | None = None, on_event: Callable[[int, Event], None] | None = None,
+              ) -> tuple[list[int], list[RunResult]]:
+    """Train the grid now on this thread, saving every run; returns the run ids and the RunResults,
+    both in `configs` order."""
+    groups, order = groups_of(configs, data)
+    records, labels = _records(configs, groups[0].spec.data, order)
+    launched = lab.run_here(kind, groups, records, labels, device=groups[0].spec.data.device, executor=executor,
+                            on_event=on_event)
+    by_position = dict(zip(order, launched.run_ids))
+    run_ids = [by_position[i] for i in range(len(configs))]
+    return run_ids, load_results(lab.store, run_ids)
+
+
+def load_results(store: RunStore, run_ids: Sequence[int]) -> list[RunResult]:
+    """Saved runs as RunResults (history from the stored epochs), in `run_ids` order; runs whose
+    config cannot be read are skipped. Failed and interrupted runs read as "stopped" with their
+    epochs (the selection protocol and tables use what finished)."""
+    history = store.history(list(run_ids))
+    results = []
+    for run_id in run_ids:
+        run = store.get_run(run_id)
+        try:
+            config = TrainConfig.from_dict(run["config"]["train"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        rows = history[history["run_id"] == run_id].drop(columns=["run_id", "at"], errors="ignore")
+        status = STOPPED if run["status"] in (FAILED, INTERRUPTED) else run["status"]
+        results.append(RunResult(config, status, rows.to_dict(orient="records"), run.get("device") or "",
+                                 run.get("seconds") or 0.0))
+    return results
+
+
+def estimate_seconds(configs: Sequence[TrainConfig], data: DataConfig, input_dim: int = 784,
+                     num_classes: int = 10) -> float:
+    """A rough wall-time guess: 6 flops per weight per training image (forward + backward), 2 per
+    evaluated image, at FLOPS_PER_S for the device, plus STARTUP_S per group."""
+    n_train = data.n_train or 50_000
+    n_eval = min(data.train_eval or n_train, n_train) + (data.n_val if data.n_val is not None else 10_000) + (
+        data.n_test if data.n_test is not None else 10_000)
+    flops = 0.0
+    for c in configs:
+        widths = (input_dim, *c.hidden, num_classes)
+        weights = sum(a * b for a, b in zip(widths, widths[1:]))
+        flops += c.epochs * weights * (6 * n_train + 2 * n_eval)
+    groups = len(groups_of(configs, data)[0]) if configs else 0
+    return STARTUP_S * groups + flops / FLOPS_PER_S.get(pick_device(data.device).type, FLOPS_PER_S["cpu"])
