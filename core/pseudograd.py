@@ -115,18 +115,21 @@ def _ce_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor) -> tuple[T
         cross-entropy  -log p_y         = softplus(-d)
         log |eps_y|    = log(1 - p_y)   = -softplus(d)
         share_j        = eps_j^k / sum  = exp(k (z_j - m)) / sum_{i != y} exp(k (z_i - m))
-    Three row reductions and two exps per element; nothing underflows to 0/0.
+    Three row reductions and two exps per element; nothing underflows to 0/0. A row whose
+    non-target logits are all -inf (masked) has p_y = 1: cross-entropy 0 and f = 0, as F.cross_entropy.
     """
     yy = target.unsqueeze(1)  # (B, 1)
     z_y = z.gather(1, yy)  # (B, 1)
     non_target = z.scatter(1, yy, -math.inf)  # (B, C), -inf at y
-    m = non_target.amax(1, keepdim=True)  # (B, 1)
+    # (B, 1); a row whose non-target logits are all -inf (masked classes) takes a finite m, so r stays -inf, not NaN
+    m = non_target.amax(1, keepdim=True).clamp_min(torch.finfo(z.dtype).min)
     r = non_target - m  # (B, C), <= 0, exactly 0 at the largest non-target logit
     d = (z_y - m) - torch.log(torch.exp(r).sum(1, keepdim=True))  # (B, 1): z_y - logsumexp_{j != y} z_j
     ce = F.softplus(-d)  # (B, 1)
     size = torch.exp(F.softplus(d) * -k)  # (B, 1): |eps_y|^k in log space
     powered = torch.exp(r * k)  # (B, C): eps_j^k up to a per-row factor, 0 at y
-    f = (powered * (size / powered.sum(1, keepdim=True))).scatter(1, yy, -size)
+    total = powered.sum(1, keepdim=True).clamp_min(torch.finfo(z.dtype).tiny)  # >= 1 unless every share is 0
+    f = (powered * (size / total)).scatter(1, yy, -size)
     return ce.squeeze(1), f
 
 

@@ -357,3 +357,24 @@ def test_eval_mode_value_without_grad():
     logits, target = random_batch(8, 5, seed=12)
     with torch.no_grad():
         assert_close(tunable_cross_entropy(logits, target, k=3.0), F.cross_entropy(logits, target))
+
+
+@pytest.mark.parametrize("k", [0.25, 1.0, 4.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_masked_non_target_logits_match_cross_entropy(k, dtype):
+    """Every non-target logit at -inf (masked classes): loss, gradient and f are finite and equal
+    F.cross_entropy's (loss 0, gradient 0) at any k, in the fused and the plain path."""
+    logits = torch.tensor([[-math.inf, 2.0, -math.inf], [0.5, -math.inf, 1.0]], dtype=dtype, requires_grad=True)
+    target = torch.tensor([1, 2])
+    expected = F.cross_entropy(logits, target)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    loss = tunable_cross_entropy(logits, target, k=k)
+    (grad,) = torch.autograd.grad(loss, logits)
+    f = pseudo_grad(logits.detach(), target, k)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all() and torch.isfinite(f).all()
+    torch.testing.assert_close(f[0], torch.zeros(3, dtype=dtype))
+    torch.testing.assert_close(loss, expected)
+    if k == 1.0:
+        torch.testing.assert_close(grad, expected_grad)
+    else:
+        torch.testing.assert_close(grad[0], torch.zeros(3, dtype=dtype))
