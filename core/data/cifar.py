@@ -140,7 +140,7 @@ def read_archive(path: Path, layout: CifarLayout, on_progress: ProgressFn) -> di
             for member in tar:
                 name = wanted.get(member.name.removeprefix("./"))
                 if name is not None and member.isfile():
-                    on_progress(f"reading {member.name} from {path.name}", len(parsed) / len(wanted))
+                    on_progress(f"reading {member.name} from {path.name}", None)
                     parsed[name] = _parse_member(tar.extractfile(member), layout, name, path.name)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise DataFormatError(f"{path}: not a readable .tar.gz ({exc})") from exc

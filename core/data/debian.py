@@ -72,21 +72,24 @@ def _run(cmd: list[str], cwd: Path, timeout_s: float, on_progress: ProgressFn, w
     timer = threading.Timer(timeout_s, kill)
     timer.start()
     tail: deque[str] = deque(maxlen=3)
+    fraction = None
     try:
         for line in proc.stdout:
             line = line.strip()
             if line.startswith("dlstatus:"):
-                parts = line.split(":", 3)
                 try:
-                    on_progress(what, min(max(float(parts[2]) / 100.0, 0.0), 1.0))
+                    fraction = min(max(float(line.split(":", 3)[2]) / 100.0, 0.0), 1.0)
                 except (IndexError, ValueError):
-                    pass
+                    continue
+                on_progress(what, fraction)
             elif line:
                 tail.append(line)
         code = proc.wait()
     finally:
         timer.cancel()
         proc.stdout.close()
+    if fraction is not None and fraction < 1.0:
+        on_progress(what, 1.0)  # close the progress line, whatever apt reported last
     if code != 0:
         why = f"timed out after {timeout_s:.0f} s" if killed.is_set() else f"exit {code}"
         raise OSError(f"{what} failed ({why}): {' | '.join(tail)}")

@@ -119,7 +119,9 @@ def local_idx_step(info: DatasetInfo, subdir: str = "") -> Step:
     return label, step
 
 
-def mirror_idx_step(info: DatasetInfo, mirrors: tuple[str, ...], md5: tuple[tuple[str, str], ...], timeout_s: float) -> Step:
+def mirror_idx_step(
+    info: DatasetInfo, mirrors: tuple[str, ...], md5: tuple[tuple[str, str], ...], timeout_s: float
+) -> Step:
     """A chain step downloading the four `<name>.gz` files from the first mirrors that have them,
     each checked against its MD5 in `md5` ((file name, hex digest) pairs), then decoding them."""
 

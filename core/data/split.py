@@ -37,7 +37,13 @@ from core.data.registry import get_dataset
 
 # How pixels become inputs after scaling to [0, 1]: "unit" = nothing more; "channel" = per-channel
 # standardization with the training part's mean and std (see the module docstring).
-NORMALIZATION = {"mnist": "unit", "fashion-mnist": "channel", "cifar10": "channel", "cifar100": "channel", "svhn": "channel"}
+NORMALIZATION = {
+    "mnist": "unit",
+    "fashion-mnist": "channel",
+    "cifar10": "channel",
+    "cifar100": "channel",
+    "svhn": "channel",
+}
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,8 @@ def _local_step() -> Step:
 
 def _mirror_step(sources: SvhnSources) -> Step:
     def step(ctx: StepContext) -> Found | None:
-        fetched = fetch_files(sources.mirrors, sources.md5, ctx.workdir, sources.timeout_s, ctx.on_progress, ctx.failures)
+        md5, timeout_s = sources.md5, sources.timeout_s
+        fetched = fetch_files(sources.mirrors, md5, ctx.workdir, timeout_s, ctx.on_progress, ctx.failures)
         if fetched is None:
             return None
         got, mirror = fetched
