@@ -1,4 +1,5 @@
-"""Tests for core/toy.py: data, stopping rule, fast path vs references, population limit, CLI."""
+"""Tests for the core/toy package (all but task.py, see test_toy_task.py): data, stopping rule,
+fast path vs references, animation frames, population limit, CLI."""
 
 import json
 import math
@@ -16,6 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.toy import (
+    MAX_FRAMES,
+    FrameRecorder,
     ToyConfig,
     ToyConfigError,
     _derivative_polys,
@@ -199,7 +202,7 @@ def test_fast_path_matches_the_float64_reference():
     assert np.max(np.abs(fast.epochs - ref.epochs)) <= 2
     np.testing.assert_allclose(fast.threshold, ref.threshold, rtol=1e-7)
     np.testing.assert_allclose(fast.test_ce, ref.test_ce, rtol=1e-7)
-    assert fast.status.eq("stopped").all()
+    assert fast.status.eq("done").all() and not fast.hit_max_epochs.any()  # all ended by the stopping rule
 
 
 def test_same_seed_same_result_bit_for_bit():
@@ -235,20 +238,20 @@ def test_progress_snapshots_and_final_result():
     assert epochs == sorted(epochs)
     for s in snaps:
         assert 0 <= s.fraction_done <= 1 and s.val_error.shape == (4,) and s.frame().shape[0] == 4
-    assert snaps[-1].stopped.all() and snaps[-1].result.status == "complete"
+    assert snaps[-1].stopped.all() and snaps[-1].result.status == "done"
 
 
 @pytest.mark.parametrize("kind", ["event", "callable"])
 def test_cancel_returns_a_partial_result(kind):
-    """A set cancel Event (or a callable returning True) stops training and marks it cancelled."""
+    """A set cancel Event (or a callable returning True) stops training and marks it stopped."""
     if kind == "event":
         cancel = threading.Event()
         cancel.set()
     else:
         cancel = lambda: True  # noqa: E731
     res = run_toy(ToyConfig(ks=(1.0,), runs=1), cancel=cancel)
-    assert res.status == "cancelled"
-    assert res.per_run.status.eq("cancelled").all() and res.elapsed_s < 5
+    assert res.status == "stopped"
+    assert res.per_run.status.eq("stopped").all() and res.elapsed_s < 5
 
 
 # --------------------------------------------------------------------------- population limit
@@ -340,3 +343,35 @@ def test_history_rows_stop_with_their_run():
     last = h.groupby(["k", "run"]).epoch.max()
     stop = res.per_run.set_index(["k", "run"]).epochs
     assert (last <= stop.loc[last.index]).all() and (last > stop.loc[last.index] - 10).all()
+
+
+# --------------------------------------------------------------------------- animation frames
+def test_frames_span_training_from_the_start_to_each_models_end():
+    """Frames start at epoch 0 (every threshold 0: biases start at 0), end at the last epoch with
+    each model's final threshold, hold at most MAX_FRAMES epochs, and are the same on a rerun."""
+    cfg = ToyConfig(ks=(4.0, 0.25), **TINY)
+    res = run_toy(cfg)
+    f = res.frames
+    epochs = np.sort(f.epoch.unique())
+    assert epochs[0] == 0 and epochs[-1] == res.per_run.epochs.max() and 10 < len(epochs) <= MAX_FRAMES
+    assert (f[f.epoch == 0].threshold == 0).all()
+    last = f[f.epoch == epochs[-1]].set_index(["k", "run"]).threshold
+    pd.testing.assert_series_equal(last, res.per_run.set_index(["k", "run"]).threshold, check_names=False)
+    for (k, run), part in f.groupby(["k", "run"]):  # a model that ended stays where it ended
+        stop = res.per_run.set_index(["k", "run"]).epochs[(k, run)]
+        assert part[part.epoch >= stop].threshold.nunique() == 1
+    pd.testing.assert_frame_equal(f, run_toy(cfg).frames, check_exact=True)
+
+
+def test_frame_recorder_keeps_evenly_spaced_frames_however_long_training_lasts():
+    """After any number of epochs the recorder holds n..2n frames, evenly spaced, epoch 0 first."""
+    rec = FrameRecorder(max_frames=10)
+    for epoch in range(0, 5000):
+        if rec.wants(epoch):
+            rec.add(epoch, np.array([float(epoch)]))
+        if epoch > 20:
+            assert 10 <= len(rec.epochs) <= 20
+            assert rec.epochs[0] == 0 and len(set(np.diff(rec.epochs))) == 1
+    table = rec.table(np.array([1.0]), np.array([0]), 4999, np.array([4999.0]))
+    assert len(table) == 10 and table.epoch.iloc[0] == 0 and table.epoch.iloc[-1] == 4999
+    assert (table.threshold == table.epoch).all()
