@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.mnist import ConfigError, RunResult
+from core.mnist.config import at_chance
 
 __all__ = ["Selection", "select"]
 
@@ -31,7 +32,8 @@ class Selection:
 
     Every figure is the final epoch's, averaged over seeds. For each method the learning rate
     with the lowest mean validation error is chosen (a cell where any seed diverged is never
-    chosen; ties go to the lower validation CE, then the smaller lr); then the method with the
+    chosen, nor one where any seed ended at chance level, i.e. learned nothing; ties go to the lower
+    validation CE, then the smaller lr); then the method with the
     lowest validation error among those. `baseline` is the k = 1 (cross-entropy) method with its
     lr chosen the same way, for comparison on the test set. Runs that were stopped are ignored.
     """
@@ -50,7 +52,7 @@ class Selection:
         return pd.DataFrame({name: {c: row[c] for c in cols} for name, row in rows.items()}).T
 
 
-def select(results: Sequence[RunResult]) -> Selection:
+def select(results: Sequence[RunResult], num_classes: int = 10) -> Selection:
     """Choose the lr per k (or objective), then k, on the final-epoch validation error; see Selection."""
     usable = [r for r in results if r.status in ("done", "diverged")]
     if not usable:
@@ -67,21 +69,23 @@ def select(results: Sequence[RunResult]) -> Selection:
         rows.append({
             "method": c.method, "k": c.k if c.objective is None else math.nan, "lr": c.lr, "seed": c.seed,
             "diverged": r.status == "diverged",
+            "at_chance": r.status != "diverged" and at_chance(last.get("val_error", math.nan), num_classes),
             **{key: (math.nan if r.status == "diverged" else last.get(key, math.nan))
                for key in ("val_error", "val_ce", "test_error", "test_ce")},
         })
     runs = pd.DataFrame(rows)
     table = (
         runs.groupby(["method", "lr"], sort=False, dropna=False)
-        .agg(k=("k", "first"), seeds=("seed", "nunique"), diverged=("diverged", "sum"),
+        .agg(k=("k", "first"), seeds=("seed", "nunique"), diverged=("diverged", "sum"), at_chance=("at_chance", "sum"),
              val_error=("val_error", "mean"), val_ce=("val_ce", "mean"), test_error=("test_error", "mean"),
              test_ce=("test_ce", "mean"), test_error_std=("test_error", "std"))
         .reset_index()
     )
-    table = table[["method", "k", "lr", "seeds", "diverged", "val_error", "val_ce", "test_error", "test_ce",
+    table = table[["method", "k", "lr", "seeds", "diverged", "at_chance", "val_error", "val_ce", "test_error", "test_ce",
                    "test_error_std"]]
-    table["diverged"] = table["diverged"].astype(int)
-    ranked = table.assign(_bad=(table["diverged"] > 0) | table["val_error"].isna()).sort_values(
+    table[["diverged", "at_chance"]] = table[["diverged", "at_chance"]].astype(int)
+    bad = (table["diverged"] > 0) | (table["at_chance"] > 0) | table["val_error"].isna()
+    ranked = table.assign(_bad=bad).sort_values(
         ["_bad", "val_error", "val_ce", "lr"], kind="stable")
     per_method = ranked.groupby("method", sort=False).head(1)
     per_method = per_method.sort_values(["_bad", "val_error", "val_ce", "lr"], kind="stable")

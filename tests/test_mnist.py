@@ -283,3 +283,35 @@ def test_cli_select_prints_summary_and_writes_csv(tmp_path, capsys, small_split)
     out = capsys.readouterr().out
     assert "selection summary" in out and "k=1 (cross-entropy)" in out
     assert len(csv.read_text().strip().splitlines()) == 1 + 4
+
+
+def test_group_events_report_progress_within_an_epoch_and_finish_each_run(small_split):
+    """train_events reports progress several times inside the first epoch (no bar stuck at 0), and each
+    run's Finished comes right after its own last Epoch, flagged at chance level when it learned nothing."""
+    from core.engine.executors import Epoch, Finished, Progress
+    from core.mnist import train_events
+    from core.mnist.config import at_chance
+
+    configs = [_tiny(lr=0.1, epochs=2), _tiny(lr=0.1, epochs=2, seed=1), _tiny(lr=0.03, epochs=1, seed=2)]
+    events = list(train_events(configs, small_split, train_eval=None))
+    first_epoch = events.index(next(e for e in events if isinstance(e, Epoch)))
+    inside = [e for e in events[:first_epoch] if isinstance(e, Progress)]
+    assert len(inside) >= 5 and 0 < inside[0].fraction < inside[-1].fraction <= 3 / 5 + 1e-9  # epoch 1 is 3 of 5 run-epochs
+    finished = {e.index: (i, e) for i, e in enumerate(events) if isinstance(e, Finished)}
+    for index, (i, event) in finished.items():
+        assert isinstance(events[i - 1], (Epoch, Finished)) and event.status == "done"
+    assert finished[2][0] < finished[0][0]  # the 1-epoch run ended before its 2-epoch group-mates
+    assert all(e.summary["at_chance"] == at_chance(e.summary["val_error"]) for _, e in finished.values())
+    assert at_chance(0.9) and at_chance(0.86) and not at_chance(0.6) and at_chance(0.985, num_classes=100)
+
+
+def test_selection_never_selects_a_run_at_chance_level():
+    """A cell whose runs ended at chance level (learned nothing, though 'done') is never selected."""
+    def result(k, lr, val_error):
+        history = [{"epoch": 1, "val_error": val_error, "val_ce": 2.3, "test_error": val_error, "test_ce": 2.3}]
+        return RunResult(TrainConfig(k=k, lr=lr, epochs=1), "done", history, "cpu", 1.0)
+
+    chosen = select([result(1.0, 0.1, 0.05), result(1.0, 100.0, 0.90), result(0.5, 0.1, 0.04),
+                     result(0.5, 100.0, 0.899)])
+    assert chosen.best["lr"] == 0.1 and chosen.best["k"] == 0.5
+    assert chosen.table.set_index(["k", "lr"]).loc[(1.0, 100.0), "at_chance"] == 1

@@ -180,6 +180,7 @@ class Lab:
         launch_id = secrets.token_hex(4)
         run_ids = self._create_runs(kind, groups, configs, labels, device, launch_id)
         labels_by_id = dict(zip((r for ids in run_ids for r in ids), labels))
+        configs_by_id = dict(zip((r for ids in run_ids for r in ids), configs))
         job_ids = []
         queue = device if not executor.parallel else f"{executor.name}:{launch_id}"
         for n, batch in enumerate(batches):
@@ -188,9 +189,10 @@ class Lab:
             job_name = name or kind
             if len(batches) > 1:
                 job_name += f" · part {n + 1}/{len(batches)}"
-            job_meta = {**(meta or {}), "launch": launch_id, "run_ids": [r for gi in batch for r in run_ids[gi]],
-                        "labels": {r: labels_by_id[r] for gi in batch for r in run_ids[gi]}, "part": n,
-                        "parts": len(batches), "executor": executor.name}
+            ids = [r for gi in batch for r in run_ids[gi]]
+            job_meta = {**(meta or {}), "launch": launch_id, "run_ids": ids, "labels": {r: labels_by_id[r] for r in ids},
+                        "configs": {r: configs_by_id[r] for r in ids}, "part": n, "parts": len(batches),
+                        "executor": executor.name}
             job = self.jobs.submit(job_name, _job_fn(executor, part, driver), device=queue, kind=kind,
                                    meta=job_meta, owner=owner, on_end=_closer(driver))
             job_ids.append(job.id)

@@ -39,6 +39,12 @@ METRIC_KEYS = (
 )
 
 
+def at_chance(error: float, num_classes: int = 10) -> bool:
+    """Whether an error rate is no better than guessing (within half a class's share): such a run
+    learned nothing (e.g. a learning rate far too large) though it may have ended "done"."""
+    return error >= 1 - 1.5 / num_classes
+
+
 class ConfigError(ValueError):
     """A configuration field is out of range; the message says which and what is allowed."""
 

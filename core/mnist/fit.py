@@ -34,7 +34,7 @@ from core.device import pick_device
 from core.engine.executors import Epoch, Event, Finished, Group, Progress
 from core.engine.status import DIVERGED, DONE, STOPPED, eta_seconds
 from core.mlp import make_mlp
-from core.mnist.config import METRIC_KEYS, ConfigError, DataConfig, TrainConfig
+from core.mnist.config import METRIC_KEYS, ConfigError, DataConfig, TrainConfig, at_chance
 from core.mnist.trainer import BatchTrainer
 
 MAX_MODELS = 16  # configurations trained together as one batched model, at most
@@ -102,10 +102,8 @@ def group_positions(configs: Sequence[TrainConfig], max_models: int = MAX_MODELS
 
 def load_data(data: DataConfig, device: torch.device) -> MnistSplit:
     """The split `data` asks for, on `device` (core.data.load_split)."""
-    subset = Subset(data.n_train, data.n_val, data.n_test)
-    if data.dataset == "mnist":
-        return load_split(data.data_dir, subset=subset, device=device)
-    return load_split(data.data_dir, subset=subset, device=device, dataset=data.dataset)
+    return load_split(data.data_dir, subset=Subset(data.n_train, data.n_val, data.n_test), device=device,
+                      dataset=data.dataset)
 
 
 def _stops_early(history: list[dict], patience: int | None) -> bool:
@@ -127,6 +125,25 @@ def _summary(history: list[dict], early: bool = False) -> dict:
     return out
 
 
+SLICES = 10  # progress reports per epoch (the first epoch of a big grid can take a minute)
+
+
+def _train_epoch(trainer: BatchTrainer, epoch: int, cancel, start: float, share: float):
+    """One epoch in SLICES slices, yielding Progress between them; returns the epoch's mean
+    train_loss and grad_norm per run (as train_one_epoch), or None if cancelled."""
+    steps = trainer.steps_per_epoch
+    bounds = sorted({round(i * steps / SLICES) for i in range(SLICES + 1)})
+    sums = None
+    for a, b in zip(bounds, bounds[1:]):
+        part = trainer.train_one_epoch(epoch, cancel, steps=range(a, b))
+        if part is None:
+            return None
+        part = {key: value * (b - a) for key, value in part.items()}
+        sums = part if sums is None else {key: sums[key] + part[key] for key in sums}
+        yield Progress(start + share * b / steps, f"epoch {epoch}: {b / steps:.0%} of the training pass")
+    return {key: value / steps for key, value in sums.items()}
+
+
 def train_events(configs: Sequence[TrainConfig], split: MnistSplit, train_eval: int | None = 10_000,
                  cancel: threading.Event | None = None, keep_state: bool = False) -> Iterator[Event]:
     """Train one group; yield Progress, Epoch and Finished events (see module docstring). With
@@ -138,7 +155,7 @@ def train_events(configs: Sequence[TrainConfig], split: MnistSplit, train_eval: 
     total, done, start = sum(c.epochs for c in configs), 0, time.perf_counter()
     for epoch in range(1, max(c.epochs for c in configs) + 1):
         epoch_start = time.perf_counter()
-        trained = trainer.train_one_epoch(epoch, cancel)
+        trained = yield from _train_epoch(trainer, epoch, cancel, done / total, len(alive) / total)
         metrics = None if trained is None else trainer.evaluate_epoch(trained, cancel)
         if metrics is None:
             break
@@ -154,7 +171,9 @@ def train_events(configs: Sequence[TrainConfig], split: MnistSplit, train_eval: 
                 yield Finished(pos, DIVERGED, _summary(histories[pos]), error="non-finite or exploding training loss")
             elif early or epoch == configs[pos].epochs:
                 state = {"state": trainer.state_dict(m)} if keep_state else None
-                yield Finished(pos, DONE, {**_summary(histories[pos], early), "stopped_early": early}, state)
+                summary = {**_summary(histories[pos], early), "stopped_early": early,
+                           "at_chance": at_chance(row["val_error"], trainer.num_classes)}
+                yield Finished(pos, DONE, summary, state)
             else:
                 survivors.append(m)
         best = min(h[-1]["val_error"] for h in histories if h)
