@@ -18,14 +18,18 @@ def _tiny(at, epochs=2, n_train=1000, ks=("1/2", "1"), lrs=("0.1",)):
     return at.run()
 
 
-def test_empty_page_and_quick_preset_fill_the_form(app):
-    """With no runs the page says what to press; the Quick preset fills a small 784-800-10 grid."""
+def test_empty_page_and_quick_preset_fills_the_form_and_launches(app):
+    """With no runs the page says what to press; the Quick preset fills a small 784-800-10 grid and starts it."""
     at = app("views/mnist.py")
     assert "Quick" in at.info[0].value
     at.button(key="mnist_quick").click().run()
     assert at.text_input(key="mnist_hidden").value == "800"
     assert at.number_input(key="mnist_ntrain").value == 10_000
     assert any("2 run(s) = 2 k × 1 learning rate(s) × 1 seed(s)" in c.value for c in at.caption)
+    assert len(at.get("progress")) == 1 and "yours" in at.get("progress")[0].proto.text
+    next(b for b in at.button if b.key and b.key.startswith("mnist_stop_")).click().run()
+    poll_until(at, lambda a: not a.get("progress"), timeout=60)
+    assert set(at.dataframe[0].value["status"]) == {"stopped"}
 
 
 def test_launch_trains_live_and_lands_in_history(app):
@@ -53,13 +57,29 @@ def test_bad_input_is_reported_not_raised(app):
     at.text_input(key="mnist_hidden").set_value("32").run()
     at.multiselect(key="mnist_lr").set_value(["fast"]).run()
     assert any("'fast'" in e.value for e in at.error)
+    assert at.button(key="mnist_launch").disabled and any("learning rate" in e.value for e in at.error)
+
+
+def test_a_red_field_never_runs_a_hidden_value(app):
+    """Epochs 0 (or any out-of-range entry) blocks Launch with the reason beside the button; nothing is queued."""
+    at = _tiny(app("views/mnist.py"), epochs=0)
+    assert at.button(key="mnist_launch").disabled
+    assert any("epochs must be an integer >= 1" in e.value for e in at.error)
+    assert not at.get("progress") and "No MNIST runs yet" in at.info[0].value
+    at = _tiny(at, epochs=2, n_train=100)
+    assert at.button(key="mnist_launch").disabled
+    assert any("training images must be a whole number from 500" in e.value for e in at.error)
+    at.button(key="mnist_quick").click().run()  # a preset replaces the red field and runs what it shows
+    assert at.number_input(key="mnist_ntrain").value == 10_000 and len(at.get("progress")) == 1
+    next(b for b in at.button if b.key and b.key.startswith("mnist_stop_")).click().run()
+    poll_until(at, lambda a: not a.get("progress"), timeout=60)
 
 
 def test_stop_and_delete(app):
     """Stop ends a running job keeping finished epochs; selected runs can be deleted after confirming."""
-    at = _tiny(app("views/mnist.py"), epochs=50, n_train=2000, ks=("1",))
+    at = _tiny(app("views/mnist.py"), epochs=50, n_train=2000, ks=("1", "2"))
     at.button(key="mnist_launch").click().run()
-    poll_until(at, lambda a: len(a.get("progress")) == 1 and "epoch" in a.get("progress")[0].proto.text)
+    poll_until(at, lambda a: len(a.get("progress")) == 1 and "epoch 2" in a.get("progress")[0].proto.text)
     stop = next(b for b in at.button if b.key and b.key.startswith("mnist_stop_"))
     stop.click().run()
     poll_until(at, lambda a: not a.get("progress"), timeout=60)
@@ -69,10 +89,11 @@ def test_stop_and_delete(app):
     n_before = len(hist)
     at.multiselect(key="mnist_sel").set_value([int(newest["id"])]).run()
     at.button(key="mnist_delete").click().run()
-    assert any("confirm" in w.value for w in at.warning)
+    assert any("confirm" in i.value for i in at.info)
     at.checkbox(key="mnist_confirm").check().run()
     at.button(key="mnist_delete").click().run()
-    assert len(at.dataframe[0].value) == n_before - 1 if n_before > 1 else not at.dataframe
+    assert len(at.dataframe[0].value) == n_before - 1 == 1
+    assert not at.checkbox(key="mnist_confirm").value  # disarmed: the next selection needs a new tick
 
 
 def test_runs_survive_a_crash_and_a_restart(app, tmp_path):
@@ -85,7 +106,7 @@ def test_runs_survive_a_crash_and_a_restart(app, tmp_path):
     script = textwrap.dedent("""
         import os
         from core.mnist import DataConfig, TrainConfig
-        from core.runstore import RunStore
+        from core.engine.store import RunStore
         store = RunStore()
         cfg = TrainConfig(hidden=(32,), k=0.25, lr=0.3, epochs=10)
         run_id = store.create_run("mnist", {"train": cfg.to_dict(), "data": {}}, cfg.label, group_id="crash")

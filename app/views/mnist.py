@@ -6,12 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.state import fmt_seconds, get_lab, k_values, positive_values
-from core.data import MnistUnavailableError
+from app.live import live_jobs
+from app.state import fmt_seconds, get_lab, k_values, positive_values, session_id
 from core.device import available_devices
-from core.experiments import estimate_mnist_seconds
+from core.engine.queue import QueueFullError
 from core.mlp import ACTIVATIONS, parse_widths
 from core.mnist import ConfigError, DataConfig, TrainConfig
+from core.mnist.task import estimate_seconds, load_results, submit_mnist
 from core.selection import select
 
 lab = get_lab()
@@ -28,7 +29,9 @@ PRESETS = {
 
 
 def _preset(name: str) -> None:
+    """A preset fills the form and launches it (presets start runs on every page)."""
     p = PRESETS[name]
+    st.session_state["mnist_autolaunch"] = True
     st.session_state.update({"mnist_hidden": p["hidden"], "mnist_k": p["k"], "mnist_lr": p["lr"],
                              "mnist_epochs": p["epochs"], "mnist_seeds": p["seeds"], "mnist_ntrain": p["n_train"],
                              "mnist_momentum": p["momentum"], "mnist_activation": "relu", "mnist_wd": 0.0,
@@ -51,93 +54,75 @@ with st.container(border=True):
               help="784-800-10, momentum 0.5, k ∈ {1/4, 1/2, 1, 2} × lr ∈ {0.01, 0.03, 0.1, 0.3}, full data")
     c3.button("Paper: 3 × 800", key="mnist_deep", on_click=_preset, args=("deep",),
               help="3 hidden layers of 800, momentum 0.9: the paper expects the best k near or above 1")
-    c4.caption("A preset fills the form; check it and press Launch.")
+    c4.caption("A preset fills the form below and launches it at once.")
     a, b, c, d = st.columns(4)
     hidden_text = a.text_input("Hidden widths", "800", key="mnist_hidden", **PS, help="e.g. 800, or 400,400,400")
     activation = b.selectbox("Activation", list(ACTIVATIONS), key="mnist_activation", **PS)
-    momentum = c.number_input("Momentum", 0.0, 0.99, 0.5, 0.1, key="mnist_momentum", **PS)
-    epochs = d.number_input("Epochs", 1, 500, 3, key="mnist_epochs", **PS)
+    momentum = c.number_input("Momentum", value=0.5, step=0.1, key="mnist_momentum", **PS)
+    epochs = d.number_input("Epochs", value=3, step=1, key="mnist_epochs", **PS)
     ks = k_values("k values", key="mnist_k", default=PRESETS["quick"]["k"], options=K_OPTIONS, **PS)
     lrs = positive_values("Learning rates (tune per k: k changes the update scale)", key="mnist_lr",
                           default=PRESETS["quick"]["lr"], options=LR_OPTIONS, what="a learning rate", upper=100.0, **PS)
     a, b, c, d, e = st.columns(5)
-    seeds = a.number_input("Seeds per setting", 1, 10, 1, key="mnist_seeds", **PS)
-    n_train = b.number_input("Training images", 500, 50_000, 10_000, step=5000, key="mnist_ntrain", **PS,
+    seeds = a.number_input("Seeds per setting", value=1, step=1, key="mnist_seeds", **PS)
+    n_train = b.number_input("Training images", value=10_000, step=5000, key="mnist_ntrain", **PS,
                              help="The first n of the 50,000 training images; validation and test use all 10,000.")
-    wd = c.number_input("Weight decay", 0.0, 0.1, 0.0, format="%.5f", key="mnist_wd", **PS)
-    clip = d.number_input("Clip gradient norm at", 0.1, 1e6, 100.0, key="mnist_clip", **PS)
+    wd = c.number_input("Weight decay", value=0.0, format="%.5f", key="mnist_wd", **PS)
+    clip = d.number_input("Clip gradient norm at", value=100.0, key="mnist_clip", **PS)
     device = e.selectbox("Device", ["auto", *available_devices()], key="mnist_device", **PS)
 
     configs, error = [], None
     try:
+        if not 1 <= seeds <= 10 or seeds != int(seeds):
+            raise ConfigError(f"seeds per setting must be a whole number from 1 to 10; got {seeds:g}")
+        if not 500 <= n_train <= 50_000 or n_train != int(n_train):
+            raise ConfigError(f"training images must be a whole number from 500 to 50,000; got {n_train:g}")
+        if epochs != int(epochs):
+            raise ConfigError(f"epochs must be a whole number; got {epochs:g}")
+        if not ks or not lrs:
+            raise ConfigError("choose at least one k and one learning rate (invalid entries are listed above)")
         hidden = parse_widths(hidden_text)
         configs = [TrainConfig(hidden=hidden, activation=activation, lr=lr, momentum=momentum, k=k, weight_decay=wd,
                                clip_norm=clip, epochs=int(epochs), seed=s)
                    for k in ks for lr in lrs for s in range(int(seeds))]
         data = DataConfig(n_train=int(n_train), device=device)
     except (ConfigError, ValueError) as exc:
-        error = str(exc)
+        configs, error = [], str(exc)
+    c1, c2 = st.columns([1, 5])
+    launch = c1.button("Launch", key="mnist_launch", type="primary", disabled=bool(error))
     if error:
-        st.error(f"Cannot launch: {error}")
-    elif configs:
-        eta = estimate_mnist_seconds(configs, data)
-        st.caption(f"{len(configs)} run(s) = {len(ks)} k × {len(lrs)} learning rate(s) × {int(seeds)} seed(s) · "
-                   f"{configs[0].arch} · roughly {fmt_seconds(eta)} on {data.device if device != 'auto' else available_devices()[0]}")
-    if st.button("Launch", key="mnist_launch", type="primary", disabled=not configs or bool(error)):
+        c2.error(f"Cannot launch: {error}")
+    else:
+        c2.caption(f"{len(configs)} run(s) = {len(ks)} k × {len(lrs)} learning rate(s) × {int(seeds)} seed(s) · "
+                   f"{configs[0].arch} · roughly {fmt_seconds(estimate_seconds(configs, data))} on "
+                   f"{data.device if device != 'auto' else available_devices()[0]}")
+    if (launch or st.session_state.pop("mnist_autolaunch", False)) and not error:
         try:
-            job, run_ids = lab.submit_mnist(configs, data)
-            st.session_state["mnist_sel"] = run_ids
-            st.toast(f"Queued {len(run_ids)} run(s).")
-        except (ConfigError, ValueError) as exc:
-            st.error(f"Cannot launch: {exc}")
-
-active = lab.jobs.active(kind="mnist")
+            launched = submit_mnist(lab, configs, data, owner=session_id())
+            st.session_state["mnist_sel"] = launched.run_ids
+            st.toast(f"Queued {len(launched.run_ids)} run(s).")
+        except (ConfigError, ValueError, QueueFullError) as exc:
+            c2.error(f"Cannot launch: {exc}")
+    st.session_state.pop("mnist_autolaunch", None)
 
 
 # ----------------------------------------------------------------------------- live jobs
-@st.fragment(run_every=1.0 if active else None)
-def live() -> None:
-    jobs = lab.jobs.active(kind="mnist")
-    if not jobs:
-        if st.session_state.pop("mnist_was_live", False):
-            st.rerun()
+def draw_live(job) -> None:
+    """Live curves of a running job, from the job itself (no database read per poll)."""
+    rows = [{"run_id": rid, **row} for rid, curve in job.data.get("curves", {}).items() for row in curve]
+    if not rows:
         return
-    st.session_state["mnist_was_live"] = True
-    st.subheader("Training now")
-    for job in jobs:
-        c1, c2 = st.columns([6, 1])
-        if job.status == "queued":
-            c1.info(f"**{job.name}** is queued behind {job.queue_position} job(s) on {job.device}.")
-        else:
-            c1.progress(job.fraction or 0.0, text=f"**{job.name}** · {job.message or 'starting…'} · elapsed "
-                                                  f"{fmt_seconds(job.elapsed_s)} · time left ≈ {fmt_seconds(job.eta_s)}")
-        if c2.button("Stop", key=f"mnist_stop_{job.id}", disabled=job.cancel_requested):
-            lab.jobs.cancel(job.id)
-            st.toast("Stopping… finished epochs are kept.")
-    running = [j for j in jobs if j.status == "running"]
-    if running:
-        meta = running[0].meta
-        history = lab.store.history(list(meta["run_ids"]))
-        if len(history):
-            labels, ks = meta["labels"], meta["ks"]
-            a, b = st.columns(2)
-            a.plotly_chart(plots.run_curves(history, labels, "val_error", "Validation error (live)", "validation error (%)",
-                                            ks, percent=True), key="mnist_live_val")
-            b.plotly_chart(plots.run_curves(history, labels, "train_loss", "Training loss (live)",
-                                            "cross-entropy (nats)", ks), key="mnist_live_loss")
+    history = pd.DataFrame(rows)
+    labels, configs = job.meta["labels"], job.meta["configs"]
+    ks = {rid: configs[rid]["train"]["k"] for rid in labels}
+    a, b = st.columns(2)
+    a.plotly_chart(plots.run_curves(history, labels, "val_error", "Validation error (live)", "validation error (%)",
+                                    ks, percent=True), key=f"mnist_live_val_{job.id}")
+    b.plotly_chart(plots.run_curves(history, labels, "train_loss", "Training loss (live)", "cross-entropy (nats)", ks),
+                   key=f"mnist_live_loss_{job.id}")
 
 
-live()
-for job in lab.jobs.jobs(kind="mnist"):
-    if job.status == "failed" and not st.session_state.get(f"mnist_seen_{job.id}"):
-        msg = job.error or "unknown error"
-        if "MnistUnavailable" in msg:
-            st.error(f"Could not load MNIST: {msg.split(':', 1)[1].strip()}")
-        else:
-            st.error(f"Job '{job.name}' failed: {msg}")
-        if st.button("Dismiss", key=f"mnist_dismiss_{job.id}"):
-            st.session_state[f"mnist_seen_{job.id}"] = True
-            st.rerun()
+live_jobs("mnist", draw_live, key="mnist", title="Training now")
 
 # ----------------------------------------------------------------------------- history
 st.subheader("History")
@@ -146,6 +131,13 @@ if runs.empty:
     st.info("No MNIST runs yet: press **Quick**, then **Launch**, to see a network learn within a minute.")
     st.stop()
 runs["arch"] = runs["cfg.train.hidden"].map(lambda h: "784-" + "-".join(str(w) for w in h) + "-10")
+failed = runs[runs["status"] == "failed"].head(3)
+for r in failed.itertuples():
+    st.error(f"Run #{r.id} ({r.label}) failed: {r.error}")
+chance = runs[runs.get("final.at_chance", pd.Series(False, index=runs.index)).fillna(False).astype(bool)]
+if len(chance):
+    st.warning(f"{len(chance)} run(s) ended at chance level (they learned nothing, e.g. a learning rate far too "
+               f"large): {', '.join('#' + str(i) for i in chance['id'].head(8))}. The selection protocol skips them.")
 c1, c2 = st.columns([1, 2])
 statuses = c1.multiselect("Status", sorted(runs["status"].unique()), key="mnist_status", **PS)
 search = c2.text_input("Filter by label or architecture (e.g. k=0.5, lr=0.1, 784-800)", key="mnist_search", **PS)
@@ -169,19 +161,28 @@ if "mnist_sel" not in st.session_state:  # default: the newest launch
 st.session_state["mnist_sel"] = [i for i in st.session_state["mnist_sel"] if i in labels]
 selected = st.multiselect("Runs to compare, export or delete", list(labels), format_func=labels.get, key="mnist_sel")
 c1, c2, c3, _ = st.columns([1.2, 1.2, 1.6, 3])
-c1.download_button("Export selected (CSV)", lab.store.export_csv(selected) if selected else "", "mnist_runs.csv",
-                   "text/csv", key="mnist_export", disabled=not selected)
-confirm = c3.checkbox("Yes, delete them", key="mnist_confirm")
-if c2.button("Delete selected", key="mnist_delete", disabled=not selected):
-    busy = [i for i in selected if runs.set_index("id").loc[i, "status"] in ("queued", "running")]
-    if busy:
-        st.error("Stop the job first: some selected runs are still training.")
-    elif not confirm:
-        st.warning("Tick 'Yes, delete them' to confirm.")
+c1.download_button("Export selected (CSV)", lambda: lab.store.export_csv(selected), "mnist_runs.csv",
+                   "text/csv", key="mnist_export", disabled=not selected)  # built only when clicked
+
+
+def _delete(ids: list[int]) -> None:
+    """Delete the runs and disarm the confirmation, so the next selection is not armed already."""
+    status = runs.set_index("id")["status"]
+    if any(status.get(i) in ("queued", "running") for i in ids):
+        st.session_state["mnist_delete_msg"] = "Stop the job first: some selected runs are still training."
+    elif not st.session_state.get("mnist_confirm"):
+        st.session_state["mnist_delete_msg"] = "Tick 'Yes, delete them' to confirm."
     else:
-        lab.store.delete_runs(selected)
+        lab.store.delete_runs(ids)
         st.session_state.pop("mnist_sel", None)
-        st.rerun()
+        st.session_state["mnist_delete_msg"] = f"Deleted {len(ids)} run(s)."
+    st.session_state["mnist_confirm"] = False
+
+
+confirm = c3.checkbox("Yes, delete them", key="mnist_confirm")
+c2.button("Delete selected", key="mnist_delete", disabled=not selected, on_click=_delete, args=(selected,))
+if "mnist_delete_msg" in st.session_state:
+    st.info(st.session_state.pop("mnist_delete_msg"))
 
 # ----------------------------------------------------------------------------- comparison
 if not selected:
@@ -202,7 +203,7 @@ if len(finals):
     a.plotly_chart(plots.final_vs_k(finals, "final.test_error", "Final test error against k", "test error (%)"),
                    key="mnist_cmp_k")
     try:
-        choice = select(lab.load_mnist_results(selected))
+        choice = select(load_results(lab.store, selected))
         b.markdown("**The paper's selection protocol** (lr per k on validation, then k on validation):")
         b.dataframe(choice.summary(), key="mnist_select_summary", column_config={
             c: st.column_config.NumberColumn(format="%.4f") for c in ("val_error", "test_error", "test_ce")})
