@@ -253,8 +253,9 @@ def test_config_validation_and_labels():
 
 
 def test_cli_help_and_tiny_train_run_to_json(tmp_path):
-    """`python -m core.mnist --help` works, and a tiny `train` run writes per-epoch histories to --json."""
-    env = dict(os.environ, TUNABLE_COMPILE="0", PYTHONPATH=str(ROOT))
+    """`python -m core.mnist --help` works, a tiny `train` run writes per-epoch histories to --json, and
+    its runs are saved in the run store (listed by `python -m core.runstore list --json`, as the dashboard sees them)."""
+    env = dict(os.environ, TUNABLE_COMPILE="0", PYTHONPATH=str(ROOT), TUNABLE_RUNS_DB=str(tmp_path / "runs.sqlite"))
     help_out = subprocess.run([sys.executable, "-m", "core.mnist", "--help"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=60)
     assert help_out.returncode == 0 and "train" in help_out.stdout and "select" in help_out.stdout
@@ -271,6 +272,13 @@ def test_cli_help_and_tiny_train_run_to_json(tmp_path):
     assert [r["label"] for r in runs] == ["k=0.5 lr=0.1 s0", "k=1 lr=0.1 s0"]
     assert all(r["status"] == "done" and len(r["history"]) == 2 for r in runs)
     assert set(runs[0]["history"][0]) == set(METRIC_KEYS)
+    listed = subprocess.run([sys.executable, "-m", "core.runstore", "list", "--json"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    saved = sorted(json.loads(listed.stdout), key=lambda r: r["id"])
+    assert [(r["kind"], r["status"], r["epochs"], r["label"]) for r in saved] == [
+        ("mnist", "done", 2, "k=0.5 lr=0.1 s0"), ("mnist", "done", 2, "k=1 lr=0.1 s0")]
+    assert saved[0]["config"]["train"]["k"] == 0.5 and saved[0]["provenance"]["device"] == "cpu"
+    assert [r["run_id"] for r in runs] == [r["id"] for r in saved]
 
 
 def test_cli_select_prints_summary_and_writes_csv(tmp_path, capsys, small_split):

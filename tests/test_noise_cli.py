@@ -12,6 +12,7 @@ import pytest
 
 from core.losses import ObjectiveSpec
 from core.mnist import ConfigError, RunResult, TrainConfig
+from core.engine.status import from_jsonable
 from core.labelnoise import NoiseSpec
 from core.noise import (
     UNHINGED_WEIGHT_DECAY, Method, compare, comparison_configs, curves, default_lr, format_table, parse_method,
@@ -171,7 +172,7 @@ def test_cli_tiny_mnist_comparison_writes_json(tmp_path):
                "--json", str(path), "--csv", str(tmp_path / "out.csv"))
     assert out.returncode == 0, out.stderr
     assert "k = 0.5" in out.stdout and "GCE (q=0.7)" in out.stdout
-    payload = json.loads(path.read_text())
+    payload = from_jsonable(json.loads(path.read_text()))  # the one JSON policy: NaN is written "NaN"
     table = pd.DataFrame(payload["table"])
     assert list(zip(table["method"], table["rate"])) == [
         ("ce", 0.0), ("ce", 0.4), ("tunable:k=0.5", 0.0), ("tunable:k=0.5", 0.4), ("gce:q=0.7", 0.0),
@@ -190,7 +191,7 @@ def test_cli_tiny_toy_comparison(tmp_path, capsys):
     code = main(["--dataset", "toy", "--objectives", "tunable:k=4", "tunable:k=0.25", "--rates", "0", "0.2",
                  "--seeds", "0", "1", "--toy-n", "600", "--toy-patience", "100", "--quiet", "--json", str(path)])
     assert code == 0 and "k = 0.25" in capsys.readouterr().out
-    table = pd.DataFrame(json.loads(path.read_text())["table"])
+    table = pd.DataFrame(from_jsonable(json.loads(path.read_text()))["table"])
     assert sorted(zip(table["k"], table["rate"])) == [(0.25, 0.0), (0.25, 0.2), (4.0, 0.0), (4.0, 0.2)]
     assert table["test_error_mean"].between(0, 0.5).all() and (table["runs"] == 2).all()
 

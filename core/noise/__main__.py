@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import threading
 import time
 
 import pandas as pd
@@ -30,7 +31,7 @@ from core.noise.grid import (DATASETS, DEFAULT_MOMENTUM, EFFECTIVE_LR, UNHINGED_
                              method_of, toy_configs)
 from core.noise.summary import format_table, summarize, summarize_toy
 from core.toy import ToyConfig
-from core.toy.task import run_toys
+from core.toy.task import run_toy_here
 
 MNIST_OBJECTIVES = ("ce", "tunable:k=0.25", "tunable:k=0.5", "gce", "sce", "mae", "unhinged")
 TOY_OBJECTIVES = ("tunable:k=4", "ce", "tunable:k=0.25", "tunable:k=0.0625")
@@ -105,8 +106,13 @@ def _train(args, objectives, executor, log):
         return results, {"data": dataclasses.asdict(data), "base": base.to_dict()}
     base = ToyConfig(n_train=args.toy_n, n_val=args.toy_n, n_test=args.toy_n, patience=args.toy_patience,
                      max_epochs=args.toy_max_epochs, lr=args.toy_lr, device=args.device)
-    configs = toy_configs(objectives, args.rates, args.seeds, base)
-    return run_toys(lab, configs, executor=executor), {"base": dataclasses.asdict(base)}
+    cancel, results = threading.Event(), []  # one Ctrl-C stops this rate and skips the rest
+    for cfg in toy_configs(objectives, args.rates, args.seeds, base):
+        if cancel.is_set():
+            break
+        log(f"toy: label noise {cfg.label_noise:.0%}, k = {', '.join(f'{k:g}' for k in cfg.ks)}, {cfg.runs} run(s)")
+        results.append(run_toy_here(lab, cfg, executor=executor, cancel=cancel))
+    return results, {"base": dataclasses.asdict(base)}
 
 
 def _runs_json(dataset: str, results) -> list[dict]:
