@@ -36,6 +36,10 @@ def _tiny_mnist(at, n_train=500, epochs=1, rates=("0.4",), seeds=1):
     return at
 
 
+def _stop_button(at):
+    return next((b for b in at.button if b.key and b.key.startswith("noise_stop_")), None)
+
+
 def _finished(at) -> bool:
     return bool(at.dataframe) and not at.get("progress")
 
@@ -102,8 +106,8 @@ def test_stop_button_stops_and_keeps_the_runs(app):
     """Stop ends a long comparison within seconds; its runs are saved as stopped and listed."""
     at = _tiny_mnist(app(PAGE), n_train=20_000, epochs=50)
     at.button(key="noise_run").click().run()
-    _poll_until(at, lambda a: len(a.get("progress")) == 1 and a.button(key="noise_stop") is not None)
-    at.button(key="noise_stop").click().run()
+    _poll_until(at, lambda a: len(a.get("progress")) == 1 and _stop_button(a) is not None)
+    _stop_button(at).click().run()
     _poll_until(at, lambda a: not a.get("progress"), timeout=30)
     assert at.selectbox(key="noise_pick").value.startswith("mnist:")
     assert any("**stopped**" in c.value for c in at.caption)

@@ -1,7 +1,7 @@
 """Label noise: the k family against the noise-robust losses, on MNIST or the 1-D toy, run in the background.
 
-Thin skin over core.noise: widgets -> comparison_configs / toy_configs -> Lab.submit_mnist(kind="noise") or
-Lab.submit_toy per rate -> core.noise.summarize / curves / summarize_toy -> app.plots figures.
+Thin skin over core.noise: widgets -> comparison_configs / toy_configs -> core.mnist.task.submit_mnist(kind="noise")
+or core.toy.task.submit_toy per rate -> core.noise.summarize / curves / summarize_toy -> app.plots figures.
 """
 
 from __future__ import annotations
@@ -12,16 +12,19 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.state import fmt_seconds, get_lab, k_values
-from core.experiments import toy_label
+from app.live import live_jobs
+from app.state import get_lab, k_values, session_id
+from core.engine.queue import QueueFullError
 from core.losses import ObjectiveSpec
 from core.mlp import parse_widths
 from core.mnist import DataConfig, TrainConfig
+from core.mnist.task import live_results, load_results, submit_mnist
 from core.noise import (
     DEFAULT_MOMENTUM, UNHINGED_WEIGHT_DECAY, Method, comparison_configs, curves, default_lr, format_table, summarize,
     summarize_toy, toy_configs,
 )
 from core.toy import ToyConfig
+from core.toy.task import load_toy, submit_toy, toy_label
 
 lab = get_lab()
 PS = dict(persist_state="session")  # settings survive a page switch
@@ -78,9 +81,9 @@ def _rates(raw: list[str]) -> list[float]:
     return sorted(rates)
 
 
-def _active() -> list:
-    """Running or queued jobs of this page: MNIST comparisons (kind 'noise') and its toy runs."""
-    return lab.jobs.active(kind="noise") + [j for j in lab.jobs.active(kind="toy") if j.name.startswith(TOY_TAG)]
+def _ours(job) -> bool:
+    """A job of this page: an MNIST comparison (kind 'noise') or one of its toy runs."""
+    return job.kind == "noise" or job.name.startswith(TOY_TAG)
 
 
 st.title("Label noise: is a small k robust to wrong labels?")
@@ -157,10 +160,8 @@ with st.container(border=True):
                     for s in [ObjectiveSpec("tunable", {"k": k}) for k in ks] + chosen))
 
 # ----------------------------------------------------------------------------- start
-active = _active()
-start = st.button("Run", key="noise_run", type="primary", disabled=bool(active)) \
-    or st.session_state.pop("noise_autostart", False)
-if start and not active:
+start = st.button("Run", key="noise_run", type="primary") or st.session_state.pop("noise_autostart", False)
+if start:
     try:
         if param_errors:
             raise ValueError(param_errors[0])
@@ -173,8 +174,8 @@ if start and not active:
         if toy:
             base = ToyConfig(n_train=int(toy_n), n_val=int(toy_n), n_test=int(toy_n), patience=int(patience))
             tag = secrets.token_hex(3)
-            ids = [lab.submit_toy(cfg, name=f"{TOY_TAG} {tag} · {toy_label(cfg)}")[1]
-                   for cfg in toy_configs(methods, rates, seed_list, base)]
+            for cfg in toy_configs(methods, rates, seed_list, base):
+                submit_toy(lab, cfg, owner=session_id(), name=f"{TOY_TAG} {tag} · {toy_label(cfg)}")
             st.session_state["noise_pick"] = f"toy:{tag}"
         else:
             base = TrainConfig(hidden=parse_widths(hidden_text), momentum=float(momentum), epochs=int(epochs))
@@ -183,48 +184,27 @@ if start and not active:
             data = DataConfig(n_train=int(n_train), n_val=2_000, n_test=int(n_test), train_eval=min(int(n_train), 5_000))
             name = (f"label noise · {noise_kind} {', '.join(f'{r:.0%}' for r in rates)} · {len(methods)} objectives "
                     f"× {len(seed_list)} seeds · {configs[0].arch}")
-            job, _ = lab.submit_mnist(configs, data, name=name, kind="noise")
-            st.session_state["noise_pick"] = f"mnist:{job.meta['group_id']}"
-        active = _active()
-    except ValueError as exc:
+            launched = submit_mnist(lab, configs, data, owner=session_id(), name=name, kind="noise")
+            st.session_state["noise_pick"] = f"mnist:{launched.launch_id}"
+    except (ValueError, QueueFullError) as exc:
         st.error(f"Cannot start: {exc}")
 
 
 # ----------------------------------------------------------------------------- live view
-@st.fragment(run_every=0.5 if active else None)
-def live() -> None:
-    jobs = _active()
-    if not jobs:
-        if st.session_state.pop("noise_was_live", False):
-            st.rerun()  # the run ended: redraw the whole page with its results
-        return
-    st.session_state["noise_was_live"] = True
-    job = next((j for j in jobs if j.status == "running"), jobs[0])
-    st.subheader("Running")
-    if len(jobs) > 1:
-        st.caption(f"{len(jobs)} jobs of this page are queued or running (the toy runs one job per noise rate).")
-    if job.status == "queued":
-        st.info(f"Queued behind {job.queue_position} job(s) on {job.device}.")
-    c1, c2 = st.columns([5, 1])
-    c1.progress(min(1.0, job.fraction or 0.0),
-                text=f"{job.name}: {job.message or 'starting…'} · elapsed {fmt_seconds(job.elapsed_s)} · "
-                     f"time left ≈ {fmt_seconds(job.eta_s)}")
-    if c2.button("Stop", key="noise_stop", disabled=all(j.cancel_requested for j in jobs)):
-        for j in jobs:
-            lab.jobs.cancel(j.id)
-        st.toast("Stopping… the finished epochs are kept.")
+def draw_live(job) -> None:
+    """The running comparison's curves, from the job's own live data (no database read per poll)."""
     if job.kind != "noise":
         return
-    cv = curves(lab.load_mnist_results(job.meta.get("run_ids", [])))
+    cv = curves(live_results(job.meta["configs"], job.data.get("curves", {}), job.data.get("statuses", {})))
     if cv.empty:
         return
     rate = max(cv["rate"])
     a, b = st.columns(2)
-    a.plotly_chart(plots.accuracy_curves(cv, rate), key="noise_live_acc")
-    b.plotly_chart(plots.memorization(cv, rate), key="noise_live_mem")
+    a.plotly_chart(plots.accuracy_curves(cv, rate), key=f"noise_live_acc_{job.id}")
+    b.plotly_chart(plots.memorization(cv, rate), key=f"noise_live_mem_{job.id}")
 
 
-live()
+live_jobs(("noise", "toy"), draw_live, key="noise", match=_ours)
 
 # ----------------------------------------------------------------------------- saved comparisons
 st.subheader("Results")
@@ -234,16 +214,17 @@ entries: dict[str, dict] = {}  # "mnist:<group>" / "toy:<tag>" -> ids, label, ne
 for group, part in mnist_runs.groupby("group_id", sort=False, dropna=False):
     rates = sorted(part.get("cfg.train.noise.rate", pd.Series([0.0])).dropna().unique())
     kinds = set(part.get("cfg.train.noise.kind", pd.Series(["symmetric"]))) - {"none"}
-    statuses = part["status"].value_counts().to_dict()
+    empty = int(part["epochs_done"].max()) == 0
     entries[f"mnist:{group}"] = dict(
-        ids=sorted(int(i) for i in part["id"]), created=part["created_at"].min(),
-        label=f"MNIST · {', '.join(kinds) or 'clean'} {', '.join(f'{r:.0%}' for r in rates)} · {len(part)} runs · "
-              + ", ".join(f"{n} {s}" for s, n in statuses.items()))
+        ids=sorted(int(i) for i in part["id"]), created=part["created_at"].min(), empty=empty,
+        label=f"MNIST · {', '.join(kinds) or 'clean'} {', '.join(f'{r:.0%}' for r in rates)} · {len(part)} runs"
+              + (" · no finished epoch" if empty else ""))
 if not toy_runs.empty:
     noisy = toy_runs[toy_runs["label"].str.startswith(TOY_TAG) | (toy_runs.get("cfg.label_noise", 0) > 0)]
     for row in noisy.itertuples():
         tag = row.label.split()[2] if row.label.startswith(TOY_TAG) else f"run{row.id}"
-        entry = entries.setdefault(f"toy:{tag}", dict(ids=[], created=row.created_at, label=""))
+        entry = entries.setdefault(f"toy:{tag}", dict(ids=[], created=row.created_at, label="", empty=True))
+        entry["empty"] = entry["empty"] and row.epochs_done == 0
         entry["ids"].append(int(row.id))
         entry["created"] = min(entry["created"], row.created_at)
     for key, entry in entries.items():
@@ -254,18 +235,19 @@ if not entries:
     st.info("No label-noise comparisons yet. Press **Quick: 40% symmetric, MNIST** for a run of 1-3 minutes, or "
             "**Toy: 0/20/40% noise** for one of a few seconds.")
     st.stop()
-order = sorted(entries, key=lambda k: entries[k]["created"], reverse=True)
+order = sorted(entries, key=lambda k: (not entries[k]["empty"], entries[k]["created"]), reverse=True)
 if st.session_state.get("noise_pick") not in entries:
-    st.session_state.pop("noise_pick", None)  # deleted or never chosen: show the newest
+    st.session_state.pop("noise_pick", None)  # deleted or never chosen: the newest with a finished epoch
 pick = st.selectbox("Saved comparisons (newest first; they survive a restart)", order, key="noise_pick",
                     format_func=lambda k: f"{entries[k]['label']} · {entries[k]['created']:%Y-%m-%d %H:%M}")
 ids = entries[pick]["ids"]
 
 if pick.startswith("toy:"):
-    saved = [lab.load_toy(i) for i in ids]
-    st.caption("Status: " + ", ".join(f"#{s.run_id} **{s.status}**" for s in saved))
+    saved = [load_toy(lab.store, i) for i in ids]
     if any(s.status in ("running", "queued") for s in saved):
-        st.info("Still in progress: see the live view above.")
+        st.info("Still in progress: see the live view above. This section fills in when it ends.")
+    else:
+        st.caption("Status: " + ", ".join(f"#{s.run_id} **{s.status}**" for s in saved))
     table = summarize_toy(saved)
     if table.empty:
         st.stop()
@@ -278,11 +260,13 @@ if pick.startswith("toy:"):
                        key="noise_dl_table")
     st.stop()
 
-results = lab.load_mnist_results(ids)
+results = load_results(lab.store, ids)
 statuses = pd.Series([r.status for r in results]).value_counts().to_dict()
-st.caption("Status: " + ", ".join(f"{n} **{s}**" for s, n in statuses.items()))
 if statuses.get("running") or statuses.get("queued"):
-    st.info("Still in progress: the numbers below stop at the last finished epoch; the live view above updates.")
+    st.info("Still in progress: the live view above updates; the numbers below are as of when this page was drawn "
+            "and refresh when it ends.")
+else:
+    st.caption("Status: " + ", ".join(f"{n} **{s}**" for s, n in statuses.items()))
 if statuses.get("stopped"):
     st.warning("Stopped before the last epoch: the table uses each run's last finished epoch.")
 if statuses.get("diverged"):
@@ -314,7 +298,7 @@ st.dataframe(format_table(table), hide_index=True, key="noise_table")
 d1, d2, _ = st.columns([1, 1, 3])
 d1.download_button("Table (CSV)", table.to_csv(index=False), f"noise_{pick[6:]}_table.csv", "text/csv",
                    key="noise_dl_table")
-d2.download_button("Every epoch of every run (CSV)", lab.store.export_csv(ids), f"noise_{pick[6:]}_epochs.csv",
+d2.download_button("Every epoch of every run (CSV)", lambda: lab.store.export_csv(ids), f"noise_{pick[6:]}_epochs.csv",
                    "text/csv", key="noise_dl_epochs")
 with st.expander("Settings of this comparison"):
     st.json(lab.store.get_run(ids[0])["config"])

@@ -97,3 +97,10 @@ def estimate_seconds(configs: Sequence[TrainConfig], data: DataConfig, input_dim
         flops += c.epochs * weights * (6 * n_train + 2 * n_eval)
     groups = len(groups_of(configs, data)[0]) if configs else 0
     return STARTUP_S * groups + flops / FLOPS_PER_S.get(pick_device(data.device).type, FLOPS_PER_S["cpu"])
+
+
+def live_results(configs: dict[int, dict], curves: dict[int, list[dict]], statuses: dict[int, str]) -> list[RunResult]:
+    """RunResults from a running job's live data (job.meta["configs"], job.data["curves"] and
+    ["statuses"]): the tables and curves of a grid in progress, with no database read."""
+    return [RunResult(TrainConfig.from_dict(config["train"]), statuses.get(run_id, "running"),
+                      curves.get(run_id, []), "", 0.0) for run_id, config in configs.items()]
