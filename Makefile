@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+CLUSTER := $(VENV)/.cluster-installed
 
 .PHONY: run test bench browser clean
 
@@ -14,13 +15,18 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
+# Ray, for the cluster executor (core/engine/ray_executor.py): the tests need it, `make run` does not.
+$(CLUSTER): requirements-cluster.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r requirements-cluster.txt
+	touch $(CLUSTER)
+
 run: $(STAMP)
 	$(BIN)/python -m streamlit run app/main.py --server.address 127.0.0.1 --browser.gatherUsageStats false
 
 browser: $(STAMP)
 	bash scripts/ensure_browser.sh $(BIN)/python
 
-test: $(STAMP) browser
+test: $(STAMP) $(CLUSTER) browser
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
