@@ -184,8 +184,9 @@ def toy_animation(alpha: float, means: pd.DataFrame | None, runs: pd.DataFrame |
 
     means: epoch, k, threshold (mean over runs), one frame per epoch; runs: epoch, k, run,
     threshold (each run, thin marks); limit: k, threshold (the n → ∞ limit, fixed crosses).
-    Play/Pause and a slider run client-side (Plotly frames): no server round trip per frame.
-    The x axis zooms on the thresholds (they move within a few hundredths of 0).
+    It opens on the last frame (where training ended); Play runs from the first epoch, Pause and
+    the slider scrub, all client-side (Plotly frames): no server round trip per frame. The x axis
+    zooms on the thresholds (they move within a few hundredths of 0).
     """
     means = means if means is not None and len(means) else pd.DataFrame(columns=["epoch", "k", "threshold"])
     runs = runs if runs is not None and len(runs) else None
@@ -215,6 +216,8 @@ def toy_animation(alpha: float, means: pd.DataFrame | None, runs: pd.DataFrame |
         fig.frames = [go.Frame(name=str(e), traces=list(range(n_static, len(fig.data))),
                                data=[dict(type="scatter", x=x[f].tolist()) for x in positions])
                       for f, e in enumerate(epochs)]
+        for trace, x in zip(fig.data[n_static:], positions):
+            trace.x = x[-1]  # open on the last frame
         _player(fig, epochs)
     return fig
 
@@ -248,14 +251,14 @@ def _moving(means: pd.DataFrame, runs: pd.DataFrame | None, ks: list, rows: dict
 
 def _player(fig: go.Figure, epochs: list) -> None:
     """Play/Pause buttons and an epoch slider over the figure's frames (all in the browser)."""
-    play = dict(frame=dict(duration=120, redraw=False), transition=dict(duration=0), fromcurrent=True, mode="immediate")
+    play = dict(frame=dict(duration=120, redraw=False), transition=dict(duration=0), fromcurrent=False, mode="immediate")
     pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
     fig.update_layout(
         updatemenus=[dict(type="buttons", direction="left", x=0, y=-0.18, xanchor="left", yanchor="top",
                           pad=dict(r=10, t=0), showactive=False,
                           buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
                                    dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
-        sliders=[dict(active=0, x=0.16, len=0.84, y=-0.12, yanchor="top", pad=dict(t=0, b=0),
+        sliders=[dict(active=len(epochs) - 1, x=0.16, len=0.84, y=-0.12, yanchor="top", pad=dict(t=0, b=0),
                       currentvalue=dict(prefix="epoch ", visible=True, xanchor="right"),
                       steps=[dict(label=f"{e:,}", method="animate", args=[[str(e)], pause]) for e in epochs])],
         margin=dict(l=80, r=20, t=60, b=150))

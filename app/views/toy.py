@@ -1,4 +1,8 @@
-"""The paper's 1-D toy threshold experiment (Section 5.1), run live in the background."""
+"""The paper's 1-D toy threshold experiment (Section 5.1): run it, watch it, see the thresholds move.
+
+Thin skin over core.toy: widgets -> ToyConfig -> submit_toy (one run in the store, a job in the
+queue) -> the shared live view (app.live, drawn from the job) -> load_toy -> app.plots figures.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.state import fmt_seconds, get_lab, k_values
-from core.curves import format_k
+from app.live import live_jobs
+from app.state import get_lab, k_values, session_id
+from core.curves import format_k, parse_k
 from core.device import available_devices
-from core.toy import ToyConfig, ToyConfigError, population_limit
+from core.engine.queue import QueueFullError
+from core.engine.status import ACTIVE, FAILED, INTERRUPTED, STOPPED
+from core.toy import PAPER_KS, SavedToy, ToyConfig, ToyConfigError, load_toy, population_limit, submit_toy
 
 lab = get_lab()
 PAPER = ToyConfig()
@@ -21,19 +28,52 @@ PRESETS = {
     "quick": dict(ks=["4", "1", "1/4", "1/16"], runs=3, n=5_000, patience=1000),
 }
 PS = dict(persist_state="session")  # settings survive a page switch
+# (label, lowest, highest, whole number) of each numeric field: the page's own limits, checked in Python
+# (no min/max on the widgets: a browser-side bound would keep an out-of-range entry unapplied, in red,
+# while a run went ahead with the previous value)
+FIELDS = {
+    "toy_runs": ("Runs", 1, 50, True), "toy_n": ("Points per split", 100, 200_000, True),
+    "toy_lr": ("Learning rate", 1e-5, 10.0, False), "toy_alpha": ("α", 0.05, 0.99, False),
+    "toy_noise": ("Label noise", 0.0, 0.45, False), "toy_patience": ("Stopping window", 10, 100_000, True),
+    "toy_tol": ("Stopping tolerance", 0.0, 10.0, False), "toy_max": ("Max epochs", 100, 5_000_000, True),
+    "toy_seed": ("Seed", 0, 2**31 - 1, True),
+}
 
 
 def _preset(name: str) -> None:
+    """A preset fills the form and starts it (presets start runs on every page)."""
     p = PRESETS[name]
     st.session_state.update({"toy_k": p["ks"], "toy_runs": p["runs"], "toy_n": p["n"], "toy_patience": p["patience"],
                              "toy_lr": PAPER.lr, "toy_alpha": PAPER.alpha, "toy_noise": 0.0, "toy_tol": PAPER.tol,
-                             "toy_reduction": "mean"})
+                             "toy_reduction": "mean", "toy_max": PAPER.max_epochs, "toy_seed": 0})
     st.session_state["toy_autostart"] = True
 
 
 @st.cache_data(show_spinner="Computing the population limit (n → ∞)…")
-def _population(alpha: float, label_noise: float) -> pd.DataFrame:
-    return population_limit(alpha=alpha, label_noise=label_noise)
+def _population(alpha: float, label_noise: float, ks: tuple[float, ...] | None = None) -> pd.DataFrame | None:
+    if label_noise >= 0.5:
+        return None  # no limit: the flipped labels are the majority
+    return population_limit(ks, alpha=alpha, label_noise=label_noise)
+
+
+def _problems(values: dict, raw_ks: list[str]) -> list[str]:
+    """Why the form cannot run as filled (empty: it can)."""
+    out = []
+    for key, (label, lo, hi, whole) in FIELDS.items():
+        v = values[key]
+        if v is None or not lo <= v <= hi or (whole and v != int(v)):
+            out.append(f"{label} must be {'a whole number ' if whole else ''}from {lo:g} to {hi:g} (got {v})")
+    bad = [t for t in raw_ks if not _readable_k(t)]
+    if bad or not raw_ks:
+        out.append(f"k values must be numbers in (0, 64]; fix {', '.join(map(repr, bad))}" if bad else "choose at least one k")
+    return out
+
+
+def _readable_k(text: str) -> bool:
+    try:
+        return parse_k(text) <= 64
+    except ValueError:
+        return False
 
 
 st.title("Toy experiment: where does the threshold go?")
@@ -48,132 +88,177 @@ st.markdown(
 # ----------------------------------------------------------------------------- settings
 with st.container(border=True):
     c1, c2, c3 = st.columns([1, 1, 3])
-    c1.button("Paper protocol", key="toy_paper", on_click=_preset, args=("paper",), type="primary",
-              help="7 k values × 10 runs × 30,000 points, 3000-epoch stopping window (about a minute on 2 CPU cores)")
-    c2.button("Quick look", key="toy_quick", on_click=_preset, args=("quick",),
+    c1.button("Quick look", key="toy_quick", on_click=_preset, args=("quick",), type="primary",
               help="4 k values × 3 runs × 5,000 points: a few seconds")
-    c3.caption("A preset fills the settings and starts a run. Or adjust the settings and press Run.")
+    c2.button("Paper protocol", key="toy_paper", on_click=_preset, args=("paper",),
+              help="7 k values × 10 runs × 30,000 points, 3000-epoch stopping window (about a minute on 2 CPU cores)")
+    c3.caption("A preset fills the settings below and runs them at once. Or adjust the settings and press Run.")
     ks = k_values("k values", key="toy_k", default=PRESETS["paper"]["ks"], options=K_OPTIONS, **PS)
     a, b, c, d = st.columns(4)
-    runs = a.number_input("Runs (data draws)", 1, 50, PAPER.runs, key="toy_runs", **PS)
-    n = b.number_input("Points per split (train = val = test)", 100, 200_000, PAPER.n_train, step=1000, key="toy_n", **PS)
-    lr = c.number_input("Learning rate", 1e-5, 10.0, PAPER.lr, format="%.4f", key="toy_lr", **PS)
+    a.number_input("Runs (data draws)", value=PAPER.runs, step=1, key="toy_runs", **PS)
+    b.number_input("Points per split (train = val = test)", value=PAPER.n_train, step=1000, key="toy_n", **PS)
+    c.number_input("Learning rate", value=PAPER.lr, format="%g", key="toy_lr", **PS)
     reduction = d.selectbox("Batch gradient", ["mean", "sum"], key="toy_reduction", **PS,
-                            help="The paper does not say; 'sum' makes the step 30,000× larger.")
+                            help="The paper does not say; 'sum' makes the step n times larger.")
     with st.expander("More settings"):
         a, b, c, d = st.columns(4)
-        alpha = a.number_input("α (right end of the +1 interval)", 0.05, 0.99, PAPER.alpha, 0.01, key="toy_alpha", **PS)
-        noise = b.number_input("Training label noise (fraction flipped)", 0.0, 0.45, 0.0, 0.05, key="toy_noise", **PS)
-        patience = c.number_input("Stopping window (epochs)", 10, 100_000, PAPER.patience, step=100, key="toy_patience", **PS)
-        tol = d.number_input("Stopping tolerance (percentage points)", 0.0, 10.0, PAPER.tol, format="%.4f", key="toy_tol", **PS)
+        a.number_input("α (right end of the +1 interval)", value=PAPER.alpha, step=0.01, key="toy_alpha", **PS)
+        b.number_input("Training label noise (fraction flipped)", value=0.0, step=0.05, key="toy_noise", **PS)
+        c.number_input("Stopping window (epochs)", value=PAPER.patience, step=100, key="toy_patience", **PS)
+        d.number_input("Stopping tolerance (percentage points)", value=PAPER.tol, format="%g", key="toy_tol", **PS)
         a, b, c, _ = st.columns(4)
-        max_epochs = a.number_input("Max epochs per run", 100, 5_000_000, PAPER.max_epochs, step=10_000, key="toy_max", **PS)
-        seed = b.number_input("Seed", 0, 2**31 - 1, 0, key="toy_seed", **PS)
+        a.number_input("Max epochs per run", value=PAPER.max_epochs, step=10_000, key="toy_max", **PS)
+        b.number_input("Seed", value=0, step=1, key="toy_seed", **PS)
         device = c.selectbox("Device", ["auto", *available_devices()], key="toy_device", **PS)
 
-active = lab.jobs.active(kind="toy")
-start = st.button("Run", key="toy_run", disabled=bool(active) or not ks) or st.session_state.pop("toy_autostart", False)
-if start and not active:
-    try:
-        cfg = ToyConfig(ks=tuple(sorted(ks, reverse=True)), runs=int(runs), n_train=int(n), n_val=int(n), n_test=int(n),
-                        lr=float(lr), reduction=reduction, alpha=float(alpha), label_noise=float(noise),
-                        patience=int(patience), tol=float(tol), max_epochs=int(max_epochs), seed=int(seed), device=device)
-        if not ks:
-            raise ToyConfigError("choose at least one k")
-        job, run_id = lab.submit_toy(cfg)
-        st.session_state["toy_pick"] = run_id  # show the new run below once it ends
-        active = lab.jobs.active(kind="toy")
-    except (ToyConfigError, ValueError) as exc:
-        st.error(f"Cannot start: {exc}")
+    values = {key: st.session_state.get(key) for key in FIELDS}
+    problems = _problems(values, list(st.session_state.get("toy_k") or []))
+    cfg = None
+    if not problems:
+        n = int(values["toy_n"])
+        try:
+            cfg = ToyConfig(ks=tuple(sorted(ks, reverse=True)), runs=int(values["toy_runs"]), n_train=n, n_val=n,
+                            n_test=n, lr=float(values["toy_lr"]), reduction=reduction, alpha=float(values["toy_alpha"]),
+                            label_noise=float(values["toy_noise"]), patience=int(values["toy_patience"]),
+                            tol=float(values["toy_tol"]), max_epochs=int(values["toy_max"]),
+                            seed=int(values["toy_seed"]), device=device)
+        except ToyConfigError as exc:
+            problems = [str(exc)]
+    c1, c2 = st.columns([1, 5])
+    run = c1.button("Run", key="toy_run", type="primary", disabled=bool(problems))
+    autostart = st.session_state.pop("toy_autostart", False)
+    if problems:
+        c2.error("Cannot run: " + "; ".join(problems) + ".")
+    else:
+        c2.caption(f"{len(cfg.ks)} k × {cfg.runs} runs × {cfg.n_train:,} points per split: one toy run, saved as it "
+                   "trains. Several runs queue one after another.")
+    if (run or autostart) and cfg is not None:
+        try:
+            launched = submit_toy(lab, cfg, owner=session_id())
+            st.session_state["toy_pick"] = launched.run_ids[0]  # the new run is the one shown below
+            st.toast(f"Queued toy run #{launched.run_ids[0]}.")
+        except (QueueFullError, ValueError) as exc:
+            c2.error(f"Cannot run: {exc}")
 
 
 # ----------------------------------------------------------------------------- live view
-@st.fragment(run_every=0.5 if active else None)
-def live() -> None:
-    jobs = lab.jobs.active(kind="toy")
-    if not jobs:
-        if st.session_state.pop("toy_was_live", False):
-            st.rerun()  # the run ended: redraw the whole page with its results
+def draw_live(job) -> None:
+    """A running toy job's thresholds and curves, from the job itself (no database read per poll)."""
+    live = job.data.get("live")
+    if live is None:
         return
-    st.session_state["toy_was_live"] = True
-    job = jobs[0]
-    st.subheader("Running")
-    if job.status == "queued":
-        st.info(f"Queued behind {job.queue_position} job(s) on {job.device}.")
-    c1, c2 = st.columns([5, 1])
-    c1.progress(job.fraction or 0.0, text=f"{job.message or 'starting…'} · elapsed {fmt_seconds(job.elapsed_s)} · "
-                                           f"time left ≈ {fmt_seconds(job.eta_s)}")
-    if c2.button("Stop", key="toy_stop", type="secondary", disabled=job.cancel_requested):
-        lab.jobs.cancel(job.id)
-        st.toast("Stopping… the finished part is kept.")
-    live_data = job.data.get("live")
-    if live_data is None:
-        return
-    snap, trace = live_data.snapshot, live_data.trace
-    st.plotly_chart(plots.toy_distribution(live_data.alpha, snap.frame()), key="toy_live_dist")
+    means, runs = live.thresholds()
+    st.plotly_chart(plots.toy_animation(live.alpha, means, runs, label_noise=live.label_noise,
+                                        title=f"Thresholds now (epoch {live.epoch:,})"), key=f"toy_live_d_{job.id}")
+    trace = live.trace()
     a, b = st.columns(2)
     a.plotly_chart(plots.toy_trace(trace, "val_error", "Validation error while training", "validation error (%)"),
-                   key="toy_live_val")
+                   key=f"toy_live_val_{job.id}")
     b.plotly_chart(plots.toy_trace(trace, "threshold", "Threshold t = −b/w while training", "threshold"),
-                   key="toy_live_thr")
+                   key=f"toy_live_thr_{job.id}")
 
 
-live()
+live_jobs("toy", draw_live, key="toy", title="Running")
+
 
 # ----------------------------------------------------------------------------- results
-saved = lab.store.list_runs(kind="toy")
-st.subheader("Results")
-if saved.empty:
-    st.info("No toy runs yet. Press **Quick look** for a run of a few seconds, or **Paper protocol** for the full one.")
+def empty_state() -> None:
+    """Before the first run: D, and where each k of the paper ends up when data are unlimited."""
+    st.info("No toy runs yet. Press **Quick look** for a run of a few seconds, or **Paper protocol** for the full one. "
+            "Below: the task, and where each k's threshold ends up with unlimited data (computed, no training).")
     st.plotly_chart(plots.toy_distribution(PAPER.alpha), key="toy_dist_intro")
+    limit = _population(PAPER.alpha, 0.0, PAPER_KS)
+    st.plotly_chart(plots.toy_animation(PAPER.alpha, None, limit=limit[["k", "threshold"]],
+                                        title="Where gradient descent takes each k's threshold as n → ∞"),
+                    key="toy_limit_intro")
+    st.caption("Every k moves the threshold right of 0, because the unlearnable points in (α, 1] pull on it; the "
+               "smaller k is, the less they pull, so the closer the threshold stays to the best one, 0.")
+
+
+def show_trace(saved: SavedToy, key: str) -> None:
+    """The logged epochs of a run (per-k means over runs), for a run without final tables."""
+    if saved.trace.empty:
+        return
+    trace = saved.trace.assign(run=0)
+    a, b = st.columns(2)
+    a.plotly_chart(plots.toy_trace(trace, "val_error", "Validation error (logged epochs, mean over runs)",
+                                   "validation error (%)"), key=f"{key}_val")
+    b.plotly_chart(plots.toy_trace(trace, "threshold", "Threshold (logged epochs, mean over runs)", "threshold"),
+                   key=f"{key}_thr")
+
+
+st.subheader("Results")
+saved_runs = lab.store.list_runs(kind="toy")
+if saved_runs.empty:
+    empty_state()
     st.stop()
 
-labels = {int(r.id): f"#{r.id} · {r.label} · {r.created_at:%Y-%m-%d %H:%M}" for r in saved.itertuples()}
+labels = {int(r.id): f"#{r.id} · {r.label} · {r.status} · {r.created_at:%Y-%m-%d %H:%M}" for r in saved_runs.itertuples()}
 if st.session_state.get("toy_pick") not in labels:
     st.session_state.pop("toy_pick", None)  # deleted or never chosen: show the newest
 view_id = st.selectbox("Saved toy runs (newest first; they survive a restart)", list(labels), format_func=labels.get,
                        key="toy_pick")
-res = lab.load_toy(view_id)
-st.caption(f"Status: **{res.status}**" + (f" · {res.elapsed_s:.1f} s on {res.device}" if res.elapsed_s else ""))
-if res.status in ("running", "queued"):
-    st.info("This run is still in progress: see its live view above.")
+saved = load_toy(lab.store, view_id)  # the one read of this run per rerun: its status is the store's
+cfg = saved.config or PAPER
+st.caption(f"Status: **{saved.status}**" + (f" · {saved.elapsed_s:.1f} s on {saved.device}" if saved.elapsed_s else ""))
+if saved.status in ACTIVE:
+    mine_here = any(view_id in j.meta.get("run_ids", ()) for j in lab.jobs.active(kind="toy"))
+    if mine_here:
+        st.info(f"This run is {saved.status}: its progress is in the live view above; its results appear here when "
+                "it ends.")
+    else:
+        st.info(f"This run is {saved.status} in another process (e.g. `python -m core.toy` in a terminal). Below: "
+                "the epochs it has logged so far.")
+        st.button("Refresh", key="toy_refresh")
+        show_trace(saved, "toy_partial")
     st.stop()
-if res.status == "failed":
-    st.error(f"This run failed: {res.error}")
-if res.status == "interrupted":
-    st.warning("This run was interrupted (the app stopped while it trained); no result was saved.")
-if res.per_k.empty:
+if saved.status == FAILED:
+    st.error(f"This run failed: {saved.error}")
+if saved.status == INTERRUPTED:
+    st.warning("This run was interrupted (its process ended while it trained): below is what it logged before.")
+if saved.status == STOPPED:
+    st.warning("Stopped before every run met the stopping rule: the tables use each run's last epoch."
+               if not saved.per_k.empty else "Stopped before it started: nothing was trained.")
+hit = int(saved.per_run.get("hit_max_epochs", pd.Series(dtype=bool)).sum())
+if hit:
+    st.warning(f"{hit} run(s) hit the cap of {cfg.max_epochs:,} epochs before the stopping rule; their numbers are "
+               "at the cap.")
+limit = _population(cfg.alpha, cfg.label_noise, tuple(cfg.ks))
+if not saved.frames.empty:
+    st.plotly_chart(plots.toy_animation(cfg.alpha, saved.frames, saved.frame_runs,
+                                        None if limit is None else limit[["k", "threshold"]], cfg.label_noise,
+                                        title="How the thresholds moved while training (press ▶ Play)"),
+                    key="toy_anim")
+    st.caption("Diamonds: mean threshold over runs per k; thin marks: each run; crosses: the n → ∞ limit. All start "
+               "at t = 0 (biases start at 0); cross-entropy (k = 1) and larger k are dragged further right by the "
+               "unlearnable points in (α, 1].")
+if saved.per_k.empty:
+    show_trace(saved, "toy_partial")
     st.stop()
 
-cfg = res.config or PAPER
-if res.status == "stopped":
-    st.warning("Stopped before every run met the stopping rule: the table uses each run's last epoch.")
-hit = int(res.per_run.get("hit_max_epochs", pd.Series(dtype=bool)).sum())
-if hit:
-    st.warning(f"{hit} run(s) hit the cap of {cfg.max_epochs:,} epochs before the stopping rule; their numbers are at the cap.")
 pop = _population(cfg.alpha, cfg.label_noise)
-st.plotly_chart(plots.toy_distribution(cfg.alpha, res.per_run[["k", "threshold"]], cfg.label_noise), key="toy_dist_final")
 a, b = st.columns(2)
-a.plotly_chart(plots.toy_vs_k(res.per_k, "test_error", "Test error against k", "test error (%)", pop, "error"),
+a.plotly_chart(plots.toy_vs_k(saved.per_k, "test_error", "Test error against k", "test error (%)", pop, "error"),
                key="toy_err_k")
-b.plotly_chart(plots.toy_vs_k(res.per_k, "test_ce", "Test cross-entropy against k", "test cross-entropy (nats)", pop, "ce"),
-               key="toy_ce_k")
+b.plotly_chart(plots.toy_vs_k(saved.per_k, "test_ce", "Test cross-entropy against k", "test cross-entropy (nats)",
+                              pop, "ce"), key="toy_ce_k")
 st.caption("Points: mean ± std over runs. Dotted: the population limit, where gradient descent on the *expected* "
            "pseudo-gradient under D converges (no sampling noise). The paper: test error rises with k, while "
            "test cross-entropy is not monotone in k.")
-table = res.per_k.sort_values("k", ascending=False).assign(k=lambda d: d["k"].map(format_k))
+table = saved.per_k.sort_values("k", ascending=False).assign(k=lambda d: d["k"].map(format_k))
 st.dataframe(table, hide_index=True, key="toy_table", column_config={
     c: st.column_config.NumberColumn(format="%.0f" if c.startswith("epochs") else "%.4f")
     for c in table.columns if c.endswith(("_mean", "_std"))})
 d1, d2, _ = st.columns([1, 1, 3])
-d1.download_button("Per-k table (CSV)", res.per_k.to_csv(index=False), f"toy_{view_id}_per_k.csv", "text/csv",
+d1.download_button("Per-k table (CSV)", saved.per_k.to_csv(index=False), f"toy_{view_id}_per_k.csv", "text/csv",
                    key="toy_dl_k")
-d2.download_button("Per-run table (CSV)", res.per_run.to_csv(index=False), f"toy_{view_id}_per_run.csv", "text/csv",
-                   key="toy_dl_run")
-if not res.history.empty:
+d2.download_button("Per-run table (CSV)", saved.per_run.to_csv(index=False), f"toy_{view_id}_per_run.csv",
+                   "text/csv", key="toy_dl_run")
+if not saved.history.empty:
     with st.expander("Training curves of this run"):
         a, b = st.columns(2)
-        a.plotly_chart(plots.toy_trace(res.history, "val_error", "Validation error", "validation error (%)"), key="toy_h_val")
-        b.plotly_chart(plots.toy_trace(res.history, "threshold", "Threshold", "threshold"), key="toy_h_thr")
+        a.plotly_chart(plots.toy_trace(saved.history, "val_error", "Validation error", "validation error (%)"),
+                       key="toy_h_val")
+        b.plotly_chart(plots.toy_trace(saved.history, "threshold", "Threshold", "threshold"), key="toy_h_thr")
 with st.expander("Settings of this run"):
-    st.json(dataclasses.asdict(cfg) if res.config else lab.store.get_run(view_id)["config"])
+    st.json(dataclasses.asdict(cfg) if saved.config else lab.store.get_run(view_id)["config"])

@@ -73,6 +73,13 @@ class ToyLive:
         return pd.DataFrame({"k": self.k, "run": self.run, "val_error": self.val_error,
                              "threshold": self.threshold, "stopped": self.stopped})
 
+    def thresholds(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Now, as one animation frame: (epoch, k, threshold) means over runs and (epoch, k, run,
+        threshold) per run (the shapes of SavedToy.frames and SavedToy.frame_runs)."""
+        runs = pd.DataFrame({"epoch": self.epoch, "k": self.k, "run": self.run, "threshold": self.threshold})
+        means = runs.groupby(["epoch", "k"], sort=False)["threshold"].mean().reset_index()
+        return means, runs
+
     def trace(self) -> pd.DataFrame:
         """Long table over the kept snapshots: epoch, k, run, val_error, threshold."""
         T, M = self.trace_val_error.shape
