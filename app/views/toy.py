@@ -17,7 +17,7 @@ from app.state import get_lab, k_values, session_id
 from core.curves import format_k, parse_k
 from core.device import available_devices
 from core.engine.queue import QueueFullError
-from core.engine.status import ACTIVE, FAILED, INTERRUPTED, STOPPED
+from core.engine.status import ACTIVE, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED
 from core.toy import PAPER_KS, SavedToy, ToyConfig, ToyConfigError, load_toy, population_limit, submit_toy
 
 lab = get_lab()
@@ -144,6 +144,9 @@ with st.container(border=True):
 # ----------------------------------------------------------------------------- live view
 def draw_live(job) -> None:
     """A running toy job's thresholds and curves, from the job itself (no database read per poll)."""
+    shown = st.session_state.get("toy_shown")  # (run id, status) that Results show, as the store said
+    if shown and shown[1] == QUEUED and job.data.get("statuses", {}).get(shown[0]) == RUNNING:
+        st.rerun()  # that run has started: redraw the page once, so Results say so too
     live = job.data.get("live")
     if live is None:
         return
@@ -156,9 +159,6 @@ def draw_live(job) -> None:
                    key=f"toy_live_val_{job.id}")
     b.plotly_chart(plots.toy_trace(trace, "threshold", "Threshold t = −b/w while training", "threshold"),
                    key=f"toy_live_thr_{job.id}")
-
-
-live_jobs("toy", draw_live, key="toy", title="Running")
 
 
 # ----------------------------------------------------------------------------- results
@@ -187,44 +187,51 @@ def show_trace(saved: SavedToy, key: str) -> None:
                    key=f"{key}_thr")
 
 
-st.subheader("Results")
-saved_runs = lab.store.list_runs(kind="toy")
-if saved_runs.empty:
-    empty_state()
-    st.stop()
+def pick_run() -> SavedToy | None:
+    """The saved run chosen in the selectbox (newest by default), read once: its status is the store's."""
+    saved_runs = lab.store.list_runs(kind="toy")
+    if saved_runs.empty:
+        return None
+    labels = {int(r.id): f"#{r.id} · {r.label} · {r.created_at:%Y-%m-%d %H:%M}" for r in saved_runs.itertuples()}
+    if st.session_state.get("toy_pick") not in labels:
+        st.session_state.pop("toy_pick", None)  # deleted or never chosen: show the newest
+    view_id = st.selectbox("Saved toy runs (newest first; they survive a restart)", list(labels),
+                           format_func=labels.get, key="toy_pick")
+    return load_toy(lab.store, view_id)
 
-labels = {int(r.id): f"#{r.id} · {r.label} · {r.status} · {r.created_at:%Y-%m-%d %H:%M}" for r in saved_runs.itertuples()}
-if st.session_state.get("toy_pick") not in labels:
-    st.session_state.pop("toy_pick", None)  # deleted or never chosen: show the newest
-view_id = st.selectbox("Saved toy runs (newest first; they survive a restart)", list(labels), format_func=labels.get,
-                       key="toy_pick")
-saved = load_toy(lab.store, view_id)  # the one read of this run per rerun: its status is the store's
-cfg = saved.config or PAPER
-st.caption(f"Status: **{saved.status}**" + (f" · {saved.elapsed_s:.1f} s on {saved.device}" if saved.elapsed_s else ""))
-if saved.status in ACTIVE:
-    mine_here = any(view_id in j.meta.get("run_ids", ()) for j in lab.jobs.active(kind="toy"))
-    if mine_here:
-        st.info(f"This run is {saved.status}: its progress is in the live view above; its results appear here when "
-                "it ends.")
-    else:
-        st.info(f"This run is {saved.status} in another process (e.g. `python -m core.toy` in a terminal). Below: "
-                "the epochs it has logged so far.")
-        st.button("Refresh", key="toy_refresh")
-        show_trace(saved, "toy_partial")
-    st.stop()
-if saved.status == FAILED:
-    st.error(f"This run failed: {saved.error}")
-if saved.status == INTERRUPTED:
-    st.warning("This run was interrupted (its process ended while it trained): below is what it logged before.")
-if saved.status == STOPPED:
-    st.warning("Stopped before every run met the stopping rule: the tables use each run's last epoch."
-               if not saved.per_k.empty else "Stopped before it started: nothing was trained.")
-hit = int(saved.per_run.get("hit_max_epochs", pd.Series(dtype=bool)).sum())
-if hit:
-    st.warning(f"{hit} run(s) hit the cap of {cfg.max_epochs:,} epochs before the stopping rule; their numbers are "
-               "at the cap.")
-limit = _population(cfg.alpha, cfg.label_noise, tuple(cfg.ks))
-if not saved.frames.empty:
+
+def show_status(saved: SavedToy, cfg: ToyConfig) -> bool:
+    """The run's status and what it means; False when there is nothing more to show yet."""
+    st.caption(f"Status: **{saved.status}**" + (f" · {saved.elapsed_s:.1f} s on {saved.device}" if saved.elapsed_s else ""))
+    st.session_state["toy_shown"] = (saved.run_id, saved.status)
+    if saved.status in ACTIVE:
+        if any(saved.run_id in j.meta.get("run_ids", ()) for j in lab.jobs.active(kind="toy")):
+            st.info(f"This run is {saved.status}: its progress is in the live view above; its results appear here "
+                    "when it ends.")
+        else:
+            st.info(f"This run is {saved.status} in another process (e.g. `python -m core.toy` in a terminal). Below: "
+                    "the epochs it has logged so far.")
+            st.button("Refresh", key="toy_refresh")
+            show_trace(saved, "toy_partial")
+        return False
+    if saved.status == FAILED:
+        st.error(f"This run failed: {saved.error}")
+    if saved.status == INTERRUPTED:
+        st.warning("This run was interrupted (its process ended while it trained): below is what it logged before.")
+    if saved.status == STOPPED:
+        st.warning("Stopped before every run met the stopping rule: the tables use each run's last epoch."
+                   if not saved.per_k.empty else "Stopped before it started: nothing was trained.")
+    hit = int(saved.per_run.get("hit_max_epochs", pd.Series(dtype=bool)).sum())
+    if hit:
+        st.warning(f"{hit} run(s) hit the cap of {cfg.max_epochs:,} epochs before the stopping rule; their numbers "
+                   "are at the cap.")
+    return True
+
+
+def show_animation(saved: SavedToy, cfg: ToyConfig) -> None:
+    if saved.frames.empty:
+        return
+    limit = _population(cfg.alpha, cfg.label_noise, tuple(cfg.ks))
     st.plotly_chart(plots.toy_animation(cfg.alpha, saved.frames, saved.frame_runs,
                                         None if limit is None else limit[["k", "threshold"]], cfg.label_noise,
                                         title="How the thresholds moved while training (press ▶ Play)"),
@@ -232,33 +239,55 @@ if not saved.frames.empty:
     st.caption("Diamonds: mean threshold over runs per k; thin marks: each run; crosses: the n → ∞ limit. All start "
                "at t = 0 (biases start at 0); cross-entropy (k = 1) and larger k are dragged further right by the "
                "unlearnable points in (α, 1].")
-if saved.per_k.empty:
-    show_trace(saved, "toy_partial")
-    st.stop()
 
-pop = _population(cfg.alpha, cfg.label_noise)
-a, b = st.columns(2)
-a.plotly_chart(plots.toy_vs_k(saved.per_k, "test_error", "Test error against k", "test error (%)", pop, "error"),
-               key="toy_err_k")
-b.plotly_chart(plots.toy_vs_k(saved.per_k, "test_ce", "Test cross-entropy against k", "test cross-entropy (nats)",
-                              pop, "ce"), key="toy_ce_k")
-st.caption("Points: mean ± std over runs. Dotted: the population limit, where gradient descent on the *expected* "
-           "pseudo-gradient under D converges (no sampling noise). The paper: test error rises with k, while "
-           "test cross-entropy is not monotone in k.")
-table = saved.per_k.sort_values("k", ascending=False).assign(k=lambda d: d["k"].map(format_k))
-st.dataframe(table, hide_index=True, key="toy_table", column_config={
-    c: st.column_config.NumberColumn(format="%.0f" if c.startswith("epochs") else "%.4f")
-    for c in table.columns if c.endswith(("_mean", "_std"))})
-d1, d2, _ = st.columns([1, 1, 3])
-d1.download_button("Per-k table (CSV)", saved.per_k.to_csv(index=False), f"toy_{view_id}_per_k.csv", "text/csv",
-                   key="toy_dl_k")
-d2.download_button("Per-run table (CSV)", saved.per_run.to_csv(index=False), f"toy_{view_id}_per_run.csv",
-                   "text/csv", key="toy_dl_run")
-if not saved.history.empty:
-    with st.expander("Training curves of this run"):
-        a, b = st.columns(2)
-        a.plotly_chart(plots.toy_trace(saved.history, "val_error", "Validation error", "validation error (%)"),
-                       key="toy_h_val")
-        b.plotly_chart(plots.toy_trace(saved.history, "threshold", "Threshold", "threshold"), key="toy_h_thr")
-with st.expander("Settings of this run"):
-    st.json(dataclasses.asdict(cfg) if saved.config else lab.store.get_run(view_id)["config"])
+
+def show_tables(saved: SavedToy, cfg: ToyConfig) -> None:
+    pop = _population(cfg.alpha, cfg.label_noise)
+    a, b = st.columns(2)
+    a.plotly_chart(plots.toy_vs_k(saved.per_k, "test_error", "Test error against k", "test error (%)", pop, "error"),
+                   key="toy_err_k")
+    b.plotly_chart(plots.toy_vs_k(saved.per_k, "test_ce", "Test cross-entropy against k", "test cross-entropy (nats)",
+                                  pop, "ce"), key="toy_ce_k")
+    st.caption("Points: mean ± std over runs. Dotted: the population limit, where gradient descent on the *expected* "
+               "pseudo-gradient under D converges (no sampling noise). The paper: test error rises with k, while "
+               "test cross-entropy is not monotone in k.")
+    table = saved.per_k.sort_values("k", ascending=False).assign(k=lambda d: d["k"].map(format_k))
+    st.dataframe(table, hide_index=True, key="toy_table", column_config={
+        c: st.column_config.NumberColumn(format="%.0f" if c.startswith("epochs") else "%.4f")
+        for c in table.columns if c.endswith(("_mean", "_std"))})
+    d1, d2, _ = st.columns([1, 1, 3])
+    d1.download_button("Per-k table (CSV)", saved.per_k.to_csv(index=False), f"toy_{saved.run_id}_per_k.csv",
+                       "text/csv", key="toy_dl_k")
+    d2.download_button("Per-run table (CSV)", saved.per_run.to_csv(index=False), f"toy_{saved.run_id}_per_run.csv",
+                       "text/csv", key="toy_dl_run")
+    if not saved.history.empty:
+        with st.expander("Training curves of this run"):
+            a, b = st.columns(2)
+            a.plotly_chart(plots.toy_trace(saved.history, "val_error", "Validation error", "validation error (%)"),
+                           key="toy_h_val")
+            b.plotly_chart(plots.toy_trace(saved.history, "threshold", "Threshold", "threshold"), key="toy_h_thr")
+    with st.expander("Settings of this run"):
+        st.json(dataclasses.asdict(cfg) if saved.config else lab.store.get_run(saved.run_id)["config"])
+
+
+def results() -> None:
+    st.subheader("Results")
+    saved = pick_run()
+    if saved is None:
+        st.session_state["toy_shown"] = None
+        empty_state()
+        return
+    cfg = saved.config or PAPER
+    if not show_status(saved, cfg):
+        return
+    show_animation(saved, cfg)
+    if saved.per_k.empty:
+        show_trace(saved, "toy_partial")
+        return
+    show_tables(saved, cfg)
+
+
+live_area = st.container()  # the live view sits above Results but is drawn after them (it compares their status)
+results()
+with live_area:
+    live_jobs("toy", draw_live, key="toy", title="Running")

@@ -116,6 +116,7 @@ class SavedToy:
 def toy_task(cfg: ToyConfig, cancel) -> Iterator[Event]:
     """Train the toy experiment of `cfg` as run 0 of its group, yielding engine events (see
     the module docstring). `cancel` is a threading.Event (or anything with `is_set()`)."""
+    yield Progress(0.0, "drawing the data…")  # at once: the run is "running" from its first moment
     live = _LiveTrace(cfg)
     last_log, snap = time.monotonic(), None
     for snap in iter_toy(cfg, cancel=cancel, every_s=PROGRESS_EVERY_S):
