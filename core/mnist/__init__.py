@@ -3,7 +3,7 @@ other image sets, trained as batched grids, with the selection protocol in core.
 
 - `config`   TrainConfig, DataConfig, METRIC_KEYS, ConfigError
 - `trainer`  BatchTrainer: many runs of one architecture as one stacked model
-- `fit`      the events of one group (`train_events`, the engine task `train_group`) and `fit`
+- `training` the events of one group (`train_events`, the engine task `train_group`) and `fit`
 - `task`     on the engine: submit_mnist (pages), run_mnist (CLIs), load_results
 - `__main__` `python -m core.mnist train|select ...`
 
@@ -12,7 +12,7 @@ other image sets, trained as batched grids, with the selection protocol in core.
 """
 
 from core.mnist.config import DIVERGENCE_CE, METRIC_KEYS, NUM_CLASSES, ConfigError, DataConfig, TrainConfig
-from core.mnist.fit import EpochEvent, GroupSpec, RunResult, fit, groups_of, train_events, train_group
+from core.mnist.training import EpochEvent, GroupSpec, RunResult, fit, groups_of, train_events, train_group
 from core.mnist.trainer import BatchTrainer, epoch_order
 
 __all__ = [

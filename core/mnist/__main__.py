@@ -31,7 +31,7 @@ from core.labelnoise import NoiseSpec
 from core.losses import parse_objective
 from core.mlp import ACTIVATIONS
 from core.mnist.config import DataConfig, TrainConfig
-from core.mnist.fit import RunResult
+from core.mnist.training import RunResult
 from core.mnist.task import run_mnist
 from core.selection import select
 

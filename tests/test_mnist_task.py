@@ -1,0 +1,79 @@
+"""Tests of core.mnist.task: MLP grids on the engine (launch, save per epoch, read back, failures)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.engine.lab import Lab
+from core.engine.queue import JobManager
+from core.engine.store import RunStore
+from core.mnist import DataConfig, TrainConfig
+from core.mnist.task import estimate_seconds, live_results, load_results, run_mnist, submit_mnist
+from core.selection import select
+
+TINY = DataConfig(n_train=500, n_val=200, n_test=200, train_eval=200)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = Lab(RunStore(tmp_path / "runs.sqlite"), JobManager())
+    yield lab
+    lab.jobs.shutdown(cancel=True, timeout=30)
+
+
+def test_mnist_runs_saved_per_epoch_and_selectable(lab):
+    """A launched grid saves every epoch of every run, live data mirrors it, and the saved runs feed selection."""
+    configs = [TrainConfig(hidden=(16,), k=k, lr=0.1, epochs=2) for k in (0.5, 1.0)]
+    launched = submit_mnist(lab, configs, TINY, owner="me")
+    job = lab.jobs.get(launched.job_ids[0])
+    assert job.meta["labels"] == dict(zip(launched.run_ids, ["k=0.5 lr=0.1 s0", "k=1 lr=0.1 s0"]))
+    final = lab.jobs.wait(launched.job_ids[0], timeout=120)
+    assert final.status == "done" and final.data == {}  # a finished job keeps no live data
+    history = lab.store.history(launched.run_ids)
+    assert sorted(history.groupby("run_id")["epoch"].max()) == [2, 2]
+    results = load_results(lab.store, launched.run_ids)
+    assert [r.config.k for r in results] == [0.5, 1.0] and all(len(r.history) == 2 for r in results)
+    assert select(results).baseline["k"] == 1.0
+
+
+def test_live_results_rebuild_run_results_from_job_data():
+    """live_results turns a job's configs, curves and statuses into RunResults without the store."""
+    config = {"train": TrainConfig(hidden=(8,), k=0.5).to_dict()}
+    results = live_results({7: config}, {7: [{"epoch": 1, "val_error": 0.2}]}, {7: "running"})
+    assert results[0].config.k == 0.5 and results[0].status == "running" and results[0].history[0]["epoch"] == 1
+
+
+def test_bad_device_is_refused_and_a_crashing_group_fails_only_its_runs(lab, monkeypatch):
+    """A device that does not exist is refused before anything is saved; an error inside training marks
+    that group's runs failed with the message, and the job itself ends normally."""
+    with pytest.raises(ValueError):
+        submit_mnist(lab, [TrainConfig(hidden=(8,), epochs=1)], DataConfig(device="no-such-device"), owner="me")
+    assert lab.store.list_runs().empty
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("MNIST exploded")
+
+    monkeypatch.setattr("core.mnist.training.load_data", broken)
+    launched = submit_mnist(lab, [TrainConfig(hidden=(8,), epochs=1, k=k) for k in (0.5, 1.0)], TINY, owner="me")
+    lab.jobs.wait(launched.job_ids[0], timeout=30)
+    for run_id in launched.run_ids:
+        run = lab.store.get_run(run_id)
+        assert run["status"] == "failed" and "MNIST exploded" in run["error"]
+
+
+def test_run_mnist_on_this_thread_returns_results_in_config_order(lab):
+    """run_mnist (the CLI path) returns run ids and results in the order of the configs given."""
+    configs = [TrainConfig(hidden=(8,), k=1.0, epochs=1), TrainConfig(hidden=(16,), k=0.5, epochs=1),
+               TrainConfig(hidden=(8,), k=0.25, epochs=1)]
+    run_ids, results = run_mnist(lab, configs, TINY)
+    assert [r.config.k for r in results] == [1.0, 0.5, 0.25]
+    assert [lab.store.get_run(i)["label"] for i in run_ids] == [c.label for c in configs]
+    assert {lab.store.get_run(i)["status"] for i in run_ids} == {"done"}
+
+
+def test_estimate_grows_with_work():
+    """The time estimate grows with epochs, width and data, and includes the start-up cost."""
+    small = estimate_seconds([TrainConfig(hidden=(64,), epochs=1)], DataConfig(n_train=1000, device="cpu"))
+    big = estimate_seconds([TrainConfig(hidden=(800,), epochs=10)], DataConfig(device="cpu"))
+    assert 0 < small < big
+    assert estimate_seconds([TrainConfig(hidden=(800,), epochs=10)] * 2, DataConfig(device="cpu")) > big
