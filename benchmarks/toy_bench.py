@@ -1,12 +1,14 @@
-"""Benchmark of core/toy.py: the paper's 1-D toy protocol end to end, and a check against
-the straightforward float64 reference on a reduced size.
+"""Benchmark of the core/toy package: the paper's 1-D toy protocol end to end, the same protocol
+through the engine (saved in a run store as it trains), and a check against the straightforward
+float64 reference on a reduced size.
 
     .venv/bin/python benchmarks/toy_bench.py              # full protocol + reference check
     .venv/bin/python benchmarks/toy_bench.py --threads 2  # torch threads while training
 
-Prints wall time, epochs, per-epoch cost and where the time goes, then PASS/FAIL for the
-match with the reference (same test errors, stopping epochs within 2, thresholds close)
-on a reduced size, and for the parameters after the first 200 epochs at full size.
+Prints wall time, epochs, per-epoch cost and where the time goes; the engine's overhead (epochs
+logged, payload size) and PASS/FAIL for an identical per-k table; then PASS/FAIL for the match
+with the reference (same test errors, stopping epochs within 2, thresholds close) on a reduced
+size, and for the parameters after the first 200 epochs at full size.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: spinning OpenMP threads distort timings on 2 cores
 
 import argparse
+import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,7 +29,10 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from core.toy import ToyConfig, run_reference, run_toy  # noqa: E402
+from core.engine.lab import Lab  # noqa: E402
+from core.engine.status import to_jsonable  # noqa: E402
+from core.engine.store import RunStore  # noqa: E402
+from core.toy import ToyConfig, run_reference, run_toy, run_toy_here  # noqa: E402
 
 
 def full_protocol(device: str, threads: int) -> pd.DataFrame:
@@ -62,6 +69,28 @@ def full_protocol(device: str, threads: int) -> pd.DataFrame:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(res.per_k.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return res.per_k
+
+
+def engine_check(device: str, threads: int, per_k: pd.DataFrame) -> bool:
+    """The same protocol through the engine (toy_task on the main thread, a temporary run store):
+    its overhead, and the saved per-k table must equal run_toy's exactly (training is deterministic)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lab = Lab(store=RunStore(Path(tmp) / "runs.sqlite"))
+        t0 = time.perf_counter()
+        saved = run_toy_here(lab, ToyConfig(device=device, threads=threads))
+        wall = time.perf_counter() - t0
+        run = lab.store.get_run(saved.run_id)
+        size = len(json.dumps(to_jsonable(run["result"])))
+    same = saved.status == "done" and saved.per_k.equals(per_k)
+    print(f"\n== through the engine (core.toy.task.run_toy_here, saved as it trains)")
+    print(f"wall time                 {wall:8.2f} s   (training {saved.elapsed_s:.2f} s of it)")
+    print(f"epochs logged             {saved.trace['epoch'].nunique():8d}   (about one per second; the last is epoch "
+          f"{run['epochs_done']})")
+    print(f"animation frames          {saved.frames['epoch'].nunique():8d}")
+    print(f"saved result (JSON)       {size / 1e3:8.0f} kB   (tables, thinned history, frames)")
+    print(f"per-k table equal to run_toy's: {same}")
+    print("PASS" if same else "FAIL")
+    return same
 
 
 def reference_check(device: str, n: int, runs: int, patience: int, threads: int) -> bool:
@@ -107,7 +136,8 @@ def main() -> None:
     ap.add_argument("--skip-full", action="store_true", help="only the reference check")
     args = ap.parse_args()
     if not args.skip_full:
-        full_protocol(args.device, args.threads)
+        per_k = full_protocol(args.device, args.threads)
+        engine_check(args.device, args.threads, per_k)
     reference_check(args.device, args.ref_n, args.ref_runs, args.ref_patience, args.threads)
     full_size_prefix_check(args.device, args.threads)
 

@@ -183,7 +183,10 @@ def toy_payload(result: ToyResult) -> dict:
     """The saved result: ToyResult.to_json() (config, status, timings, per_k, per_run), the
     history thinned to HISTORY_POINTS epochs (as columns) and the animation frames."""
     payload = result.to_json()
-    payload["history"] = to_jsonable(_thin(result.history, HISTORY_POINTS).to_dict(orient="list"))
+    history = _thin(result.history, HISTORY_POINTS)
+    payload["history"] = to_jsonable({"epoch": history["epoch"].astype(int).tolist(), "k": history["k"].tolist(),
+                                      "run": history["run"].astype(int).tolist(), "val_error": _round(history["val_error"]),
+                                      "threshold": _round(history["threshold"])})
     payload["frames"] = _frames_payload(result.frames)
     return payload
 
@@ -198,7 +201,8 @@ def _thin(frame: pd.DataFrame, max_epochs: int) -> pd.DataFrame:
 
 
 def _round(values) -> list:
-    return [float(f"{v:.6g}") for v in np.asarray(values, dtype=np.float64).ravel()]  # 6 digits: light JSON
+    """Floats to 6 significant digits (light JSON; far below the runs' spread)."""
+    return [float(f"{v:.6g}") for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 def _frames_payload(frames: pd.DataFrame) -> dict:
