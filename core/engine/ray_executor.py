@@ -43,11 +43,13 @@ The rules it follows:
   RaySystemError...) ends that group with GroupEnded("interrupted", ...), its emitted epochs kept;
   an exception that escapes the task (e.g. an event that cannot be pickled, a module the worker
   cannot import) with GroupEnded("failed", "<Type>: <message>"). The other groups go on.
-- Code and data: tasks and specs travel by pickle; a task's function travels by reference, so
-  the workers import `core` and each task's module from the same directories as the driver
-  (PYTHONPATH in the task's runtime env; the repository is not uploaded). On a multi-machine
-  cluster the repository must therefore be at the same path on every node, or installed there.
-  TUNABLE_DATA_DIR, TUNABLE_RUNS_DB and TUNABLE_COMPILE pass through to the workers.
+- Code and data: specs travel by pickle and a task's function by reference, so the workers
+  import `core` and each task's module from the same directories as the driver. Nothing is
+  uploaded: on a multi-machine cluster the repository must be at the same path on every node, or
+  installed there. PYTHONPATH (and TUNABLE_DATA_DIR, TUNABLE_RUNS_DB, TUNABLE_COMPILE when set)
+  reach the workers through the runtime env of the Ray job this executor starts, so the workers
+  Ray starts with the job serve the first run at once and stay warm between runs; a task whose
+  module lives elsewhere, or a Ray started by someone else, gets them in the task's own runtime env.
 - Token auth (Ray 2.60): a local instance creates `~/.ray/auth_token` and uses it. To join a
   cluster that uses tokens, the driver needs `RAY_AUTH_MODE=token` and the head's token (in
   `~/.ray/auth_token` or `RAY_AUTH_TOKEN`): Ray never sends a token to an explicit address on its own.
@@ -181,6 +183,7 @@ class RayExecutor:
         self.num_gpus = num_gpus  # GPUs of a local instance; None: the ones Ray finds
         self.object_store_memory = object_store_memory  # bytes, a local instance's object store
         self._started = False  # this executor called ray.init (so close() shuts it down)
+        self._job_env: dict[str, str] | None = None  # env_vars of the Ray job it started, if it did
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -192,12 +195,14 @@ class RayExecutor:
             if ray.is_initialized():
                 return
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            job_env = worker_env([])  # the job's workers (prestarted ones too) get it: tasks of core need no own env
             try:
                 if self.address is None:
                     ray.init(address="local", num_cpus=self.num_cpus or _machine_cpus(), num_gpus=self.num_gpus,
-                             include_dashboard=False, object_store_memory=self.object_store_memory)
+                             include_dashboard=False, object_store_memory=self.object_store_memory,
+                             runtime_env={"env_vars": job_env})
                 else:
-                    ray.init(address=self.address)
+                    ray.init(address=self.address, runtime_env={"env_vars": job_env})
             except (ConnectionError, rex.AuthenticationError, RuntimeError) as exc:
                 if self.address is None:
                     raise ExecutorUnavailableError(f"cannot start a local Ray instance: {_first_line(exc)}") from exc
@@ -206,14 +211,14 @@ class RayExecutor:
                     "(`ray status --address ADDR`) and, for a cluster with token auth, set RAY_AUTH_MODE=token "
                     "with the head's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
                 ) from exc
-            self._started = True
+            self._started, self._job_env = True, job_env
 
     def close(self) -> None:
         """Shut down Ray if this executor started it (a Ray initialized elsewhere stays up)."""
         with self._lock:
             if self._started and ray.is_initialized():
                 ray.shutdown()
-            self._started = False
+            self._started, self._job_env = False, None
 
     def __enter__(self) -> RayExecutor:
         return self
@@ -230,6 +235,7 @@ class RayExecutor:
         n_gpus = ray.cluster_resources().get("GPU", 0.0)
         share = gpu_share(sum(group.gpu for group in groups), n_gpus)
         env = worker_env(groups)
+        runtime_env = None if env == self._job_env else {"env_vars": env}  # own workers only when needed
         pending: dict[Any, int] = {}  # ObjectRefGenerator -> group index
         try:
             for gi, group in enumerate(groups):
@@ -240,7 +246,7 @@ class RayExecutor:
                 options: dict[str, Any] = {
                     "num_cpus": self.num_cpus_per_task,
                     "num_gpus": share if group.gpu else 0,
-                    "runtime_env": {"env_vars": env},
+                    "runtime_env": runtime_env,
                     "name": f"group {gi}" + (f": {group.label}" if group.label else ""),
                 }
                 if group.meta.get("ray_resources"):
