@@ -1,0 +1,147 @@
+"""Command line of a study: `python -m core.study [--preset NAME | grid flags] [--json F] [--csv F]`.
+
+    python -m core.study --preset mnist-1layer --json assets/study_mnist_1layer.json --csv study.csv
+    python -m core.study --dataset fashion-mnist --layers 1 3 5 --widths 256 --k 0.5 1 2 --lr 0.1 0.3 \
+        --seeds 0 1 --epochs 15 --patience 3 --n-train 10000
+    python -m core.study --preset paper-table1 --executor ray --ray-address HOST:6379
+
+Every run trains on the main thread through core.engine.lab (Lab.run_here) and is saved in the
+run store as kind "study"; started again, the same study trains only the runs not yet "done".
+The upper-bound time estimate is printed before training; Ctrl-C stops cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import pandas as pd
+import torch
+
+from core.data import DatasetUnavailableError
+from core.device import pick_device
+from core.engine import ExecutorUnavailableError, add_executor_args, make_executor
+from core.engine.executors import Event, Finished
+from core.engine.lab import Lab
+from core.study.config import StudyConfig
+from core.study.estimate import estimate_study_seconds
+from core.study.presets import PRESETS
+from core.study.report import make_report
+from core.study.task import missing_runs, run_study
+
+DEFAULTS = dict(dataset=["mnist"], layers=[1], widths=[400], momentum=[0.5], k=[0.25, 0.5, 1.0, 2.0],
+                lr=[0.03, 0.1, 0.3], seeds=[0, 1], epochs=20, patience=4, n_train=None, n_val=None, n_test=None)
+SHOWN = ["dataset", "layers", "width", "momentum", "selected_k", "k_counts", "test_error_k1", "test_error_selected",
+         "diff_test_error", "diff_test_error_lo", "diff_test_error_hi", "test_ce_k1", "test_ce_selected",
+         "paper_selected_k", "paper_test_error_k1", "paper_test_error_selected"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.study", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="presets:\n" + "\n".join(f"  {n:16s}{p.title}" for n, p in PRESETS.items()))
+    parser.add_argument("--preset", choices=list(PRESETS), help="a named study; grid flags given too override it")
+    grid = parser.add_argument_group("the grid (cells: data set x layers x widths x momentum)")
+    grid.add_argument("--dataset", nargs="+", help="mnist, fashion-mnist, cifar10, cifar100, svhn (default: mnist)")
+    grid.add_argument("--layers", type=int, nargs="+", help="hidden layers (default: 1)")
+    grid.add_argument("--widths", type=int, nargs="+", help="units per hidden layer (default: 400)")
+    grid.add_argument("--momentum", type=float, nargs="+", help="SGD momentum (default: 0.5)")
+    grid.add_argument("--k", type=float, nargs="+", help="k values; must include 1 (default: 0.25 0.5 1 2)")
+    grid.add_argument("--lr", type=float, nargs="+", help="learning rates for every k (default: 0.03 0.1 0.3)")
+    grid.add_argument("--seeds", type=int, nargs="+", help="seeds (default: 0 1)")
+    grid.add_argument("--epochs", type=int, help="most epochs per run (default: 20)")
+    grid.add_argument("--patience", type=int, help="early stopping: epochs without a better val error (default: 4)")
+    grid.add_argument("--n-train", type=int, help="training images (default: all)")
+    grid.add_argument("--n-val", type=int, help="validation images (default: the data set's)")
+    grid.add_argument("--n-test", type=int, help="test images (default: all)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--json", help="write the report (study, table, per-seed choices, surfaces) here")
+    parser.add_argument("--csv", help="write the table (one row per cell, with the paper's numbers) here")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_executor_args(parser)
+    return parser
+
+
+def study_from_args(args: argparse.Namespace) -> StudyConfig:
+    """The preset (or the defaults), with every grid flag given on the command line in its place."""
+    keys = list(DEFAULTS)
+    given = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    if args.preset:
+        s = PRESETS[args.preset].study
+        base = dict(dataset=s.datasets, layers=sorted({c.layers for c in s.cells}),
+                    widths=sorted({c.width for c in s.cells}), momentum=sorted({c.momentum for c in s.cells}),
+                    k=list(s.ks), lr=list(s.lrs), seeds=list(s.seeds), epochs=s.epochs, patience=s.patience,
+                    n_train=s.n_train, n_val=s.n_val, n_test=s.n_test)
+        if not given and args.device == "auto":
+            return s
+        if not {"dataset", "layers", "widths", "momentum"} & set(given):  # keep the preset's own cells
+            return StudyConfig(cells=s.cells, **_fields({**base, **given}), train_eval=s.train_eval,
+                               device=args.device)
+    else:
+        base = dict(DEFAULTS)
+    v = {**base, **given}
+    return StudyConfig.grid(v["dataset"], v["layers"], v["widths"], v["momentum"], **_fields(v), device=args.device)
+
+
+def _fields(v: dict) -> dict:
+    return dict(ks=v["k"], lrs=v["lr"], seeds=v["seeds"], epochs=v["epochs"], patience=v["patience"],
+                n_train=v["n_train"], n_val=v["n_val"], n_test=v["n_test"])
+
+
+def _printer(quiet: bool, total: int):
+    """on_event: one line per finished run on stderr."""
+    count = [0]
+
+    def show(gi: int, event: Event) -> None:
+        if quiet or not isinstance(event, Finished):
+            return
+        count[0] += 1
+        s = event.summary or {}
+        best = s.get("best_val_error", s.get("val_error"))
+        text = f"best val error {100 * best:.2f}% at epoch {s.get('best_epoch', s.get('epoch'))}" if best else ""
+        print(f"[{count[0]}/{total}] run {event.status} {text}", file=sys.stderr, flush=True)
+    return show
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        study = study_from_args(args)
+        pick_device(study.device)
+        executor = make_executor(args.executor, args.ray_address)
+    except (ValueError, ExecutorUnavailableError) as exc:
+        parser.error(str(exc))
+    lab = Lab()
+    lab.store.recover_interrupted()
+    todo = missing_runs(lab.store, study)
+    done = len(study.runs()) - len(todo)
+    if not args.quiet:
+        print(f"study {study.id}{' (' + study.name + ')' if study.name else ''}: {len(study.cells)} cell(s), "
+              f"{len(study.runs())} runs, {done} already done; to train: {len(todo)} runs, at most "
+              f"{estimate_study_seconds(study, todo) / 60:.1f} min here (early stopping ends most runs sooner)",
+              file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    try:
+        cells = run_study(lab, study, executor=executor, on_event=_printer(args.quiet, len(todo)))
+    except DatasetUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    report = make_report(study, cells, seconds=time.perf_counter() - start)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
+        print(report.table.reindex(columns=SHOWN).to_string(index=False) if len(report.table) else "(no cell finished)")
+    print(f"study {study.id}: {report.runs_done}/{report.runs_total} runs done, "
+          f"{report.seconds:.0f} s (python -m core.runstore list --kind study)", file=sys.stderr)
+    if args.csv:
+        report.table.to_csv(args.csv, index=False)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report.to_json(), fh, indent=1)
+    return 0
