@@ -8,6 +8,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app.state import fmt_seconds, get_lab, session_id
+from core.engine import ExecutorUnavailableError, make_executor
 from core.engine.queue import Job, NotYourJobError
 
 
@@ -66,3 +67,21 @@ def live_jobs(kind: str | tuple[str, ...], draw: Callable[[Job], None] | None = 
 
     view()
     return active()
+
+
+def executor_choice(key: str):
+    """Where a launch trains: this server (the default) or a Ray cluster (a local Ray instance when
+    no address is given). Returns (executor or None, error text or None); None means local."""
+    with st.expander("Where to train"):
+        where = st.radio("Executor", ["this server", "Ray"], key=f"{key}_executor", horizontal=True,
+                         persist_state="session",
+                         help="Ray runs each batched group as a task on a Ray cluster; epochs stream back here "
+                              "and show live like local runs. Needs `pip install -r requirements-cluster.txt`.")
+        address = st.text_input("Ray address (host:port; empty starts a local Ray instance)", key=f"{key}_ray_address",
+                                disabled=where != "Ray", persist_state="session")
+    if where != "Ray":
+        return None, None
+    try:
+        return make_executor("ray", address.strip() or None), None
+    except (ValueError, ExecutorUnavailableError) as exc:
+        return None, str(exc)
