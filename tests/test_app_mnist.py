@@ -124,3 +124,21 @@ def test_runs_survive_a_crash_and_a_restart(app, tmp_path):
     at.multiselect(key="mnist_sel").set_value([int(crashed["id"])]).run()
     val = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "Validation error")
     assert val["data"][0]["y"] == [50.0, 25.0]
+
+
+def test_a_grid_launched_on_ray_from_the_page_shows_live_and_lands_done(app, tmp_path, monkeypatch):
+    """Choosing Ray under 'Where to train' runs the grid as Ray tasks; its epochs stream back, it shows
+    in the live view as this session's job, and its runs end 'done' in the history."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # Ray 2.60 writes its auth token under $HOME
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    ray = pytest.importorskip("ray")
+    at = _tiny(app("views/mnist.py"), epochs=1, n_train=500)
+    at.radio(key="mnist_executor").set_value("Ray").run()
+    at.button(key="mnist_launch").click().run()
+    assert not at.error, [e.value for e in at.error]
+    try:
+        poll_until(at, lambda a: a.dataframe and (a.dataframe[0].value["status"] == "done").sum() == 2
+                   and not a.get("progress"), timeout=180)
+    finally:
+        ray.shutdown()
+    assert (at.dataframe[0].value["epochs"] == 1).all()

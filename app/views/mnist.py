@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.live import live_jobs
+from app.live import executor_choice, live_jobs
 from app.state import fmt_seconds, get_lab, k_values, positive_values, session_id
 from core.device import available_devices
 from core.engine.queue import QueueFullError
@@ -88,6 +88,8 @@ with st.container(border=True):
         data = DataConfig(n_train=int(n_train), device=device)
     except (ConfigError, ValueError) as exc:
         configs, error = [], str(exc)
+    executor, executor_error = executor_choice("mnist")
+    error = error or executor_error
     c1, c2 = st.columns([1, 5])
     launch = c1.button("Launch", key="mnist_launch", type="primary", disabled=bool(error))
     if error:
@@ -98,7 +100,7 @@ with st.container(border=True):
                    f"{data.device if device != 'auto' else available_devices()[0]}")
     if (launch or st.session_state.pop("mnist_autolaunch", False)) and not error:
         try:
-            launched = submit_mnist(lab, configs, data, owner=session_id())
+            launched = submit_mnist(lab, configs, data, owner=session_id(), executor=executor)
             st.session_state["mnist_sel"] = launched.run_ids
             st.toast(f"Queued {len(launched.run_ids)} run(s).")
         except (ConfigError, ValueError, QueueFullError) as exc:
