@@ -17,8 +17,7 @@ logsumexp L of the non-target logits:
     eps_j^k / sum_{i != y} eps_i^k   = softmax_{j != y}(k * z_j)
 
 so there is no p**k that underflows and no 0/0 at large k or large logit margins. The
-forward computes the loss and f in one pass (one fused kernel via torch.compile on CPU and
-CUDA, eager elsewhere), and the backward is a single multiply.
+forward computes the loss and f in one pass, and the backward is a single multiply.
 
 Usage (a drop-in for F.cross_entropy):
 
@@ -33,9 +32,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import threading
-import warnings
 
 import torch
 import torch.nn.functional as F
@@ -146,7 +142,7 @@ def pseudo_grad(logits: Tensor, target: Tensor, k: float | Tensor = 1.0, *, vali
     return f.to(logits.dtype)
 
 
-# ----------------------------------------------------------------------------- fused kernel
+# ----------------------------------------------------------------------------- autograd
 
 def _loss_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor, reduction: str) -> tuple[Tensor, Tensor]:
     """The reduced loss and f scaled to match it: f / B for "mean", f for "sum" and "none"."""
@@ -156,64 +152,13 @@ def _loss_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor, reductio
     return (ce.sum() if reduction == "sum" else ce), f
 
 
-_FUSED: dict = {"fn": None, "kernels": set(), "disabled": os.environ.get("TUNABLE_COMPILE", "1") == "0"}
-_MAX_KERNELS = 8  # distinct (classes, dtype, device, k-shape, reduction) kernels; beyond that, eager
-_K_CACHE: dict = {}  # (k, dtype, device) -> (1, 1) tensor, so a float k costs no allocation per call
-
-
-def _k_tensor(k: float, like: Tensor) -> Tensor:
-    key = (k, like.dtype, like.device)
-    if key not in _K_CACHE:
-        if len(_K_CACHE) > 256:
-            _K_CACHE.clear()
-        _K_CACHE[key] = torch.full((1, 1), k, dtype=like.dtype, device=like.device)
-    return _K_CACHE[key]
-
-
-def _fused_loss_and_pseudo_grad(z: Tensor, target: Tensor, k: float | Tensor, reduction: str) -> tuple[Tensor, Tensor]:
-    """`_loss_and_pseudo_grad` as one torch.compile'd kernel on CPU/CUDA, eager elsewhere or on failure.
-
-    Fusing makes forward+backward cost about what F.cross_entropy's does (see
-    benchmarks/pseudograd_bench.py). The batch dimension is dynamic and k is a tensor input, so
-    one kernel serves every batch size and every k for a given (classes, dtype, device,
-    reduction); the first call for such a combination compiles (a few seconds on CPU). Only the
-    main thread compiles (see below); other threads run the same math eagerly. Set
-    TUNABLE_COMPILE=0 to always run eager; a failed compile (no C++ compiler, say) warns once
-    and falls back to eager for the rest of the process.
-    """
-    if (_FUSED["disabled"] or z.device.type not in ("cpu", "cuda") or z.shape[0] < 2
-            or threading.current_thread() is not threading.main_thread()):
-        # Worker threads (a dashboard's training jobs) stay eager: CPython 3.11's compile() is not
-        # thread-safe, and inductor's code generation racing another thread's compile() raises
-        # "AST constructor recursion depth mismatch". At small batches eager costs the same anyway.
-        return _loss_and_pseudo_grad(z, target, k, reduction)
-    if not isinstance(k, Tensor):  # a tensor k keeps one compiled kernel for every value of k
-        k = _k_tensor(k, z)
-    key = (z.shape[1], z.dtype, str(z.device), k.shape[0] == 1, reduction)
-    if key not in _FUSED["kernels"]:
-        if len(_FUSED["kernels"]) >= _MAX_KERNELS:
-            return _loss_and_pseudo_grad(z, target, k, reduction)
-        _FUSED["kernels"].add(key)
-        # compile this kernel with a symbolic batch size: later batch sizes reuse it
-        torch._dynamo.mark_dynamic(z, 0)
-        torch._dynamo.mark_dynamic(target, 0)
-        if k.shape[0] != 1:
-            torch._dynamo.mark_dynamic(k, 0)
-    if _FUSED["fn"] is None:
-        _FUSED["fn"] = torch.compile(_loss_and_pseudo_grad, fullgraph=True)
-    try:
-        return _FUSED["fn"](z, target, k, reduction)
-    except Exception as exc:  # compile toolchain missing or broken: stay correct, just slower
-        _FUSED["disabled"] = True
-        warnings.warn(f"tunable_cross_entropy: torch.compile failed ({exc!r:.200}); using eager mode", stacklevel=3)
-        return _loss_and_pseudo_grad(z, target, k, reduction)
-
-
 class _TunableCE(torch.autograd.Function):
     """Forward: the reduced cross-entropy and f scaled to match it. Backward: grad * f to the logits.
 
-    f is computed in the forward, in the same pass as the loss (one fused kernel), and saved;
-    the backward is a single multiply. With create_graph=True the backward recomputes f from
+    f is computed in the forward, in the same pass as the loss, and saved; the backward is a
+    single multiply. (A torch.compile'd kernel for this pass was measured slower in a real
+    training step, 1.30x against 0.99x F.cross_entropy at batch 128 on 2 CPU cores, and was
+    removed; compile the whole training step instead if you want fusion.) With create_graph=True the backward recomputes f from
     the saved logits with differentiable ops, so double backward is correct (hence no
     once_differentiable).
     """
@@ -221,16 +166,14 @@ class _TunableCE(torch.autograd.Function):
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(logits: Tensor, target: Tensor, k: float | Tensor, reduction: str, fused: bool) -> tuple[Tensor, Tensor]:
-        z = logits.to(_compute_dtype(logits.dtype)).detach()  # detached: one set of compile guards
-        kk = _k_column(k, z)
-        compute = _fused_loss_and_pseudo_grad if fused else _loss_and_pseudo_grad
-        loss, f = compute(z, target.long(), kk, reduction)
+    def forward(logits: Tensor, target: Tensor, k: float | Tensor, reduction: str) -> tuple[Tensor, Tensor]:
+        z = logits.to(_compute_dtype(logits.dtype)).detach()
+        loss, f = _loss_and_pseudo_grad(z, target.long(), _k_column(k, z), reduction)
         return loss.to(logits.dtype), f
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        logits, target, k, reduction, _ = inputs
+        logits, target, k, reduction = inputs
         ctx.mark_non_differentiable(output[1])
         ctx.k = None if isinstance(k, Tensor) else k
         ctx.reduction = reduction
@@ -245,7 +188,7 @@ class _TunableCE(torch.autograd.Function):
             _, f = _loss_and_pseudo_grad(z, target.long(), k, ctx.reduction)
         grad = grad_loss.to(f.dtype)
         grad_logits = f * (grad.unsqueeze(1) if ctx.reduction == "none" else grad)  # (B, C)
-        return grad_logits.to(logits.dtype), None, None, None, None
+        return grad_logits.to(logits.dtype), None, None, None
 
 
 def tunable_cross_entropy(
@@ -270,8 +213,7 @@ def tunable_cross_entropy(
         z = logits.to(_compute_dtype(logits.dtype))
         per_example = F.cross_entropy(z, target.long(), reduction="none").to(logits.dtype)
     else:
-        fused = not (_is_traced(logits) or _is_traced(target))  # under compile/vmap the caller fuses
-        loss, _ = _TunableCE.apply(logits, target, k, reduction, fused)
+        loss, _ = _TunableCE.apply(logits, target, k, reduction)
         return loss
     if reduction == "mean":
         return per_example.mean()

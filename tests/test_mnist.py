@@ -255,7 +255,7 @@ def test_config_validation_and_labels():
 def test_cli_help_and_tiny_train_run_to_json(tmp_path):
     """`python -m core.mnist --help` works, a tiny `train` run writes per-epoch histories to --json, and
     its runs are saved in the run store (listed by `python -m core.runstore list --json`, as the dashboard sees them)."""
-    env = dict(os.environ, TUNABLE_COMPILE="0", PYTHONPATH=str(ROOT), TUNABLE_RUNS_DB=str(tmp_path / "runs.sqlite"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TUNABLE_RUNS_DB=str(tmp_path / "runs.sqlite"))
     help_out = subprocess.run([sys.executable, "-m", "core.mnist", "--help"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=60)
     assert help_out.returncode == 0 and "train" in help_out.stdout and "select" in help_out.stdout
