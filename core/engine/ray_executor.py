@@ -12,8 +12,9 @@ group can use, they train side by side, and a group lost with its node ends only
 
 How to run:
 
-    python -m core.mnist train --k 0.5 1 --executor ray                          # a local Ray instance
-    python -m core.mnist train --k 0.5 1 --executor ray --ray-address 10.0.0.5:6379   # join a cluster
+    python -m core.mnist train --k 0.5 1 --executor ray                              # a local Ray instance
+    python -m core.mnist train --k 0.5 1 --executor ray --ray-address 10.0.0.5:6379  # join a cluster
+    pytest tests/test_ray_executor.py            # local Ray and a real two-node cluster (-m cluster: only that)
 
     from core.engine import make_executor
     with make_executor("ray", address=None) as executor:  # `with` shuts down a Ray it started
@@ -195,7 +196,7 @@ class RayExecutor:
             if ray.is_initialized():
                 return
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            job_env = worker_env([])  # the job's workers (prestarted ones too) get it: tasks of core need no own env
+            job_env = worker_env([])  # every worker of the job has it: tasks of core need no env of their own
             try:
                 if self.address is None:
                     ray.init(address="local", num_cpus=self.num_cpus or _machine_cpus(), num_gpus=self.num_gpus,
