@@ -90,6 +90,7 @@ def test_worker_env_carries_import_roots_and_data_settings(monkeypatch, tmp_path
     assert env["TUNABLE_RUNS_DB"] == os.environ["TUNABLE_RUNS_DB"]  # conftest's temporary database
 
 
+@pytest.mark.timeout(120)
 class TestLocalRay:
     """One local Ray instance (4 logical CPUs and 1 logical GPU: slots for sleeping tasks) for these tests."""
 
