@@ -47,8 +47,8 @@ The rules it follows:
 - Code and data: specs travel by pickle and a task's function by reference, so the workers
   import `core` and each task's module from the same directories as the driver. Nothing is
   uploaded: on a multi-machine cluster the repository must be at the same path on every node, or
-  installed there. PYTHONPATH (and TUNABLE_DATA_DIR, TUNABLE_RUNS_DB, TUNABLE_COMPILE when set)
-  reach the workers through the runtime env of the Ray job this executor starts, so the workers
+  installed there. PYTHONPATH (and TUNABLE_DATA_DIR, TUNABLE_RUNS_DB when set) reach
+  the workers through the runtime env of the Ray job this executor starts, so the workers
   Ray starts with the job serve the first run at once and stay warm between runs; a task whose
   module lives elsewhere, or a Ray started by someone else, gets them in the task's own runtime env.
 - Token auth (Ray 2.60): a local instance creates `~/.ray/auth_token` and uses it. To join a
@@ -73,7 +73,7 @@ from core.engine import ExecutorUnavailableError
 from core.engine.executors import Emit, Event, Group, GroupEnded, run_task
 from core.engine.status import FAILED, INTERRUPTED, ROOT
 
-PASSED_ENV = ("TUNABLE_DATA_DIR", "TUNABLE_RUNS_DB", "TUNABLE_COMPILE")  # driver -> workers
+PASSED_ENV = ("TUNABLE_DATA_DIR", "TUNABLE_RUNS_DB")  # driver -> workers
 MIN_GPU_SHARE = 1 / 8  # at most 8 groups on one GPU at a time
 POLL_S = 0.2  # longest the driver waits for events before it looks at `cancel` again
 CANCEL_GRACE_S = 2.0  # after ray.cancel, how long a task may take to stop before it is killed
