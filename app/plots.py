@@ -1,4 +1,8 @@
-"""Plotly figure builders for every page: plain functions, data in, figure out (testable without a browser)."""
+"""Plotly figure builders for every page: plain functions, data in, figure out (testable without a browser).
+
+Shared look: `k_colors` gives each k its colour on every page (neighbouring k clearly differ, k = 1 is
+black), `REFERENCE_COLORS` the other losses theirs, and `_layout` fonts a projector can show (legend 14 px).
+"""
 
 from __future__ import annotations
 
@@ -7,62 +11,163 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.colors import sample_colorscale
+
+from core.curves import format_k
 
 TEMPLATE = "plotly_white"
 REFERENCE_DASH = ("dash", "dot", "dashdot", "longdash", "longdashdot", "dash")
+FONT_SIZE = 14  # axis titles, ticks and legends; readable from the back of a room
+# k = 2^e -> its colour. Neighbouring powers of two differ in hue and lightness (CIE ΔE ≥ 40), k = 1
+# (cross-entropy) is black, k < 1 take cool colours and k > 1 warm ones.
+K_PALETTE = {-6: "#5e3c99", -5: "#00838f", -4: "#9c27b0", -3: "#0aa1dd", -2: "#1a9850", -1: "#2c5bd8",
+             0: "#111111", 1: "#d7301f", 2: "#f28e2b", 3: "#c51b7d", 4: "#8c510a"}
+_K_SPARE = ("#b8860b", "#00a087", "#e7298a", "#666666", "#3f007d", "#b15928", "#4daf4a", "#377eb8")
+# Other losses (core.losses / core.curves names): their own colours (and dashed lines) on every page.
+REFERENCE_COLORS = {"ce": "#111111", "mae": "#7f7f7f", "gce": "#b8860b", "focal": "#e377c2", "sce": "#17becf",
+                    "unhinged": "#6b8e23", "nce_rce": "#8c564b"}
 
 
-def k_colors(ks: list[float]) -> dict[float, str]:
-    """One color per k, by log2 k on a fixed scale (1/64 dark blue ... 16 orange), the same on every page."""
-    lo, hi = np.log2(1 / 64), np.log2(16)
-    pos = [0.88 * float(np.clip((np.log2(k) - lo) / (hi - lo), 0, 1)) for k in ks]  # skip Plasma's pale yellow end
-    return dict(zip(ks, sample_colorscale("Plasma", pos)))
+def _lab(color: str) -> np.ndarray:
+    """CIE L*a*b* of '#rrggbb' (D65), to tell how different two colours look."""
+    rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ lin
+    t = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def color_distance(a: str, b: str) -> float:
+    """CIE76 ΔE between two '#rrggbb' colours (about 2: just noticeable; above 30: clearly different)."""
+    return float(np.linalg.norm(_lab(a) - _lab(b)))
+
+
+def k_colors(ks) -> dict[float, str]:
+    """Each k's colour, the same on every page: a power of two always gets its K_PALETTE colour; any other k
+    gets the colour of the nearest free power of two, or a spare one, that differs clearly (ΔE ≥ 25) from
+    the colours already given in the figure."""
+    ks = sorted({float(k) for k in ks})
+    out: dict[float, str] = {}
+    for k in ks:
+        e = math.log2(k)
+        if abs(e - round(e)) < 1e-9 and round(e) in K_PALETTE:
+            out[k] = K_PALETTE[round(e)]
+    taken = set(out.values())
+    for k in ks:
+        if k in out:
+            continue
+        e = math.log2(k)
+        nearest = [K_PALETTE[p] for p in sorted(K_PALETTE, key=lambda p: abs(p - e)) if K_PALETTE[p] not in taken]
+        candidates = nearest + [c for c in _K_SPARE if c not in taken]
+        out[k] = next((c for c in candidates if all(color_distance(c, t) >= 25 for t in taken)),
+                      candidates[0] if candidates else "#444444")
+        taken.add(out[k])
+    return out
+
+
+def reference_color(name: str) -> str:
+    """The colour of a reference loss from its core name ('gce') or its label ('GCE (q=0.7)', 'Cross-entropy')."""
+    key = name.split(":")[0].split(" ")[0].split("(")[0].lower().replace("+", "_").replace("-", "")
+    key = {"crossentropy": "ce", "cross": "ce"}.get(key, key)
+    return REFERENCE_COLORS.get(key, "#444444")
+
+
+def k_axis(fig: go.Figure, lo: int = -6, hi: int = 4) -> go.Figure:
+    """A log2 x axis for k, ticked 1/64 ... 16 as format_k writes k."""
+    ticks = [2.0**e for e in range(lo, hi + 1)]
+    return fig.update_xaxes(type="log", tickvals=ticks, ticktext=[format_k(t) for t in ticks])
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 430) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=title, xaxis_title=x, yaxis_title=y, height=height,
-                      legend=dict(orientation="v"), margin=dict(l=60, r=20, t=60, b=50))
+    fig.update_layout(template=TEMPLATE, title=dict(text=title, font=dict(size=FONT_SIZE + 3)), xaxis_title=x,
+                      yaxis_title=y, height=height, font=dict(size=FONT_SIZE),
+                      legend=dict(orientation="v", font=dict(size=FONT_SIZE)), margin=dict(l=60, r=20, t=60, b=50))
     return fig
 
 
 def update_curves(df: pd.DataFrame, log_axes: bool = False) -> go.Figure:
-    """|f_y| (and reference losses' |dL/dz_y|) against |eps_y|, from core.curves.curves_frame."""
+    """|f_y| (and reference losses' |dL/dz_y|) against |eps_y|, from core.curves.curves_frame.
+
+    On log axes the y axis starts at (smallest |ε_y|)², not at the 1e-15 a steep curve reaches there:
+    curves with slope above 2 leave through the bottom.
+    """
     fig = go.Figure()
     ks = sorted(df.loc[df.family == "k", "k"].unique())
     colors = k_colors(ks)
     for k in ks:
         part = df[(df.family == "k") & (df.k == k)]
         fig.add_trace(go.Scatter(x=part.abs_eps, y=part["size"], name=part.curve.iloc[0], mode="lines",
-                                 line=dict(color=colors[k], width=2.5)))
+                                 line=dict(color=colors[k], width=3)))
     for i, (name, part) in enumerate(df[df.family == "reference"].groupby("curve", sort=False)):
         fig.add_trace(go.Scatter(x=part.abs_eps, y=part["size"], name=name, mode="lines",
-                                 line=dict(color="black", width=1.5, dash=REFERENCE_DASH[i % len(REFERENCE_DASH)])))
+                                 line=dict(color=reference_color(name), width=2.5,
+                                           dash=REFERENCE_DASH[i % len(REFERENCE_DASH)])))
     _layout(fig, "How hard one example pushes its true-class logit", "|ε_y| = 1 − p_y (prediction error)",
             "|f_y|  (update of the true-class logit)")
     if log_axes:
         fig.update_xaxes(type="log")
+        positive = df.loc[(df["size"] > 0) & (df.abs_eps > 0)]
+        if len(positive):
+            x_min = float(positive.abs_eps.min())
+            lo = max(float(positive["size"].min()), x_min**2)
+            hi = float(positive["size"].max())
+            fig.update_yaxes(range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1])
         fig.update_yaxes(type="log", exponentformat="power")
     return fig
 
 
+def _label_heights(values: list[float], lo: float, hi: float, gap: float) -> list[float]:
+    """Heights (log10) for labels at log10 `values`: inside [lo, hi] and at least `gap` apart, each as near
+    its value as that allows (labels of close lines are pushed apart, in their order)."""
+    order = np.argsort(values)
+    placed = np.clip(np.asarray(values, dtype=float)[order], lo, hi)
+    for i in range(1, len(placed)):
+        placed[i] = max(placed[i], placed[i - 1] + gap)
+    overflow = placed[-1] - hi if len(placed) else 0
+    if overflow > 0:  # pushed past the top: slide the stack down
+        placed -= overflow
+        for i in range(len(placed) - 2, -1, -1):
+            placed[i] = min(placed[i], placed[i + 1] - gap)
+    out = np.empty_like(placed)
+    out[order] = placed
+    return out.tolist()
+
+
 def hard_easy(k_grid: np.ndarray, ratios: np.ndarray, chosen: dict[float, float], references: dict[str, float],
               hard: float, easy: float) -> go.Figure:
-    """The hard/easy weight ratio against k (log-log), chosen k marked, reference losses as lines."""
+    """The hard/easy weight ratio against k (log-log), chosen k marked, reference losses as lines.
+
+    On a log axis Plotly places annotations at log10 of y (shapes at y itself), so each reference's label
+    is an annotation at log10(ratio), at the right edge, kept inside the plotted range and apart from the
+    other labels. The y axis spans the marked k and the references.
+    """
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=k_grid, y=ratios, mode="lines", name="(hard/easy)^k", line=dict(color="#444", width=2)))
     colors = k_colors(list(chosen))
     for k, r in chosen.items():
-        fig.add_trace(go.Scatter(x=[k], y=[r], mode="markers+text", name=f"k = {k:g}", text=[f"{r:.3g}×"],
-                                 textposition="top left", marker=dict(size=11, color=colors[k], line=dict(color="black", width=1))))
-    for i, (name, r) in enumerate(references.items()):
-        fig.add_hline(y=r, line=dict(dash=REFERENCE_DASH[i % len(REFERENCE_DASH)], width=1, color="black"),
-                      annotation_text=f"{name}: {r:.3g}×", annotation_position="bottom right")
+        fig.add_trace(go.Scatter(x=[k], y=[r], mode="markers+text", name=f"k = {format_k(k)}", text=[f"{r:.3g}×"],
+                                 textposition="top left", textfont=dict(color=colors[k]),
+                                 marker=dict(size=13, color=colors[k], line=dict(color="black", width=1))))
+    # y spans the marked k and the references (and ratio 1, at k -> 0), not the whole curve up to k = 16:
+    # the curve leaves through the top, and close reference lines keep room for their labels
+    values = [1.0, float(np.min(ratios))] + list(chosen.values()) + list(references.values())
+    positive = [v for v in values if v > 0 and math.isfinite(v)]
+    lo, hi = math.log10(min(positive)), math.log10(max(positive))
+    pad = 0.06 * max(hi - lo, 1.0)
+    y_range = [lo - pad, hi + 3 * pad]  # room above for the top label
+    refs = [(name, r) for name, r in references.items() if r > 0 and math.isfinite(r)]
+    heights = _label_heights([math.log10(r) for _, r in refs], y_range[0] + 0.5 * pad, y_range[1] - 1.5 * pad,
+                             gap=0.07 * (y_range[1] - y_range[0]))
+    for i, ((name, r), y) in enumerate(zip(refs, heights)):
+        color = reference_color(name)
+        fig.add_hline(y=r, line=dict(dash=REFERENCE_DASH[i % len(REFERENCE_DASH)], width=2, color=color))
+        fig.add_annotation(x=1, xref="x domain", xanchor="right", y=y, yref="y", yanchor="bottom", showarrow=False,
+                           text=f"{name}: {r:.3g}×", font=dict(color=color, size=FONT_SIZE),
+                           bgcolor="rgba(255,255,255,0.8)")
     _layout(fig, f"How much more a hard example (|ε_y| = {hard:g}) moves the model than an easy one (|ε_y| = {easy:g})",
             "k", "weight ratio hard / easy")
-    fig.update_xaxes(type="log", tickvals=[2.0**e for e in range(-6, 5)],
-                     ticktext=[f"1/{2**-e}" if e < 0 else f"{2**e}" for e in range(-6, 5)])
-    fig.update_yaxes(type="log", exponentformat="power")
+    k_axis(fig)
+    fig.update_yaxes(type="log", exponentformat="power", range=y_range)
     return fig
 
 
@@ -295,41 +400,43 @@ def final_vs_k(runs: pd.DataFrame, column: str, title: str, y_title: str) -> go.
         fig.add_trace(go.Scatter(x=part["k"], y=part[column] * 100, mode="markers+lines", name=f"lr = {lr:g}",
                                  marker=dict(size=10, symbol=symbols[i % len(symbols)]), line=dict(width=1)))
     _layout(fig, title, "k (log scale)", y_title, height=380)
-    ticks = [2.0**e for e in range(-6, 5)]
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"1/{int(1 / t)}" if t < 1 else f"{t:g}" for t in ticks])
-    return fig
+    return k_axis(fig)
 
 
 # ----------------------------------------------------------------------------- label noise
 # Inputs are the tables of core.noise: `curves(results)` (per-epoch means over seeds), `summarize(results)`
 # (final epoch, mean and std over seeds) and `summarize_toy(results)`. The k family is colored by k as on
-# every page; the other objectives get fixed colors and dashed lines.
-
-OTHER_COLORS = {  # objective name (core.losses) -> color, for everything outside the k family
-    "gce": "#2ca02c", "sce": "#17becf", "nce_rce": "#8c564b", "focal": "#e377c2", "mae": "#7f7f7f",
-    "unhinged": "#000000",
-}
+# every page; the other objectives get their REFERENCE_COLORS and dashed lines.
 
 
-def _style(method: str, k: float) -> dict:
+def _has_k(k) -> bool:
+    return k is not None and not (isinstance(k, float) and math.isnan(k))
+
+
+def _style(method: str, k: float, colors: dict[float, str]) -> dict:
     """Line style of one method: k family (incl. 'ce' = k=1) solid in its k color, the others dashed."""
-    if k is not None and not (isinstance(k, float) and math.isnan(k)):
-        return dict(color=k_colors([float(k)])[float(k)], width=2.5, dash="solid")
-    name = method.split(":")[0]
-    return dict(color=OTHER_COLORS.get(name, "#444"), width=2, dash="dash")
+    if _has_k(k):
+        return dict(color=colors[float(k)], width=3, dash="solid")
+    return dict(color=reference_color(method), width=2.5, dash="dash")
+
+
+def objective_name(objective: str, k) -> str:
+    """An objective's label with k written as on every page: 'k = 0.25' -> 'k = 1/4'."""
+    return f"k = {format_k(float(k))}" if _has_k(k) and str(objective).startswith("k =") else str(objective)
 
 
 def _series(frame: pd.DataFrame):
     """(name, part, style) per method (and lr / weight decay when one method has several), in table order."""
     keys = ["method", "lr", "weight_decay"] if {"lr", "weight_decay"} <= set(frame.columns) else ["method"]
     several = frame.groupby("method")[keys[1:]].nunique().gt(1).any(axis=1) if len(keys) > 1 else {}
+    colors = k_colors([float(k) for k in frame["k"] if _has_k(k)]) if "k" in frame else {}
     for key, part in frame.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         first = part.iloc[0]
-        name = str(first["objective"])
+        name = objective_name(first["objective"], first.get("k"))
         if len(keys) > 1 and several.get(key[0], False):
             name += f" lr={first['lr']:g}"
-        yield name, part, _style(str(first["method"]), first.get("k"))
+        yield name, part, _style(str(first["method"]), first.get("k"), colors)
 
 
 def accuracy_curves(curves: pd.DataFrame, rate: float, title: str | None = None) -> go.Figure:
@@ -401,7 +508,7 @@ def accuracy_vs_rate(table: pd.DataFrame, metric: str = "test_acc", y_title: str
     return fig
 
 
-def final_bars(table: pd.DataFrame, rate: float) -> go.Figure:
+def final_bars(table: pd.DataFrame, rate: float, title: str | None = None) -> go.Figure:
     """Final clean test accuracy per method at one rate: bars with the std over seeds."""
     part = table[table["rate"] == rate]
     names, colors = [], []
@@ -412,10 +519,9 @@ def final_bars(table: pd.DataFrame, rate: float) -> go.Figure:
         x=names, y=100 * part["test_acc_mean"], marker_color=colors,
         error_y=dict(type="data", array=(100 * part["test_acc_std"]).fillna(0), visible=True),
         text=[f"{v:.1f}" for v in 100 * part["test_acc_mean"]], textposition="outside"))
-    _layout(fig, f"Final clean test accuracy at {rate:.0%} noise (mean ± std over seeds)", "", "test accuracy (%)",
-            height=380)
-    low = float((100 * part["test_acc_mean"]).min()) if len(part) else 0
-    fig.update_yaxes(range=[max(0, low - 10), 100])
+    _layout(fig, title or f"Final clean test accuracy at {rate:.0%} noise (mean ± std over seeds)", "",
+            "test accuracy (%)", height=380)
+    fig.update_yaxes(range=[0, 105])  # bars start at 0 (room above 100 for the labels)
     return fig
 
 
@@ -423,6 +529,7 @@ def toy_error_vs_k(table: pd.DataFrame) -> go.Figure:
     """Toy: test error (%) against k (log axis), one line per noise rate (mean ± std over runs)."""
     fig = go.Figure()
     rates = sorted(table["rate"].unique())
+    colors = k_colors(table["k"])
     for i, rate in enumerate(rates):
         part = table[table["rate"] == rate].sort_values("k")
         shade = 0.15 + 0.75 * i / max(1, len(rates) - 1)
@@ -430,8 +537,6 @@ def toy_error_vs_k(table: pd.DataFrame) -> go.Figure:
             x=part["k"], y=100 * part["test_error_mean"], name=f"noise {rate:.0%}", mode="lines+markers",
             error_y=dict(type="data", array=(100 * part["test_error_std"]).fillna(0), visible=True, thickness=1),
             line=dict(color=f"rgba(40, 40, 160, {shade:.2f})", width=2),
-            marker=dict(size=9, color=[k_colors([k])[k] for k in part["k"]], line=dict(color="black", width=1))))
+            marker=dict(size=11, color=[colors[float(k)] for k in part["k"]], line=dict(color="black", width=1))))
     _layout(fig, "Toy: test error against k, per label-noise rate", "k (log scale)", "test error (%)", height=400)
-    ticks = [2.0**e for e in range(-6, 5)]
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"1/{int(1 / t)}" if t < 1 else f"{t:g}" for t in ticks])
-    return fig
+    return k_axis(fig)

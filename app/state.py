@@ -1,5 +1,7 @@
 """Dashboard state: one Lab (job queue + run store) per server process, and who this browser
-session is. Every session watches every run; a session stops only the jobs it launched."""
+session is. Every session watches every run; a session stops only the jobs it launched.
+
+Shared input widgets (lists of k values, the saved-run picker) are in app/widgets.py."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import secrets
 
 import streamlit as st
 
-from core.curves import parse_k
 from core.engine.lab import Lab
 from core.engine.queue import JobManager
 
@@ -28,32 +29,6 @@ def session_id() -> str:
     if "session_id" not in st.session_state:
         st.session_state["session_id"] = secrets.token_hex(6)
     return st.session_state["session_id"]
-
-
-def positive_values(label: str, key: str, default: list[str], options: list[str], *, what: str = "k",
-                    upper: float = 64.0, **kwargs) -> list[float]:
-    """A multiselect of positive numbers with free entry (0.25, 1/4, 2^-2); unreadable or out-of-range
-    entries are reported with st.error, not raised. Returns the distinct values, sorted."""
-    raw = st.multiselect(label, options=options, default=default, accept_new_options=True, key=key, **kwargs)
-    values, bad = [], []
-    for text in raw:
-        try:
-            value = parse_k(text)
-        except ValueError:
-            value = None
-        if value is None or value > upper:
-            bad.append(text)
-        elif value not in values:
-            values.append(value)
-    if bad:
-        st.error(f"Ignored {', '.join(repr(b) for b in bad)}: {what} must be a number in (0, {upper:g}], "
-                 "written like 0.25, 1/4 or 2^-2.")
-    return sorted(values)
-
-
-def k_values(label: str, key: str, default: list[str], options: list[str], **kwargs) -> list[float]:
-    """positive_values for k (in (0, 64])."""
-    return positive_values(label, key, default, options, what="k", upper=64.0, **kwargs)
 
 
 def fmt_seconds(s: float | None) -> str:

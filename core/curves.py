@@ -70,8 +70,8 @@ def parse_k(text: str | float) -> float:
 
 
 def format_k(k: float) -> str:
-    """k as a short label: '1/16' for powers of two below 1, '0.3' otherwise."""
-    if k < 1:
+    """k as a short label: '1/16' for reciprocals of whole numbers below 1, '0.3' otherwise (every page writes k so)."""
+    if 0 < k < 1:
         inv = 1 / k
         if abs(inv - round(inv)) < 1e-9 and round(inv) <= 1024:
             return f"1/{round(inv)}"

@@ -19,9 +19,14 @@ def _tiny(at, epochs=2, n_train=1000, ks=("1/2", "1"), lrs=("0.1",)):
 
 
 def test_empty_page_and_quick_preset_fills_the_form_and_launches(app):
-    """With no runs the page says what to press; the Quick preset fills a small 784-800-10 grid and starts it."""
+    """With no runs the page says what to press and shows the bundled example of Quick (its curves, k written
+    as on every page); the Quick preset fills a small 784-800-10 grid and starts it."""
     at = app("views/mnist.py")
     assert "Quick" in at.info[0].value
+    example = {f["layout"]["title"]["text"]: f for f in plotly_figures(at)}
+    val = example["Example: validation error (Quick preset)"]
+    assert [t["name"] for t in val["data"]] == ["k = 1/2 · lr 0.1 · seed 0", "k = 1 · lr 0.1 · seed 0"]
+    assert all(0 < y < 20 for t in val["data"] for y in t["y"])  # percent, and it learned
     at.button(key="mnist_quick").click().run()
     assert at.text_input(key="mnist_hidden").value == "800"
     assert at.number_input(key="mnist_ntrain").value == 10_000
@@ -39,12 +44,16 @@ def test_launch_trains_live_and_lands_in_history(app):
     assert not at.error
     poll_until(at, lambda a: a.dataframe and (a.dataframe[0].value["status"] == "done").sum() == 2 and not a.get("progress"))
     hist = at.dataframe[0].value
-    assert set(hist["label"]) == {"k=0.5 lr=0.1 s0", "k=1 lr=0.1 s0"}
-    assert (hist["epochs"] == 2).all() and (hist["test error"] < 0.8).all()  # chance is 0.9: it learns, even on 1,000 images
-    titles = [f["layout"]["title"]["text"] for f in plotly_figures(at)]
-    assert {"Validation error", "Test cross-entropy", "Final test error against k"} <= set(titles)
+    assert set(hist["run"]) == {"k = 1/2 · lr 0.1 · seed 0", "k = 1 · lr 0.1 · seed 0"}
+    # chance is 90%: it learns, even on 1,000 images
+    assert (hist["epochs"] == 2).all() and (hist["test error (%)"] < 80).all() and (hist["test error (%)"] > 1).all()
+    assert {"time (s)", "validation error (%)", "test cross-entropy (nats)"} <= set(hist.columns)
+    figs = {f["layout"]["title"]["text"]: f for f in plotly_figures(at)}
+    assert {"Validation error", "Test cross-entropy", "Final test error against k"} <= set(figs)
+    assert {t["name"] for t in figs["Validation error"]["data"]} == set(hist["run"])
     summary = at.dataframe[1].value
-    assert list(summary.index) == ["selected", "k=1 (cross-entropy)"]
+    assert list(summary.index) == ["selected", "best k = 1 (cross-entropy)"]
+    assert set(summary["k"]) <= {"1/2", "1"} and "test error (%)" in summary.columns
     assert len(at.get("download_button")) == 1
 
 
@@ -58,6 +67,12 @@ def test_bad_input_is_reported_not_raised(app):
     at.multiselect(key="mnist_lr").set_value(["fast"]).run()
     assert any("'fast'" in e.value for e in at.error)
     assert at.button(key="mnist_launch").disabled and any("learning rate" in e.value for e in at.error)
+    at.multiselect(key="mnist_lr").set_value(["0.1"]).run()
+    at.text_input(key="mnist_lr_add").set_value("0").run()  # typed: refused, kept in the box, blocks Launch
+    assert at.multiselect(key="mnist_lr").value == ["0.1"] and at.text_input(key="mnist_lr_add").value == "0"
+    assert at.button(key="mnist_launch").disabled and any("marked in red" in e.value for e in at.error)
+    at.text_input(key="mnist_lr_add").set_value("0.03").run()  # exactly the typed value, not 0.003 or 0.3
+    assert at.multiselect(key="mnist_lr").value == ["0.03", "0.1"] and not at.button(key="mnist_launch").disabled
 
 
 def test_a_red_field_never_runs_a_hidden_value(app):
@@ -87,7 +102,7 @@ def test_stop_and_delete(app):
     newest = hist.iloc[0]
     assert newest["status"] == "stopped" and 1 <= newest["epochs"] < 50
     n_before = len(hist)
-    at.multiselect(key="mnist_sel").set_value([int(newest["id"])]).run()
+    at.multiselect(key="mnist_sel").set_value([int(newest["#"])]).run()
     at.button(key="mnist_delete").click().run()
     assert any("confirm" in i.value for i in at.info)
     at.checkbox(key="mnist_confirm").check().run()
@@ -119,9 +134,9 @@ def test_runs_survive_a_crash_and_a_restart(app, tmp_path):
     subprocess.run([sys.executable, "-c", script], cwd=os.getcwd(), env=dict(os.environ), check=False)
     at = app("views/mnist.py")  # a fresh Lab: what a restarted app sees
     hist = at.dataframe[0].value
-    crashed = hist[hist["label"] == "k=0.25 lr=0.3 s0"].iloc[0]
+    crashed = hist[hist["run"] == "k = 1/4 · lr 0.3 · seed 0"].iloc[0]
     assert crashed["status"] == "interrupted" and crashed["epochs"] == 2
-    at.multiselect(key="mnist_sel").set_value([int(crashed["id"])]).run()
+    at.multiselect(key="mnist_sel").set_value([int(crashed["#"])]).run()
     val = next(f for f in plotly_figures(at) if f["layout"]["title"]["text"] == "Validation error")
     assert val["data"][0]["y"] == [50.0, 25.0]
 

@@ -45,10 +45,29 @@ def _finished(at) -> bool:
 
 
 def test_page_renders_and_explains_what_to_do(app):
-    """With no saved comparisons the page renders without error and says which preset to press."""
+    """With no saved comparisons the page renders without error, says which preset to press and shows the
+    bundled result of that preset (bars from 0, k written as on every page, the k family in its k colours)."""
     at = app(PAGE)
     assert not at.error
     assert any("Quick: 40% symmetric" in i.value for i in at.info)
+    (bars,) = plotly_figures(at)
+    assert bars["layout"]["title"]["text"].startswith("Example: final clean test accuracy")
+    assert bars["layout"]["yaxis"]["range"][0] == 0
+    names = list(bars["data"][0]["x"])
+    assert names[:3] == ["k = 1/4", "k = 1/2", "CE"] and "GCE (q = 0.7)" in names
+    assert bars["data"][0]["y"][names.index("GCE (q = 0.7)")] == 89.9
+
+
+def test_typed_noise_rate_adds_exactly_that_rate(app):
+    """Typing 0.3 (or 30%) adds the rate 0.3 only; '1' is refused in red and blocks Run."""
+    at = app(PAGE)
+    at.text_input(key="noise_rates_add").set_value("30%").run()
+    assert at.multiselect(key="noise_rates").value == ["0.3", "0.4"]
+    at.text_input(key="noise_rates_add").set_value("1").run()
+    assert at.multiselect(key="noise_rates").value == ["0.3", "0.4"]
+    assert any("'1'" in e.value and "noise rates" in e.value for e in at.error)
+    at.button(key="noise_run").click().run()
+    assert any("marked in red" in e.value for e in at.error) and not at.get("progress")
 
 
 def test_tiny_mnist_comparison_shows_table_and_figures(app):
@@ -59,7 +78,8 @@ def test_tiny_mnist_comparison_shows_table_and_figures(app):
     assert not at.error, [e.value for e in at.error]
     _poll_until(at, _finished)
     table = at.dataframe[0].value
-    assert list(table["objective"]) == ["k = 0.25", "CE"] and set(table["rate"]) == {"40%"}
+    assert list(table["objective"]) == ["k = 1/4", "CE"] and set(table["noise rate"]) == {"40%"}
+    assert "test accuracy (%)" in table.columns and "test cross-entropy (nats)" in table.columns
     titles = [f["layout"]["title"]["text"] for f in plotly_figures(at)]
     assert any(t.startswith("Clean test accuracy while training") for t in titles)
     assert any(t.startswith("Memorization at 40%") for t in titles)

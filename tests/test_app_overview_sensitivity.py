@@ -30,14 +30,37 @@ def test_sensitivity_default_view_draws_all_charts(app):
     assert not at.error
 
 
-def test_free_k_entry_and_bad_values(app):
-    """Typed k values are drawn; unreadable or non-positive ones give a clear error, not a traceback."""
+def _k_names(at) -> list[str]:
+    return [t["name"] for t in plotly_figures(at)[0]["data"] if t["name"].startswith("k = ")]
+
+
+def test_typing_a_value_adds_exactly_that_value(app):
+    """The Add box adds exactly what was typed (canonical form), never the presets that match the text;
+    an unreadable entry adds nothing and stays in the box beside an error."""
+    at = app("views/sensitivity.py")
+    before = at.multiselect(key="k").value
+    at.text_input(key="k_add").set_value("0").run()  # used to add 1/16 ... every option containing a 0
+    assert at.multiselect(key="k").value == before and at.text_input(key="k_add").value == "0"
+    assert "'0'" in at.error[0].value
+    at.text_input(key="k_add").set_value("0.3").run()
+    assert at.multiselect(key="k").value == ["1/16", "1/4", "0.3", "1/2", "1", "2", "4"]
+    assert at.text_input(key="k_add").value == "" and not at.error
+    at.text_input(key="k_add").set_value("2^-5, 0.125").run()  # several at once, written as every page writes k
+    assert at.multiselect(key="k").value[:3] == ["1/32", "1/16", "1/8"]
+    assert _k_names(at)[:3] == ["k = 1/32", "k = 1/16", "k = 1/8"]
+
+
+def test_unreadable_k_values_do_not_stay_as_chips(app):
+    """Entries that are not k values (set in the widget's state) leave the chips for the Add box, in red;
+    the chart draws the readable ones; no k at all gives a warning, not a traceback."""
     at = app("views/sensitivity.py")
     at.multiselect(key="k").set_value(["1/4", "0.3", "bad", "-2"]).run()
     assert not at.exception
+    assert at.multiselect(key="k").value == ["1/4", "0.3"]
+    assert at.text_input(key="k_add").value == "bad, -2"
     assert "'bad'" in at.error[0].value and "'-2'" in at.error[0].value
-    names = [t["name"] for t in plotly_figures(at)[0]["data"]]
-    assert names[:2] == ["k = 1/4", "k = 0.3"]
+    assert _k_names(at) == ["k = 1/4", "k = 0.3"]
+    at.text_input(key="k_add").set_value("").run()
     at.multiselect(key="k").set_value([]).run()
     assert "at least one k" in at.warning[0].value and not plotly_figures(at)
 
@@ -60,7 +83,7 @@ def test_hard_easy_ratio_view(app):
     at.multiselect(key="k").set_value(["1/2", "2"]).run()
     ratio_fig = plotly_figures(at)[1]
     marks = {t["name"]: t["y"][0] for t in ratio_fig["data"] if t["mode"] == "markers+text"}
-    assert marks == {"k = 0.5": pytest.approx(3.0), "k = 2": pytest.approx(81.0)}
+    assert marks == {"k = 1/2": pytest.approx(3.0), "k = 2": pytest.approx(81.0)}
     at.number_input(key="easy").set_value(0.5).run()
     at.number_input(key="hard").set_value(0.5).run()
     assert any("must be smaller" in e.value for e in at.error)
@@ -90,3 +113,25 @@ def test_query_params_open_the_same_view(app):
     assert at.radio(key="axes").value == "log-log"
     assert at.slider(key="n").value == 3
     assert [t["name"] for t in plotly_figures(at)[0]["data"]][:2] == ["k = 1/8", "k = 4"]
+
+
+def test_a_bad_link_parameter_is_named_not_dropped_silently(app):
+    """A link with unreadable k values opens with the readable ones, a warning naming each bad parameter
+    and what was kept, and a URL rewritten to what is shown (canonical: 0.25 -> 1/4)."""
+    at = app("views/sensitivity.py", query={"k": ["1/8", "bad", "0.25", "-1"]})
+    assert at.multiselect(key="k").value == ["1/8", "1/4"]
+    warning = at.warning[0].value
+    assert "`k=bad`" in warning and "`k=-1`" in warning and "1/8, 1/4" in warning
+    assert at.query_params["k"] == ["1/8", "1/4"]
+    assert _k_names(at) == ["k = 1/8", "k = 1/4"]
+    at.text_input(key="k_add").set_value("3").run()
+    assert at.query_params["k"] == ["1/8", "1/4", "3"] and not at.warning  # changed: the note has served
+
+
+def test_hard_easy_table_writes_k_one_way(app):
+    """The hard/easy table writes k as format_k does and says the unit of the ratio in its header."""
+    at = app("views/sensitivity.py")
+    table = at.dataframe[0].value
+    assert "hard / easy weight (×)" in table.columns
+    assert "pseudo-gradient, k = 1/16" in set(table["loss"])
+    assert "1/16" in set(table["k with the same ratio"]) and "0.0625" not in set(table["k with the same ratio"])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from app import plots
 from app.live import executor_choice, live_jobs
-from app.state import fmt_seconds, get_lab, k_values, positive_values, session_id
+from app.state import fmt_seconds, get_lab, session_id
+from app.widgets import LEARNING_RATES, k_values, number_list, pick_saved
+from core.curves import format_k
 from core.device import available_devices
 from core.engine.queue import QueueFullError
 from core.mlp import ACTIVATIONS, parse_widths
@@ -15,9 +19,13 @@ from core.mnist import ConfigError, DataConfig, TrainConfig
 from core.mnist.task import estimate_seconds, load_results, submit_mnist
 from core.selection import select
 
+ROOT = Path(__file__).resolve().parents[2]
+
 lab = get_lab()
 PS = dict(persist_state="session")
-K_OPTIONS = ["1/16", "1/8", "1/4", "1/2", "1", "2", "4", "8"]
+# What the Quick preset gave, shown before the first run: `python -m core.mnist train --k 0.5 1 --lr 0.1 --epochs 3
+# --n-train 10000 --momentum 0.5 --threads 1 --csv ...` on the shared 2-core CPU, trimmed to these columns.
+EXAMPLE = ROOT / "assets" / "examples" / "mnist_quick.csv"
 LR_OPTIONS = ["0.003", "0.01", "0.03", "0.1", "0.3", "1"]
 PRESETS = {
     "quick": dict(hidden="800", k=["1/2", "1"], lr=["0.1"], epochs=3, seeds=1, n_train=10_000, momentum=0.5),
@@ -60,9 +68,11 @@ with st.container(border=True):
     activation = b.selectbox("Activation", list(ACTIVATIONS), key="mnist_activation", **PS)
     momentum = c.number_input("Momentum", value=0.5, step=0.1, key="mnist_momentum", **PS)
     epochs = d.number_input("Epochs", value=3, step=1, key="mnist_epochs", **PS)
-    ks = k_values("k values", key="mnist_k", default=PRESETS["quick"]["k"], options=K_OPTIONS, **PS)
-    lrs = positive_values("Learning rates (tune per k: k changes the update scale)", key="mnist_lr",
-                          default=PRESETS["quick"]["lr"], options=LR_OPTIONS, what="a learning rate", upper=100.0, **PS)
+    k_pick = k_values("k values", key="mnist_k", default=PRESETS["quick"]["k"], persist=True)
+    lr_pick = number_list("Learning rates (tune per k: k changes the update scale)", "mnist_lr", LEARNING_RATES,
+                          default=PRESETS["quick"]["lr"], choices=LR_OPTIONS, persist=True,
+                          add_label="Add a learning rate")
+    ks, lrs = k_pick.values, lr_pick.values
     a, b, c, d, e = st.columns(5)
     seeds = a.number_input("Seeds per setting", value=1, step=1, key="mnist_seeds", **PS)
     n_train = b.number_input("Training images", value=10_000, step=5000, key="mnist_ntrain", **PS,
@@ -79,8 +89,10 @@ with st.container(border=True):
             raise ConfigError(f"training images must be a whole number from 500 to 50,000; got {n_train:g}")
         if epochs != int(epochs):
             raise ConfigError(f"epochs must be a whole number; got {epochs:g}")
+        if k_pick.blocked or lr_pick.blocked:
+            raise ConfigError("correct or clear the k values or learning rates marked in red above")
         if not ks or not lrs:
-            raise ConfigError("choose at least one k and one learning rate (invalid entries are listed above)")
+            raise ConfigError("choose at least one k and one learning rate")
         hidden = parse_widths(hidden_text)
         configs = [TrainConfig(hidden=hidden, activation=activation, lr=lr, momentum=momentum, k=k, weight_decay=wd,
                                clip_norm=clip, epochs=int(epochs), seed=s)
@@ -108,6 +120,28 @@ with st.container(border=True):
     st.session_state.pop("mnist_autolaunch", None)
 
 
+HEADERS = {"val_error": "validation error (%)", "test_error": "test error (%)", "val_ce": "validation cross-entropy (nats)",
+           "test_ce": "test cross-entropy (nats)", "at_chance": "at chance"}
+NUMBER_FORMATS = {h: st.column_config.NumberColumn(format="%.2f" if h.endswith("(%)") else "%.4f")
+                  for h in HEADERS.values() if h != "at chance"}
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A selection table as shown: k as format_k writes it, errors in %, headers with units."""
+    out = frame.copy()
+    if "k" in out:
+        out["k"] = [format_k(float(k)) if pd.notna(k) else "–" for k in out["k"]]
+    for col in ("val_error", "test_error"):
+        if col in out:
+            out[col] = 100 * out[col].astype(float)
+    return out.rename(columns=HEADERS)
+
+
+def run_label(train: dict) -> str:
+    """A run as every page writes it: 'k = 1/2 · lr 0.1 · seed 0'."""
+    return f"k = {format_k(train['k'])} · lr {train['lr']:g} · seed {train['seed']}"
+
+
 # ----------------------------------------------------------------------------- live jobs
 def draw_live(job) -> None:
     """Live curves of a running job, from the job itself (no database read per poll)."""
@@ -115,7 +149,8 @@ def draw_live(job) -> None:
     if not rows:
         return
     history = pd.DataFrame(rows)
-    labels, configs = job.meta["labels"], job.meta["configs"]
+    configs = job.meta["configs"]
+    labels = {rid: run_label(configs[rid]["train"]) for rid in job.meta["labels"]}
     ks = {rid: configs[rid]["train"]["k"] for rid in labels}
     a, b = st.columns(2)
     a.plotly_chart(plots.run_curves(history, labels, "val_error", "Validation error (live)", "validation error (%)",
@@ -130,9 +165,23 @@ live_jobs("mnist", draw_live, key="mnist", title="Training now")
 st.subheader("History")
 runs = lab.store.list_runs(kind="mnist")
 if runs.empty:
-    st.info("No MNIST runs yet: press **Quick**, then **Launch**, to see a network learn within a minute.")
+    st.info("No MNIST runs yet: press **Quick** to see a network learn within a minute. Below: what Quick gave "
+            "on a shared 2-core CPU (an example bundled with the lab, not one of your runs).")
+    example = pd.read_csv(EXAMPLE)
+    ex_labels = {int(r.run_id): run_label(r._asdict()) for r in example.drop_duplicates("run_id").itertuples()}
+    ex_k = dict(zip(example["run_id"], example["k"]))
+    a, b = st.columns(2)
+    a.plotly_chart(plots.run_curves(example, ex_labels, "val_error", "Example: validation error (Quick preset)",
+                                    "validation error (%)", ex_k, percent=True), key="mnist_example_val")
+    b.plotly_chart(plots.run_curves(example, ex_labels, "test_ce", "Example: test cross-entropy (Quick preset)",
+                                    "cross-entropy (nats)", ex_k), key="mnist_example_ce")
+    st.caption(f"784-800-10 on 10,000 training images, lr 0.1, momentum 0.5, 3 epochs: "
+               f"{example['elapsed'].max():.0f} s for both runs. After 3 epochs k = 1/2 and cross-entropy reach "
+               "the same error; k = 1/2 ends with a higher test cross-entropy (it is not trained to minimize it).")
     st.stop()
 runs["arch"] = runs["cfg.train.hidden"].map(lambda h: "784-" + "-".join(str(w) for w in h) + "-10")
+runs["label"] = [run_label({"k": k, "lr": lr, "seed": s})
+                 for k, lr, s in zip(runs["cfg.train.k"], runs["cfg.train.lr"], runs["cfg.train.seed"])]
 failed = runs[runs["status"] == "failed"].head(3)
 for r in failed.itertuples():
     st.error(f"Run #{r.id} ({r.label}) failed: {r.error}")
@@ -142,26 +191,29 @@ if len(chance):
                f"large): {', '.join('#' + str(i) for i in chance['id'].head(8))}. The selection protocol skips them.")
 c1, c2 = st.columns([1, 2])
 statuses = c1.multiselect("Status", sorted(runs["status"].unique()), key="mnist_status", **PS)
-search = c2.text_input("Filter by label or architecture (e.g. k=0.5, lr=0.1, 784-800)", key="mnist_search", **PS)
+search = c2.text_input("Filter by label or architecture (e.g. k = 1/2, lr 0.1, 784-800)", key="mnist_search", **PS)
 shown = runs[runs["status"].isin(statuses)] if statuses else runs
 if search:
     shown = shown[shown["label"].str.contains(search, regex=False) | shown["arch"].str.contains(search, regex=False)]
 table = shown.reindex(columns=["id", "label", "arch", "status", "epochs_done", "final.val_error", "final.test_error",
-                               "final.test_ce", "device", "seconds", "created_at"]).rename(columns={
-    "final.val_error": "val error", "final.test_error": "test error", "final.test_ce": "test CE", "epochs_done": "epochs"})
+                               "final.test_ce", "device", "seconds", "created_at"])
+for col in ("final.val_error", "final.test_error"):
+    table[col] = 100 * table[col]
+table = table.rename(columns={
+    "id": "#", "label": "run", "arch": "network", "epochs_done": "epochs", "final.val_error": "validation error (%)",
+    "final.test_error": "test error (%)", "final.test_ce": "test cross-entropy (nats)", "seconds": "time (s)",
+    "created_at": "started"})
 st.dataframe(table, hide_index=True, key="mnist_table", column_config={
-    "val error": st.column_config.NumberColumn(format="percent"),
-    "test error": st.column_config.NumberColumn(format="percent"),
-    "test CE": st.column_config.NumberColumn(format="%.4f"),
-    "seconds": st.column_config.NumberColumn(format="%.1f"),
+    "validation error (%)": st.column_config.NumberColumn(format="%.2f"),
+    "test error (%)": st.column_config.NumberColumn(format="%.2f"),
+    "test cross-entropy (nats)": st.column_config.NumberColumn(format="%.4f"),
+    "time (s)": st.column_config.NumberColumn(format="%.1f"),
 })
 
 labels = {int(r.id): f"#{r.id} {r.label} · {r.arch}" for r in runs.itertuples()}
-if "mnist_sel" not in st.session_state:  # default: the newest launch
-    newest = runs.iloc[0]["group_id"]
-    st.session_state["mnist_sel"] = [int(i) for i in runs.loc[runs["group_id"] == newest, "id"]]
-st.session_state["mnist_sel"] = [i for i in st.session_state["mnist_sel"] if i in labels]
-selected = st.multiselect("Runs to compare, export or delete", list(labels), format_func=labels.get, key="mnist_sel")
+newest = runs.iloc[0]["group_id"]  # default: the newest launch
+selected = pick_saved("Runs to compare, export or delete", labels, "mnist_sel", multi=True,
+                      default=[int(i) for i in runs.loc[runs["group_id"] == newest, "id"]])
 c1, c2, c3, _ = st.columns([1.2, 1.2, 1.6, 3])
 c1.download_button("Export selected (CSV)", lambda: lab.store.export_csv(selected), "mnist_runs.csv",
                    "text/csv", key="mnist_export", disabled=not selected)  # built only when clicked
@@ -207,9 +259,9 @@ if len(finals):
     try:
         choice = select(load_results(lab.store, selected))
         b.markdown("**The paper's selection protocol** (lr per k on validation, then k on validation):")
-        b.dataframe(choice.summary(), key="mnist_select_summary", column_config={
-            c: st.column_config.NumberColumn(format="%.4f") for c in ("val_error", "test_error", "test_ce")})
+        b.dataframe(readable(choice.summary().rename(index={"k=1 (cross-entropy)": "best k = 1 (cross-entropy)"})),
+                    key="mnist_select_summary", column_config=NUMBER_FORMATS)
         with b.expander("Every (k, lr) cell, averaged over seeds"):
-            st.dataframe(choice.table, hide_index=True, key="mnist_select_table")
+            st.dataframe(readable(choice.table), hide_index=True, key="mnist_select_table", column_config=NUMBER_FORMATS)
     except (ConfigError, ValueError) as exc:
         b.info(f"Selection protocol not applicable to this selection: {exc}")

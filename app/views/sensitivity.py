@@ -5,9 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app import plots
-from app.state import k_values
+from app.widgets import k_values
 from core.curves import (
-    K_PRESETS,
     LOGIT_PRESETS,
     REFERENCE_LOSSES,
     curves_frame,
@@ -22,13 +21,31 @@ from core.curves import (
 
 QP = "query-params"  # every widget below is bound to the URL, so a link reopens the same view
 
+
+# Cached: a widget change redraws one chart without recomputing the others' data.
+@st.cache_data(show_spinner=False, max_entries=256)
+def _curves(ks: tuple[float, ...], refs: tuple[str, ...], q: float, gamma: float, normalize: bool, log_x: bool):
+    return curves_frame(list(ks), list(refs), q=q, gamma=gamma, normalize=normalize, log_x=log_x)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _ratios(ks: tuple[float, ...], refs: tuple[str, ...], hard: float, easy: float, q: float, gamma: float):
+    grid, ratios = hard_easy_curve(hard, easy)
+    chosen = {k: float(hard_easy_ratio(k, hard, easy)) for k in ks}
+    return grid, ratios, chosen, reference_ratios(list(refs), hard, easy, q=q, gamma=gamma)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _vector(logits: tuple[float, ...], target: int, ks: tuple[float, ...]):
+    return explore_vector(list(logits), target, list(ks))
+
+
 st.title("Sensitivity curves")
 st.caption("How strongly one example pushes the network, as a function of its error, for each k. "
            "Every setting is stored in the page's URL: copy it to share this exact view.")
 
 # ----------------------------------------------------------------------------- k values (shared)
-ks = k_values("k values (pick presets or type your own, e.g. 0.3, 3/4, 2^-5)", key="k",
-              default=["1/16", "1/4", "1/2", "1", "2", "4"], options=list(K_PRESETS), bind=QP)
+ks = tuple(k_values("k values", key="k", default=["1/16", "1/4", "1/2", "1", "2", "4"], url=True).values)
 if not ks:
     st.warning("Choose at least one k to draw.")
     st.stop()
@@ -48,7 +65,7 @@ with tab_curves:
     axes = c4.radio("Axes", ["linear", "log-log"], key="axes", bind=QP, horizontal=True)
     normalize = c4.checkbox("Scale each curve to peak 1", value=False, key="norm", bind=QP,
                             help="Only relative sizes matter: the learning rate rescales every curve.")
-    df = curves_frame(ks, refs, q=q, gamma=gamma, normalize=normalize, log_x=axes == "log-log")
+    df = _curves(ks, tuple(refs), q, gamma, normalize, axes == "log-log")
     st.plotly_chart(plots.update_curves(df, log_axes=axes == "log-log"), key="curves_chart")
     st.markdown(
         "Every k curve passes through (0, 0) and (1, 1). **Larger k bends the curve down**: examples with small "
@@ -65,18 +82,17 @@ with tab_ratio:
     if not easy < hard:
         st.error("The easy example's error must be smaller than the hard example's.")
     else:
-        grid, ratios = hard_easy_curve(hard, easy)
-        chosen = {k: float(hard_easy_ratio(k, hard, easy)) for k in ks}
-        refs_r = reference_ratios(refs or ["ce"], hard, easy, q=q, gamma=gamma)
+        grid, ratios, chosen, refs_r = _ratios(ks, tuple(refs or ["ce"]), hard, easy, q, gamma)
         st.plotly_chart(plots.hard_easy(grid, ratios, chosen, refs_r, hard, easy),
                         key="ratio_chart")
         st.markdown(f"With the pseudo-gradient the ratio is $({hard:g}/{easy:g})^k$. Cross-entropy (k = 1) "
                     f"weighs the hard example {hard / easy:.3g}× the easy one.")
         st.dataframe(
-            [{"loss": name, "hard / easy": f"{r:.3g}×", "k with the same ratio": f"{matching_k(r, hard, easy):.3g}"}
+            [{"loss": name, "hard / easy weight (×)": f"{r:.3g}",
+              "k with the same ratio": format_k(float(f"{matching_k(r, hard, easy):.3g}"))}
              for name, r in refs_r.items()]
-            + [{"loss": f"pseudo-gradient, k = {format_k(k)}", "hard / easy": f"{r:.3g}×", "k with the same ratio": format_k(k)}
-               for k, r in chosen.items()],
+            + [{"loss": f"pseudo-gradient, k = {format_k(k)}", "hard / easy weight (×)": f"{r:.3g}",
+                "k with the same ratio": format_k(k)} for k, r in chosen.items()],
             hide_index=True, key="ratio_table",
         )
 
@@ -108,7 +124,7 @@ with tab_vector:
         st.session_state.setdefault(f"z{j}", 0.0)
         logits.append(cols[j].slider(f"z{j}" + (" (true)" if j == y else ""), -10.0, 10.0, step=0.25,
                                      key=f"z{j}", bind=QP, on_change=_to_custom))
-    bars, summary = explore_vector(logits, y, ks)
+    bars, summary = _vector(tuple(logits), y, ks)
     st.plotly_chart(plots.vector_bars(bars, y), key="vector_chart")
     worst = float(summary["sum_f"].abs().max())
     st.success(f"Every series sums to 0 over the classes (largest |Σ_j f_j| = {worst:.1e}): a hidden unit wired "

@@ -1,0 +1,139 @@
+"""Tests of the Plotly builders in app/plots.py (no browser): colours, axes, label positions, fonts."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import plots
+from core.curves import REFERENCE_LOSSES, curves_frame, hard_easy_curve, hard_easy_ratio, reference_ratios
+
+
+def _delta_e(a: str, b: str) -> float:
+    """CIE76 colour difference, computed here independently of app.plots."""
+    def lab(color: str):
+        rgb = [int(color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb)
+        x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+        y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+        z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+        f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in (x, y, z)]
+        return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+    return math.dist(lab(a), lab(b))
+
+
+def test_neighbouring_powers_of_two_differ_strongly():
+    """Adjacent k = 2^e and 2^(e+1), from 1/64 to 16, get colours at least ΔE 35 apart; k = 1 is black."""
+    ks = [2.0**e for e in range(-6, 5)]
+    colors = plots.k_colors(ks)
+    for a, b in zip(ks, ks[1:]):
+        assert _delta_e(colors[a], colors[b]) >= 35, (a, b, colors[a], colors[b])
+    assert colors[1.0] == "#111111"
+
+
+def test_the_presets_are_all_distinct_and_stable():
+    """The k presets every page offers (1/16 ... 8) differ pairwise (ΔE ≥ 30), and a k keeps its colour
+    whatever else is drawn beside it."""
+    ks = [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1, 2, 4, 8]
+    colors = plots.k_colors(ks)
+    for a, b in itertools.combinations(ks, 2):
+        assert _delta_e(colors[a], colors[b]) >= 30, (a, b)
+    assert plots.k_colors([1 / 4, 2])[1 / 4] == colors[1 / 4] and plots.k_colors([2])[2] == colors[2]
+
+
+@pytest.mark.parametrize("ks", [[0.25, 0.3, 0.5], [0.3, 0.35, 0.4, 1], [1, 1.5, 2, 3, 4], [0.01, 1 / 64, 1 / 32]])
+def test_typed_k_values_get_a_colour_of_their_own(ks):
+    """k values that are not powers of two get colours clearly different (ΔE ≥ 25) from every other k drawn."""
+    colors = plots.k_colors(ks)
+    for a, b in itertools.combinations(ks, 2):
+        assert _delta_e(colors[a], colors[b]) >= 25, (a, b, colors)
+
+
+def test_reference_losses_differ_in_colour_not_only_dash():
+    """On the update-size chart every reference loss has its own colour, apart from each other (ΔE ≥ 25)."""
+    df = curves_frame([0.25, 1, 4], list(REFERENCE_LOSSES))
+    fig = plots.update_curves(df)
+    refs = [t for t in fig.data if not t.name.startswith("k = ")]
+    assert len(refs) == len(REFERENCE_LOSSES)
+    for a, b in itertools.combinations(refs, 2):
+        assert _delta_e(a.line.color, b.line.color) >= 25, (a.name, b.name)
+    assert plots.reference_color("GCE (q=0.7)") == plots.reference_color("gce") != plots.reference_color("mae")
+
+
+def test_log_log_update_sizes_do_not_run_down_to_1e_minus_15():
+    """On log axes the y range starts near (smallest |ε_y|)² = 1e-8, not at k = 4's 1e-16."""
+    df = curves_frame([1 / 16, 1, 4], ["ce", "focal"], log_x=True)
+    assert df["size"].min() < 1e-14  # the data do go that low
+    fig = plots.update_curves(df, log_axes=True)
+    lo, hi = fig.layout.yaxis.range
+    assert -8.5 <= lo <= -7.5 and 0 <= hi <= 0.5
+    assert fig.layout.yaxis.type == "log"
+
+
+def test_hard_easy_labels_sit_at_their_lines_inside_the_chart():
+    """Each reference label is placed at log10 of its ratio (Plotly's rule for annotations on a log axis),
+    inside the y range, and labels of close lines are pushed apart rather than drawn on top of each other."""
+    hard, easy = 0.9, 0.1
+    grid, ratios = hard_easy_curve(hard, easy)
+    refs = reference_ratios(["ce", "mae", "gce", "focal"], hard, easy)
+    chosen = {k: float(hard_easy_ratio(k, hard, easy)) for k in (0.5, 2)}
+    fig = plots.hard_easy(grid, ratios, chosen, refs, hard, easy)
+    lo, hi = fig.layout.yaxis.range
+    notes = {a.text.split(":")[0]: a for a in fig.layout.annotations}
+    assert set(notes) == set(refs)
+    for name, r in refs.items():
+        y = notes[name].y
+        assert lo < y < hi, name
+        assert abs(y - math.log10(r)) < 0.12 * (hi - lo), (name, y, math.log10(r))
+    assert notes["Cross-entropy"].y < 2  # 9x sits near 10^0.95, not near 10^9
+    ys = sorted(a.y for a in notes.values())
+    assert min(np.diff(ys)) >= 0.06 * (hi - lo)
+    # every line is drawn at its ratio, in the loss's colour
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert sorted(s.y0 for s in lines) == pytest.approx(sorted(refs.values()))
+    assert {s.line.color for s in lines} == {plots.reference_color(n) for n in refs}
+
+
+def test_hard_easy_focal_label_stays_inside_when_its_ratio_is_the_largest():
+    """A reference far above the k curve's range (focal with a large γ) still gets its label inside the chart."""
+    hard, easy = 0.99, 0.01
+    grid, ratios = hard_easy_curve(hard, easy)
+    refs = reference_ratios(["ce", "focal"], hard, easy, gamma=5.0)
+    fig = plots.hard_easy(grid, ratios, {1.0: float(hard_easy_ratio(1.0, hard, easy))}, refs, hard, easy)
+    lo, hi = fig.layout.yaxis.range
+    assert all(lo < a.y < hi for a in fig.layout.annotations)
+    assert [t.name for t in fig.data if t.mode == "markers+text"] == ["k = 1"]
+
+
+def test_k_is_written_one_way_on_k_axes_and_marks():
+    """Marks, legends and log2 k ticks write k as core.curves.format_k does (1/4, not 0.25)."""
+    grid, ratios = hard_easy_curve()
+    fig = plots.hard_easy(grid, ratios, {0.25: 1.7}, {"Cross-entropy": 9.0}, 0.9, 0.1)
+    assert "k = 1/4" in [t.name for t in fig.data]
+    assert list(fig.layout.xaxis.ticktext[:3]) == ["1/64", "1/32", "1/16"]
+    noise = pd.DataFrame(dict(method=["tunable:k=0.25", "ce", "gce"], objective=["k = 0.25", "CE", "GCE (q=0.7)"],
+                              k=[0.25, 1.0, math.nan], rate=0.4, test_acc_mean=[0.9, 0.88, 0.91],
+                              test_acc_std=[0.01, 0.01, 0.0]))
+    bars = plots.final_bars(noise, 0.4)
+    assert list(bars.data[0].x) == ["k = 1/4", "CE", "GCE (q=0.7)"]
+
+
+def test_bar_charts_start_at_zero():
+    """The final-accuracy bars start at 0, however close the accuracies are."""
+    table = pd.DataFrame(dict(method=["ce", "gce"], objective=["CE", "GCE"], k=[1.0, math.nan], rate=0.4,
+                              test_acc_mean=[0.95, 0.96], test_acc_std=[0.001, 0.002]))
+    assert plots.final_bars(table, 0.4).layout.yaxis.range[0] == 0
+
+
+def test_legends_are_readable_on_a_projector():
+    """Every builder's legend (and text) uses a font of at least 14 px."""
+    df = curves_frame([0.5, 1], ["ce"])
+    history = pd.DataFrame(dict(run_id=[1, 1], epoch=[1, 2], val_error=[0.2, 0.1]))
+    figs = [plots.update_curves(df), plots.run_curves(history, {1: "k = 1"}, "val_error", "t", "y", {1: 1.0}),
+            plots.hard_easy(*hard_easy_curve(), {1.0: 9.0}, {"Cross-entropy": 9.0}, 0.9, 0.1)]
+    for fig in figs:
+        assert fig.layout.legend.font.size >= 14 and fig.layout.font.size >= 14
