@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/pseudograd_bench.py
 	$(BIN)/python benchmarks/toy_bench.py
 	$(BIN)/python benchmarks/mnist_bench.py
+	test -f $(VENV)/.cluster-installed && $(BIN)/python benchmarks/engine_bench.py || echo "engine_bench needs Ray: make test installs it"
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts

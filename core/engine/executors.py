@@ -85,7 +85,7 @@ class Group:
     label: str = ""  # what a person sees, e.g. "16 runs · 784-800-10 relu"
     cost: float = 1.0  # relative amount of work (e.g. config-epochs), for progress across groups
     gpu: bool = False  # it trains on CUDA: a Ray task asks for (a share of) a GPU
-    meta: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)  # e.g. {"ray_resources": {"node_b": 0.01}}: pins a Ray task to such nodes
 
 
 class Executor(Protocol):
@@ -94,7 +94,9 @@ class Executor(Protocol):
 
     def run(self, groups: Sequence[Group], emit: Emit, cancel: threading.Event) -> None:
         """Run every group; `emit(group_index, event)` on the calling thread, in order within a
-        group. Returns when all groups have ended. Once `cancel` is set, groups stop within a step."""
+        group. Returns when all groups have ended. Once `cancel` is set, groups stop within a step.
+        (On Ray a task's own `cancel` is never set: ray.cancel raises KeyboardInterrupt in it, so a
+        task must not swallow BaseException.)"""
 
 
 def run_task(group: Group, cancel: threading.Event) -> Iterator[Event]:
