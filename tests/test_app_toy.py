@@ -110,13 +110,17 @@ def test_a_field_out_of_range_blocks_run_with_the_reason(app, key, value, reason
 
 
 def test_an_unreadable_k_blocks_run_even_next_to_good_ones(app):
-    """A k entry that is not a number blocks Run (it is not silently dropped), with the reason shown."""
+    """A typed k that is not a number blocks Run (it is not silently dropped), with the reason beside
+    Run; no k at all blocks it too."""
     at = app("views/toy.py")
-    at.multiselect(key="toy_k").set_value(["1", "zero"]).run()
+    at.multiselect(key="toy_k").set_value(["1"]).run()
+    at.text_input(key="toy_k_add").input("zero").run()
     assert any("Ignored 'zero'" in e.value for e in at.error)
     assert any("fix 'zero'" in e.value for e in at.error) and at.button(key="toy_run").disabled
-    at.multiselect(key="toy_k").set_value(["zero"]).run()
-    assert at.button(key="toy_run").disabled
+    at.text_input(key="toy_k_add").input("").run()
+    assert not at.button(key="toy_run").disabled
+    at.multiselect(key="toy_k").set_value([]).run()
+    assert at.button(key="toy_run").disabled and any("at least one k" in e.value for e in at.error)
 
 
 def test_presets_fill_the_form_and_start_a_run(app):

@@ -13,8 +13,9 @@ import streamlit as st
 
 from app import plots
 from app.live import live_jobs
-from app.state import get_lab, k_values, session_id
-from core.curves import format_k, parse_k
+from app.state import get_lab, session_id
+from app.widgets import k_values, pick_saved
+from core.curves import format_k
 from core.device import available_devices
 from core.engine.queue import QueueFullError
 from core.engine.status import ACTIVE, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED
@@ -22,7 +23,6 @@ from core.toy import PAPER_KS, SavedToy, ToyConfig, ToyConfigError, load_toy, po
 
 lab = get_lab()
 PAPER = ToyConfig()
-K_OPTIONS = ["1/16", "1/8", "1/4", "1/2", "1", "2", "4", "8"]
 PRESETS = {
     "paper": dict(ks=["4", "2", "1", "1/2", "1/4", "1/8", "1/16"], runs=10, n=30_000, patience=3000),
     "quick": dict(ks=["4", "1", "1/4", "1/16"], runs=3, n=5_000, patience=1000),
@@ -45,7 +45,7 @@ def _preset(name: str) -> None:
     p = PRESETS[name]
     st.session_state.update({"toy_k": p["ks"], "toy_runs": p["runs"], "toy_n": p["n"], "toy_patience": p["patience"],
                              "toy_lr": PAPER.lr, "toy_alpha": PAPER.alpha, "toy_noise": 0.0, "toy_tol": PAPER.tol,
-                             "toy_reduction": "mean", "toy_max": PAPER.max_epochs, "toy_seed": 0})
+                             "toy_reduction": "mean", "toy_max": PAPER.max_epochs, "toy_seed": 0, "toy_k_add": ""})
     st.session_state["toy_autostart"] = True
 
 
@@ -56,24 +56,18 @@ def _population(alpha: float, label_noise: float, ks: tuple[float, ...] | None =
     return population_limit(ks, alpha=alpha, label_noise=label_noise)
 
 
-def _problems(values: dict, raw_ks: list[str]) -> list[str]:
+def _problems(values: dict, ks: list[float], rejected: list[str]) -> list[str]:
     """Why the form cannot run as filled (empty: it can)."""
     out = []
     for key, (label, lo, hi, whole) in FIELDS.items():
         v = values[key]
         if v is None or not lo <= v <= hi or (whole and v != int(v)):
             out.append(f"{label} must be {'a whole number ' if whole else ''}from {lo:g} to {hi:g} (got {v})")
-    bad = [t for t in raw_ks if not _readable_k(t)]
-    if bad or not raw_ks:
-        out.append(f"k values must be numbers in (0, 64]; fix {', '.join(map(repr, bad))}" if bad else "choose at least one k")
+    if rejected:
+        out.append(f"k values must be numbers in (0, 64]; fix {', '.join(map(repr, rejected))} in “Add a k value”")
+    elif not ks:
+        out.append("choose at least one k")
     return out
-
-
-def _readable_k(text: str) -> bool:
-    try:
-        return parse_k(text) <= 64
-    except ValueError:
-        return False
 
 
 st.title("Toy experiment: where does the threshold go?")
@@ -93,7 +87,8 @@ with st.container(border=True):
     c2.button("Paper protocol", key="toy_paper", on_click=_preset, args=("paper",),
               help="7 k values × 10 runs × 30,000 points, 3000-epoch stopping window (about a minute on 2 CPU cores)")
     c3.caption("A preset fills the settings below and runs them at once. Or adjust the settings and press Run.")
-    ks = k_values("k values", key="toy_k", default=PRESETS["paper"]["ks"], options=K_OPTIONS, **PS)
+    k_pick = k_values("k values", key="toy_k", default=PRESETS["paper"]["ks"], persist=True)
+    ks = k_pick.values
     a, b, c, d = st.columns(4)
     a.number_input("Runs (data draws)", value=PAPER.runs, step=1, key="toy_runs", **PS)
     b.number_input("Points per split (train = val = test)", value=PAPER.n_train, step=1000, key="toy_n", **PS)
@@ -112,7 +107,7 @@ with st.container(border=True):
         device = c.selectbox("Device", ["auto", *available_devices()], key="toy_device", **PS)
 
     values = {key: st.session_state.get(key) for key in FIELDS}
-    problems = _problems(values, list(st.session_state.get("toy_k") or []))
+    problems = _problems(values, ks, k_pick.rejected)
     cfg = None
     if not problems:
         n = int(values["toy_n"])
@@ -193,10 +188,7 @@ def pick_run() -> SavedToy | None:
     if saved_runs.empty:
         return None
     labels = {int(r.id): f"#{r.id} · {r.label} · {r.created_at:%Y-%m-%d %H:%M}" for r in saved_runs.itertuples()}
-    if st.session_state.get("toy_pick") not in labels:
-        st.session_state.pop("toy_pick", None)  # deleted or never chosen: show the newest
-    view_id = st.selectbox("Saved toy runs (newest first; they survive a restart)", list(labels),
-                           format_func=labels.get, key="toy_pick")
+    view_id = pick_saved("Saved toy runs (newest first; they survive a restart)", labels, "toy_pick")
     return load_toy(lab.store, view_id)
 
 
