@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.live import live_jobs
+from app.live import executor_choice, live_jobs
 from app.state import get_lab, session_id
 from app.widgets import k_values, pick_saved
 from core.curves import format_k
@@ -105,9 +105,10 @@ with st.container(border=True):
         a.number_input("Max epochs per run", value=PAPER.max_epochs, step=10_000, key="toy_max", **PS)
         b.number_input("Seed", value=0, step=1, key="toy_seed", **PS)
         device = c.selectbox("Device", ["auto", *available_devices()], key="toy_device", **PS)
+    executor, executor_error = executor_choice("toy")
 
     values = {key: st.session_state.get(key) for key in FIELDS}
-    problems = _problems(values, ks, k_pick.rejected)
+    problems = _problems(values, ks, k_pick.rejected) + ([executor_error] if executor_error else [])
     cfg = None
     if not problems:
         n = int(values["toy_n"])
@@ -129,7 +130,7 @@ with st.container(border=True):
                    "trains. Several runs queue one after another.")
     if (run or autostart) and cfg is not None:
         try:
-            launched = submit_toy(lab, cfg, owner=session_id())
+            launched = submit_toy(lab, cfg, owner=session_id(), executor=executor)
             st.session_state["toy_pick"] = launched.run_ids[0]  # the new run is the one shown below
             st.toast(f"Queued toy run #{launched.run_ids[0]}.")
         except (QueueFullError, ValueError) as exc:
