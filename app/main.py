@@ -19,11 +19,12 @@ if str(ROOT) not in sys.path:  # so pages can `import core` and `import app`
 
 import streamlit as st  # noqa: E402
 
-st.set_page_config(page_title="Tunable sensitivity lab", page_icon=":material/tune:", layout="wide")
+# A local favicon: a Material icon as page_icon is fetched from a font CDN, so offline the tab had none.
+st.set_page_config(page_title="Tunable sensitivity lab", page_icon=str(ROOT / "assets" / "favicon.png"), layout="wide")
 
 VIEWS = ROOT / "app" / "views"
-PAGES = [
-    st.Page(VIEWS / "overview.py", title="Overview", icon=":material/home:", url_path="overview", default=True),
+PAGES = [  # the default page is served at "/" whatever its url_path; "/overview" is the alias below
+    st.Page(VIEWS / "overview.py", title="Overview", icon=":material/home:", url_path="home", default=True),
     st.Page(VIEWS / "sensitivity.py", title="Sensitivity curves", icon=":material/show_chart:", url_path="sensitivity"),
 ]
 for name, title, icon in (
@@ -34,6 +35,12 @@ for name, title, icon in (
     if (VIEWS / f"{name}.py").exists():
         PAGES.append(st.Page(VIEWS / f"{name}.py", title=title, icon=icon, url_path=name))
 
-page = st.navigation(PAGES)
+
+def _overview_alias() -> None:
+    """/overview (the Overview's name in links and bookmarks) opens the Overview at "/"."""
+    st.switch_page(PAGES[0])
+
+
+page = st.navigation(PAGES + [st.Page(_overview_alias, title="Overview", url_path="overview", visibility="hidden")])
 st.sidebar.caption("Keren, Sabato & Schuller, *Tunable sensitivity to large errors in neural network training*, AAAI 2017.")
 page.run()

@@ -78,10 +78,29 @@ def k_axis(fig: go.Figure, lo: int = -6, hi: int = 4) -> go.Figure:
     return fig.update_xaxes(type="log", tickvals=ticks, ticktext=[format_k(t) for t in ticks])
 
 
-def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 430) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=dict(text=title, font=dict(size=FONT_SIZE + 3)), xaxis_title=x,
-                      yaxis_title=y, height=height, font=dict(size=FONT_SIZE),
-                      legend=dict(orientation="v", font=dict(size=FONT_SIZE)), margin=dict(l=60, r=20, t=60, b=50))
+TITLE_CHARS = 44  # a title line that fits a phone (390 px) at 16 px; Plotly does not wrap titles itself
+
+
+def wrap_title(title: str, width: int = TITLE_CHARS) -> str:
+    """The title in lines of at most `width` characters (broken at spaces, joined by <br>)."""
+    lines: list[str] = []
+    for word in title.split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return "<br>".join(lines)
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 430, legend: str = "right") -> go.Figure:
+    """Shared look. legend="below": a horizontal legend under the chart, so that on a phone the plot keeps
+    the whole width; "right": a vertical one beside it."""
+    where = (dict(orientation="h", yref="container", y=0, yanchor="bottom", x=0, xanchor="left")
+             if legend == "below" else dict(orientation="v"))
+    fig.update_layout(template=TEMPLATE, title=dict(text=wrap_title(title), font=dict(size=FONT_SIZE + 2),
+                                                    automargin=True, yref="paper"),
+                      xaxis_title=x, yaxis_title=y, height=height, font=dict(size=FONT_SIZE),
+                      legend=dict(font=dict(size=FONT_SIZE), **where), margin=dict(l=60, r=20, t=40, b=50))
     return fig
 
 
@@ -103,7 +122,7 @@ def update_curves(df: pd.DataFrame, log_axes: bool = False) -> go.Figure:
                                  line=dict(color=reference_color(name), width=2.5,
                                            dash=REFERENCE_DASH[i % len(REFERENCE_DASH)])))
     _layout(fig, "How hard one example pushes its true-class logit", "|ε_y| = 1 − p_y (prediction error)",
-            "|f_y|  (update of the true-class logit)")
+            "|f_y| (true-class update)", legend="below")
     if log_axes:
         fig.update_xaxes(type="log")
         positive = df.loc[(df["size"] > 0) & (df.abs_eps > 0)]
@@ -114,6 +133,11 @@ def update_curves(df: pd.DataFrame, log_axes: bool = False) -> go.Figure:
             fig.update_yaxes(range=[math.log10(lo) - 0.1, math.log10(hi) + 0.1])
         fig.update_yaxes(type="log", exponentformat="power")
     return fig
+
+
+def times(r: float) -> str:
+    """A ratio as a reader says it: '9×', '1.93×', '6,561×' (no 6.56e+03)."""
+    return f"{r:,.0f}×" if r >= 1000 else f"{r:.3g}×"
 
 
 def _label_heights(values: list[float], lo: float, hi: float, gap: float) -> list[float]:
@@ -145,7 +169,7 @@ def hard_easy(k_grid: np.ndarray, ratios: np.ndarray, chosen: dict[float, float]
     fig.add_trace(go.Scatter(x=k_grid, y=ratios, mode="lines", name="(hard/easy)^k", line=dict(color="#444", width=2)))
     colors = k_colors(list(chosen))
     for k, r in chosen.items():
-        fig.add_trace(go.Scatter(x=[k], y=[r], mode="markers+text", name=f"k = {format_k(k)}", text=[f"{r:.3g}×"],
+        fig.add_trace(go.Scatter(x=[k], y=[r], mode="markers+text", name=f"k = {format_k(k)}", text=[times(r)],
                                  textposition="top left", textfont=dict(color=colors[k]),
                                  marker=dict(size=13, color=colors[k], line=dict(color="black", width=1))))
     # y spans the marked k and the references (and ratio 1, at k -> 0), not the whole curve up to k = 16:
@@ -162,10 +186,10 @@ def hard_easy(k_grid: np.ndarray, ratios: np.ndarray, chosen: dict[float, float]
         color = reference_color(name)
         fig.add_hline(y=r, line=dict(dash=REFERENCE_DASH[i % len(REFERENCE_DASH)], width=2, color=color))
         fig.add_annotation(x=1, xref="x domain", xanchor="right", y=y, yref="y", yanchor="bottom", showarrow=False,
-                           text=f"{name}: {r:.3g}×", font=dict(color=color, size=FONT_SIZE),
+                           text=f"{name}: {times(r)}", font=dict(color=color, size=FONT_SIZE),
                            bgcolor="rgba(255,255,255,0.8)")
-    _layout(fig, f"How much more a hard example (|ε_y| = {hard:g}) moves the model than an easy one (|ε_y| = {easy:g})",
-            "k", "weight ratio hard / easy")
+    _layout(fig, f"How much more a hard example (|ε_y| = {hard:g}) moves the model than an easy one ({easy:g})",
+            "k", "weight ratio hard / easy", legend="below")
     k_axis(fig)
     fig.update_yaxes(type="log", exponentformat="power", range=y_range)
     return fig
@@ -182,7 +206,7 @@ def vector_bars(bars: pd.DataFrame, target: int) -> go.Figure:
                              marker_pattern_shape="/" if is_ce else ""))
     fig.add_vrect(x0=target - 0.5, x1=target + 0.5, fillcolor="gold", opacity=0.15, line_width=0,
                   annotation_text="true class", annotation_position="top")
-    _layout(fig, "The full update vector f of one example", "class j", "f_j (negative: raise this logit)")
+    _layout(fig, "The full update vector f of one example", "class j", "f_j (negative: raise this logit)", legend="below")
     fig.update_layout(barmode="group")
     fig.update_xaxes(dtick=1)
     return fig
@@ -387,7 +411,7 @@ def run_curves(history: pd.DataFrame, labels: dict[int, str], column: str, title
         y = part[column] * (100 if percent else 1)
         fig.add_trace(go.Scatter(x=part["epoch"], y=y, mode="lines+markers", name=labels.get(run_id, f"run {run_id}"),
                                  line=dict(color=color, dash=dashes[n % len(dashes)], width=2), marker=dict(size=5)))
-    _layout(fig, title, "epoch", y_title, height=380)
+    _layout(fig, title, "epoch", y_title, height=380, legend="below")
     fig.update_xaxes(dtick=1 if len(history) and history["epoch"].max() <= 20 else None)
     return fig
 
@@ -399,7 +423,7 @@ def final_vs_k(runs: pd.DataFrame, column: str, title: str, y_title: str) -> go.
     for i, (lr, part) in enumerate(runs.sort_values("k").groupby("lr", sort=True)):
         fig.add_trace(go.Scatter(x=part["k"], y=part[column] * 100, mode="markers+lines", name=f"lr = {lr:g}",
                                  marker=dict(size=10, symbol=symbols[i % len(symbols)]), line=dict(width=1)))
-    _layout(fig, title, "k (log scale)", y_title, height=380)
+    _layout(fig, title, "k (log scale)", y_title, height=380, legend="below")
     return k_axis(fig)
 
 
@@ -450,7 +474,7 @@ def accuracy_curves(curves: pd.DataFrame, rate: float, title: str | None = None)
             error_y=dict(type="data", array=(100 * line["test_acc_std"]).fillna(0), visible=True, thickness=1),
             hovertemplate=f"{name}<br>epoch %{{x}}<br>test accuracy %{{y:.2f}}%<extra></extra>"))
     _layout(fig, title or f"Clean test accuracy while training on {rate:.0%} noisy labels", "epoch",
-            "test accuracy (%)", height=400)
+            "test accuracy (%)", height=400, legend="below")
     fig.update_xaxes(dtick=1 if part["epoch"].nunique() <= 20 else None)
     return fig
 
@@ -476,7 +500,7 @@ def memorization(curves: pd.DataFrame, rate: float) -> go.Figure:
             hovertemplate=f"{name}<br>epoch %{{text}}<br>fit to noisy labels %{{x:.1f}}%<br>"
                           f"fit to true labels %{{y:.1f}}%<extra></extra>"))
     _layout(fig, f"Memorization at {rate:.0%} noise: what the network fits on its training set (last epoch: big dot)",
-            "accuracy on the noisy training labels (%)", "accuracy on the true training labels (%)", height=420)
+            "accuracy on the noisy training labels (%)", "accuracy on the true training labels (%)", height=420, legend="below")
     return fig
 
 
@@ -489,7 +513,7 @@ def memorized_curves(curves: pd.DataFrame, rate: float) -> go.Figure:
         fig.add_trace(go.Scatter(x=line["epoch"], y=100 * line["memorized"], name=name, mode="lines+markers",
                                  line=style, hovertemplate=f"{name}<br>epoch %{{x}}<br>memorized %{{y:.1f}}%<extra></extra>"))
     _layout(fig, "Flipped examples memorized (predicted as their wrong label)", "epoch",
-            "memorized (% of flipped examples)", height=400)
+            "memorized (% of flipped examples)", height=400, legend="below")
     fig.update_xaxes(dtick=1 if part["epoch"].nunique() <= 20 else None)
     return fig
 
@@ -504,24 +528,28 @@ def accuracy_vs_rate(table: pd.DataFrame, metric: str = "test_acc", y_title: str
             x=100 * line["rate"], y=100 * line[f"{metric}_mean"], name=name, mode="lines+markers", line=style,
             error_y=dict(type="data", array=(100 * line[f"{metric}_std"]).fillna(0), visible=True, thickness=1),
             hovertemplate=f"{name}<br>noise %{{x:.0f}}%<br>%{{y:.2f}}%<extra></extra>"))
-    _layout(fig, title, "noise rate (% of training labels flipped)", y_title, height=400)
+    _layout(fig, title, "noise rate (% of training labels flipped)", y_title, height=400, legend="below")
     return fig
 
 
 def final_bars(table: pd.DataFrame, rate: float, title: str | None = None) -> go.Figure:
-    """Final clean test accuracy per method at one rate: bars with the std over seeds."""
+    """Final clean test accuracy per method at one rate: horizontal bars from 0 (long method names stay
+    readable on a phone), the std over seeds as error bars, the value written inside each bar."""
     part = table[table["rate"] == rate]
     names, colors = [], []
     for name, line, style in _series(part):
         names.append(name)
         colors.append(style["color"])
+    acc = 100 * part["test_acc_mean"]
     fig = go.Figure(go.Bar(
-        x=names, y=100 * part["test_acc_mean"], marker_color=colors,
-        error_y=dict(type="data", array=(100 * part["test_acc_std"]).fillna(0), visible=True),
-        text=[f"{v:.1f}" for v in 100 * part["test_acc_mean"]], textposition="outside"))
-    _layout(fig, title or f"Final clean test accuracy at {rate:.0%} noise (mean ± std over seeds)", "",
-            "test accuracy (%)", height=380)
-    fig.update_yaxes(range=[0, 105])  # bars start at 0 (room above 100 for the labels)
+        y=names, x=acc, orientation="h", marker_color=colors,
+        error_x=dict(type="data", array=(100 * part["test_acc_std"]).fillna(0), visible=True, color="#444"),
+        text=[f"{v:.1f}" for v in acc], textposition="inside", insidetextanchor="start",
+        textfont=dict(color="white", size=FONT_SIZE), hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
+    _layout(fig, title or f"Final clean test accuracy at {rate:.0%} noise (mean ± std over seeds)",
+            "test accuracy (%)", "", height=140 + 34 * len(names), legend="below")
+    fig.update_xaxes(range=[0, 100])  # bars start at 0
+    fig.update_yaxes(autorange="reversed")  # in table order, top to bottom
     return fig
 
 
@@ -538,5 +566,5 @@ def toy_error_vs_k(table: pd.DataFrame) -> go.Figure:
             error_y=dict(type="data", array=(100 * part["test_error_std"]).fillna(0), visible=True, thickness=1),
             line=dict(color=f"rgba(40, 40, 160, {shade:.2f})", width=2),
             marker=dict(size=11, color=[colors[float(k)] for k in part["k"]], line=dict(color="black", width=1))))
-    _layout(fig, "Toy: test error against k, per label-noise rate", "k (log scale)", "test error (%)", height=400)
+    _layout(fig, "Toy: test error against k, per label-noise rate", "k (log scale)", "test error (%)", height=400, legend="below")
     return k_axis(fig)

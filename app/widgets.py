@@ -30,6 +30,7 @@ class Numbers:
     rule: str  # said when an entry is refused, e.g. "k values must be numbers in (0, 64]"
     read: Callable[[str], float]  # text -> value; raises ValueError for unreadable or out-of-range text
     write: Callable[[float], str]  # value -> its chip (and URL) text; read(write(v)) is the value that runs
+    example: str  # the Add box's placeholder
 
 
 def _positive(upper: float) -> Callable[[str], float]:
@@ -49,10 +50,12 @@ def _rate(text: str) -> float:
     return value
 
 
-K_VALUES = Numbers("k values must be numbers in (0, 64], written like 0.25, 1/4 or 2^-2", _positive(64.0), format_k)
+K_VALUES = Numbers("k values must be numbers in (0, 64], written like 0.25, 1/4 or 2^-2", _positive(64.0), format_k,
+                   "e.g. 0.3 or 2^-5, then Enter")
 LEARNING_RATES = Numbers("learning rates must be numbers in (0, 100], written like 0.03 or 3e-2", _positive(100.0),
-                         lambda v: f"{v:g}")
-NOISE_RATES = Numbers("noise rates must be numbers in [0, 1), written like 0.4 or 40%", _rate, lambda v: f"{v:g}")
+                         lambda v: f"{v:g}", "e.g. 0.05, then Enter")
+NOISE_RATES = Numbers("noise rates must be numbers in [0, 1), written like 0.4 or 40%", _rate, lambda v: f"{v:g}",
+                      "e.g. 0.3 or 30%, then Enter")
 
 
 @dataclass(frozen=True)
@@ -138,9 +141,9 @@ def number_list(label: str, key: str, numbers: Numbers, *, default: list[str], c
     left, right = st.columns([3, 1.2], vertical_alignment="bottom")
     chosen = left.multiselect(
         label, options, default=None if key in st.session_state else default_chips, key=key, help=help,
-        accept_new_options=False, filter_mode=None, select_all=False, on_change=_touched, args=(key,),
+        accept_new_options=False, filter_mode=None, select_all=False, wrap=True, on_change=_touched, args=(key,),
         placeholder="Pick from the list, or add a value →", **extra)
-    right.text_input(add_label, key=add_key, placeholder="e.g. 0.3 or 2^-5, then Enter", on_change=_add,
+    right.text_input(add_label, key=add_key, placeholder=numbers.example, on_change=_add,
                      args=(key, numbers), help=f"Type one or more values (comma-separated) and press Enter. "
                                                 f"{numbers.rule[0].upper()}{numbers.rule[1:]}.", **extra)
     rejected = _split(st.session_state.get(add_key))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from tests.conftest import plotly_figures
 
 PAGE = "views/noise.py"
@@ -52,10 +54,10 @@ def test_page_renders_and_explains_what_to_do(app):
     assert any("Quick: 40% symmetric" in i.value for i in at.info)
     (bars,) = plotly_figures(at)
     assert bars["layout"]["title"]["text"].startswith("Example: final clean test accuracy")
-    assert bars["layout"]["yaxis"]["range"][0] == 0
-    names = list(bars["data"][0]["x"])
+    assert bars["layout"]["xaxis"]["range"][0] == 0
+    names = list(bars["data"][0]["y"])
     assert names[:3] == ["k = 1/4", "k = 1/2", "CE"] and "GCE (q = 0.7)" in names
-    assert bars["data"][0]["y"][names.index("GCE (q = 0.7)")] == 89.9
+    assert bars["data"][0]["x"][names.index("GCE (q = 0.7)")] == pytest.approx(89.9)
 
 
 def test_typed_noise_rate_adds_exactly_that_rate(app):

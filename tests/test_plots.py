@@ -119,14 +119,14 @@ def test_k_is_written_one_way_on_k_axes_and_marks():
                               k=[0.25, 1.0, math.nan], rate=0.4, test_acc_mean=[0.9, 0.88, 0.91],
                               test_acc_std=[0.01, 0.01, 0.0]))
     bars = plots.final_bars(noise, 0.4)
-    assert list(bars.data[0].x) == ["k = 1/4", "CE", "GCE (q=0.7)"]
+    assert list(bars.data[0].y) == ["k = 1/4", "CE", "GCE (q=0.7)"]
 
 
 def test_bar_charts_start_at_zero():
     """The final-accuracy bars start at 0, however close the accuracies are."""
     table = pd.DataFrame(dict(method=["ce", "gce"], objective=["CE", "GCE"], k=[1.0, math.nan], rate=0.4,
                               test_acc_mean=[0.95, 0.96], test_acc_std=[0.001, 0.002]))
-    assert plots.final_bars(table, 0.4).layout.yaxis.range[0] == 0
+    assert plots.final_bars(table, 0.4).layout.xaxis.range[0] == 0
 
 
 def test_legends_are_readable_on_a_projector():

@@ -109,7 +109,7 @@ st.markdown(
 
 # ----------------------------------------------------------------------------- settings
 with st.container(border=True):
-    c1, c2, c3, c4 = st.columns([1.2, 1, 1, 2.5])
+    c1, c2, c3, c4 = st.columns([1.6, 1.1, 1.3, 2])
     c1.button("Quick: 40% symmetric, MNIST", key="noise_quick", on_click=_preset, args=("quick",), type="primary",
               help="7 objectives × 2 seeds, 5,000 training images, 784-256-10, 8 epochs: 1-3 minutes on 2 shared CPU cores")
     c2.button("Paper-like (long)", key="noise_paper", on_click=_preset, args=("paper",),

@@ -56,10 +56,10 @@ tab_curves, tab_ratio, tab_vector = st.tabs(
 
 # ----------------------------------------------------------------------------- |f_y| against |eps_y|
 with tab_curves:
-    c1, c2, c3, c4 = st.columns([3, 1.3, 1.3, 1.4])
+    c1, c2, c3, c4 = st.columns([3, 1.2, 1.2, 1.7])
     refs = c1.multiselect("Overlay known losses (their |∂L/∂z_y| at the same |ε_y|)",
                           options=list(REFERENCE_LOSSES), default=["ce", "mae", "gce", "focal"],
-                          format_func=lambda n: REFERENCE_LOSSES[n][0], key="ref", bind=QP)
+                          format_func=lambda n: REFERENCE_LOSSES[n][0], key="ref", bind=QP, wrap=True)
     q = c2.slider("GCE q", 0.05, 1.0, 0.7, 0.05, key="q", bind=QP)
     gamma = c3.slider("Focal γ", 0.0, 5.0, 2.0, 0.5, key="gamma", bind=QP)
     axes = c4.radio("Axes", ["linear", "log-log"], key="axes", bind=QP, horizontal=True)
@@ -88,10 +88,10 @@ with tab_ratio:
         st.markdown(f"With the pseudo-gradient the ratio is $({hard:g}/{easy:g})^k$. Cross-entropy (k = 1) "
                     f"weighs the hard example {hard / easy:.3g}× the easy one.")
         st.dataframe(
-            [{"loss": name, "hard / easy weight (×)": f"{r:.3g}",
+            [{"loss": name, "hard / easy weight (×)": plots.times(r)[:-1],
               "k with the same ratio": format_k(float(f"{matching_k(r, hard, easy):.3g}"))}
              for name, r in refs_r.items()]
-            + [{"loss": f"pseudo-gradient, k = {format_k(k)}", "hard / easy weight (×)": f"{r:.3g}",
+            + [{"loss": f"pseudo-gradient, k = {format_k(k)}", "hard / easy weight (×)": plots.times(r)[:-1],
                 "k with the same ratio": format_k(k)} for k, r in chosen.items()],
             hide_index=True, key="ratio_table",
         )
