@@ -95,8 +95,9 @@ def summary(event) -> tuple:
 
 
 def expected(spec: Spec, last_epoch: int | None = None) -> list[tuple]:
-    """Summaries of what `sleepy` yields through `last_epoch` (all of it, Finished included, when None)."""
-    out = []
+    """Summaries of what a group of `sleepy` yields through `last_epoch` (all of it, Finished included,
+    when None), led by run_task's "starting" Progress."""
+    out = [("Progress", f"group {spec.group}: starting")]
     for epoch in range(1, (last_epoch or spec.epochs) + 1):
         out += [("Epoch", index, epoch) for index in range(spec.runs)] + [("Progress", f"epoch {epoch}")]
     if last_epoch is None:

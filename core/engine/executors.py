@@ -100,7 +100,10 @@ class Executor(Protocol):
 
 
 def run_task(group: Group, cancel: threading.Event) -> Iterator[Event]:
-    """The group's events, with an exception in the task turned into a final GroupEnded("failed")."""
+    """The group's events, led by a Progress the moment it starts (its runs read "running" from
+    then on, not from its first epoch), with an exception in the task turned into a final
+    GroupEnded("failed")."""
+    yield Progress(0.0, f"{group.label or 'group'}: starting")
     try:
         yield from group.task(group.spec, cancel)
     except Exception as exc:  # noqa: BLE001 - a failed group must not end the others
