@@ -31,6 +31,7 @@ for name, title, icon in (
     ("toy", "Toy experiment", ":material/target:"),
     ("mnist", "MNIST runs", ":material/grid_view:"),
     ("noise", "Label noise", ":material/blur_on:"),
+    ("paper", "Paper tables", ":material/table:"),
 ):
     if (VIEWS / f"{name}.py").exists():
         PAGES.append(st.Page(VIEWS / f"{name}.py", title=title, icon=icon, url_path=name))

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from core.data import data_dir, get_dataset
 from core.engine.executors import Event, Executor
 from core.engine.lab import Lab, Launched
 from core.engine.status import DONE
@@ -33,12 +34,22 @@ from core.mnist.task import load_results
 from core.study.config import Cell, StudyConfig
 
 KIND = "study"  # the run store's kind for every run of a study
+DOWNLOAD_ONLY = ("cifar10", "cifar100", "svhn")  # data sets with no packaged fallback (core.data)
 
 
 def _record(study: StudyConfig, cell: Cell, config: TrainConfig, data: dict) -> dict:
     """What the store keeps as a run's config: core.mnist's {"train", "data"} plus the study."""
     return {"train": config.to_dict(), "data": data,
             "study": {"id": study.id, "name": study.name, "cell": dataclasses.asdict(cell), "config": study.to_dict()}}
+
+
+def uncached_datasets(study: StudyConfig) -> list[str]:
+    """The study's data sets that only a download could provide (CIFAR-10/100, SVHN: no local
+    fallback) and that are not in the data directory's cache yet: a page refuses to start those
+    rather than have a worker wait on an unreachable server (`python -m core.data --dataset NAME`)."""
+    root = data_dir()
+    return [name for name in study.datasets
+            if name in DOWNLOAD_ONLY and not (root / get_dataset(name).info.cache_name).exists()]
 
 
 def done_runs(store: RunStore, study: StudyConfig) -> dict[tuple[str, TrainConfig], int]:

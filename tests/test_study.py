@@ -1,0 +1,259 @@
+"""Tests of core.study: the grid, the protocol per cell with seeds, the table, the paper join, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from core.engine.executors import Finished
+from core.engine.lab import Lab
+from core.engine.queue import JobManager
+from core.engine.store import RunStore
+from core.mnist import ConfigError, RunResult, TrainConfig
+from core.study import PRESETS, TABLE_COLUMNS, Cell, StudyConfig, make_report, run_study, submit_study
+from core.study.cli import main
+from core.study.estimate import cpu_factor, estimate_study_seconds
+from core.study.paper import compare_with_paper, join_paper, paper_tables
+from core.study.report import StudyReport
+from core.study.table import at_best_epoch, cell_summary, per_seed_table, t_interval
+from core.study.task import done_runs, load_study, missing_runs
+
+TINY = dict(ks=(0.5, 1.0), lrs=(0.1, 0.3), seeds=(0, 1), epochs=2, patience=1, n_train=300, n_val=200, n_test=200,
+            train_eval=100, device="cpu")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    lab = Lab(RunStore(tmp_path / "runs.sqlite"), JobManager())
+    yield lab
+    lab.jobs.shutdown(cancel=True, timeout=30)
+
+
+# ----------------------------------------------------------------------------- grid
+
+
+def test_grid_is_the_product_of_cells_and_k_lr_seeds():
+    """StudyConfig.grid makes datasets x layers x widths x momenta cells, each with every k x lr x seed run,
+    early-stopped, multi-layer nets clipped at 100, hidden = width repeated `layers` times."""
+    study = StudyConfig.grid(["mnist", "fashion-mnist"], [1, 3], [64], [0.5, 0.9], **TINY)
+    assert len(study.cells) == 8 and len(study.runs()) == 8 * 2 * 2 * 2
+    cell, config = study.runs()[-1]
+    assert cell == Cell("fashion-mnist", 3, 64, 0.9)
+    assert config.hidden == (64, 64, 64) and config.momentum == 0.9 and config.clip_norm == 100.0
+    assert config.patience == 1 and config.epochs == 2 and (config.k, config.lr, config.seed) == (1.0, 0.3, 1)
+    assert study.data("fashion-mnist").dataset == "fashion-mnist" and study.data("mnist").n_train == 300
+
+
+def test_study_id_depends_on_numbers_only_and_k1_is_required():
+    """The id changes with anything that changes a number, not with the device or the name; a grid
+    without k = 1 (the baseline) or with an unknown data set is refused with a message."""
+    a = StudyConfig.grid(["mnist"], [1], [64], [0.5], **TINY)
+    assert a.id == StudyConfig.grid(["mnist"], [1], [64], [0.5], **{**TINY, "device": "auto"}, name="x").id
+    assert a.id != StudyConfig.grid(["mnist"], [1], [64], [0.5], **{**TINY, "seeds": (0, 1, 2)}).id
+    assert StudyConfig.from_dict(json.loads(json.dumps(a.to_dict()))) == a
+    with pytest.raises(ConfigError, match="include 1"):
+        StudyConfig.grid(["mnist"], [1], [64], [0.5], **{**TINY, "ks": (0.5, 2.0)})
+    with pytest.raises(ConfigError, match="unknown data set"):
+        StudyConfig.grid(["imagenet"], [1], [64], [0.5], **TINY)
+
+
+def test_presets_are_named_and_cpu_presets_are_bounded():
+    """The four presets exist with their titles; the CPU presets' upper-bound estimate is under 30 minutes
+    on a CPU, and the paper presets cover every cell of Tables 1, 3 and 4 (with at least the paper's ks)."""
+    assert PRESETS["mnist-1layer"].title == "MNIST 1 layer (CPU, ~20 min)"
+    assert PRESETS["fashion-depth"].title == "Fashion-MNIST depth 1/3/5 (CPU, ~30 min)"
+    assert PRESETS["paper-table1"].title == "Paper: all of Table 1 (GPU or Ray)"
+    assert PRESETS["paper-tables34"].title == "Paper: Tables 3 and 4 (GPU or Ray)"
+    for name in ("mnist-1layer", "fashion-depth"):
+        study = PRESETS[name].study
+        assert study.device == "auto" and estimate_study_seconds(StudyConfig.from_dict(
+            {**study.to_dict(), "device": "cpu"})) < 30 * 60
+    paper = paper_tables()
+    covered = {(c.dataset, c.layers, c.width, c.momentum) for p in ("paper-table1", "paper-tables34")
+               for c in PRESETS[p].study.cells}
+    names = {"MNIST": "mnist", "SVHN": "svhn", "CIFAR-10": "cifar10", "CIFAR-100": "cifar100"}
+    assert {(names[r.dataset], r.layers, r.width, r.momentum) for r in paper.itertuples()} <= covered
+    assert set(paper["selected_k"]) <= set(PRESETS["paper-table1"].study.ks)
+
+
+def test_estimate_scales_with_runs_and_depth():
+    """The estimate grows linearly with the number of runs, and the CPU factor with depth."""
+    one = StudyConfig.grid(["mnist"], [1], [256], [0.5], **{**TINY, "seeds": (0,)})
+    two = StudyConfig.grid(["mnist"], [1], [256], [0.5], **{**TINY, "seeds": (0, 1)})
+    assert cpu_factor(5) > cpu_factor(1) > 0
+    startup = 8.0 * cpu_factor(1)  # core.mnist.task.STARTUP_S, once per group (one here), scaled as the rest
+    assert estimate_study_seconds(two) - startup == pytest.approx(2 * (estimate_study_seconds(one) - startup))
+
+
+# ----------------------------------------------------------------------------- the protocol per cell
+
+CELL = Cell("mnist", 1, 400, 0.5)
+# mean validation error (%) per (k, lr) over the 3 seeds below: k = 0.5 at lr 0.3 is best on the means
+VAL = {(0.5, 0.1): 3.0, (0.5, 0.3): 2.0, (1.0, 0.1): 2.6, (1.0, 0.3): 2.9, (2.0, 0.1): 3.5, (2.0, 0.3): 2.2}
+SEED_SHIFT = {0: {}, 1: {}, 2: {(2.0, 0.3): -0.1, (0.5, 0.3): +0.15}}  # seed 2 alone prefers k = 2
+TEST = {0: (1.9, 1.7), 1: (2.1, 2.0), 2: (2.0, 1.7)}  # seed -> (test error % of k=1 lr 0.1, of k=0.5 lr 0.3)
+
+
+def _synthetic(k: float, lr: float, seed: int) -> RunResult:
+    """A finished run whose best validation epoch is epoch 2; epoch 3 is worse (what early stopping
+    leaves behind) and carries a test error that must not be used."""
+    val = (VAL[(k, lr)] + SEED_SHIFT[seed].get((k, lr), 0.0)) / 100
+    test = {(1.0, 0.1): TEST[seed][0], (0.5, 0.3): TEST[seed][1]}.get((k, lr), 5.0) / 100
+    ce = 0.05 + k / 100 + seed / 1000
+    history = [{"epoch": 1, "val_error": val + 0.02, "val_ce": 0.5, "test_error": test + 0.02, "test_ce": 0.5},
+               {"epoch": 2, "val_error": val, "val_ce": 0.1, "test_error": test, "test_ce": ce},
+               {"epoch": 3, "val_error": val + 0.01, "val_ce": 0.2, "test_error": test + 0.05, "test_ce": 9.0}]
+    return RunResult(TrainConfig(hidden=(400,), k=k, lr=lr, seed=seed, epochs=3, patience=1), "done", history, "cpu", 1.0)
+
+
+def _cell_runs() -> list[RunResult]:
+    return [_synthetic(k, lr, s) for (k, lr) in VAL for s in (0, 1, 2)]
+
+
+def test_at_best_epoch_keeps_the_early_stopped_epoch():
+    """A run is read at its epoch of lowest validation error (the fit summary's best_*), not its last."""
+    run = at_best_epoch(_synthetic(1.0, 0.1, 0))
+    assert run.final["epoch"] == 2 and run.final["test_error"] == pytest.approx(0.019)
+
+
+def test_selection_per_cell_on_seed_means_and_per_seed():
+    """Headline: lr per k, then k, on the seed means of the early-stopped validation error (k = 0.5 at lr
+    0.3), compared with k = 1 at its own best lr (0.1); per seed, seed 2 alone picks k = 2, so k_counts
+    says 0.5 twice and 2 once."""
+    row = cell_summary(CELL, _cell_runs())
+    assert set(row) == set(TABLE_COLUMNS)
+    assert (row["selected_k"], row["selected_lr"], row["k1_lr"], row["seeds"]) == (0.5, 0.3, 0.1, 3)
+    assert row["test_error_k1"] == pytest.approx(2.0) and row["test_error_selected"] == pytest.approx(1.8)
+    assert row["test_error_k1_std"] == pytest.approx(0.1) and row["epochs_selected"] == 2
+    assert row["test_ce_selected"] == pytest.approx(0.055 + 0.001) and row["test_ce_k1"] == pytest.approx(0.061)
+    assert row["k_counts"] == "0.5:2 2:1"
+    per_seed = per_seed_table({CELL: _cell_runs()})
+    assert per_seed.set_index("seed")["selected_k"].to_dict() == {0: 0.5, 1: 0.5, 2: 2.0}
+
+
+def test_paired_difference_interval_matches_a_hand_computation():
+    """diff_test_error is the mean over seeds of (selected - k=1) test error, with the 95% t-interval
+    mean ± t(0.975, n-1) * sd / sqrt(n) computed here by hand."""
+    row = cell_summary(CELL, _cell_runs())
+    diffs = [TEST[s][1] - TEST[s][0] for s in (0, 1, 2)]  # -0.2, -0.1, -0.3
+    mean = sum(diffs) / 3
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / 2)
+    half = 4.302652729911275 * sd / math.sqrt(3)  # t(0.975, 2)
+    assert stats.t.ppf(0.975, 2) == pytest.approx(4.302652729911275)
+    assert row["diff_test_error"] == pytest.approx(mean)
+    assert (row["diff_test_error_lo"], row["diff_test_error_hi"]) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    assert math.isnan(t_interval([1.0])[1]) and t_interval([])[0] != t_interval([])[0]
+
+
+def test_cell_without_k1_or_with_diverged_runs():
+    """A cell with no finished k = 1 run cannot be compared (ValueError naming the cell); diverged runs
+    and runs at chance are never selected."""
+    runs = [r for r in _cell_runs() if r.config.k != 1.0]
+    with pytest.raises(ValueError, match="k = 1"):
+        cell_summary(CELL, runs)
+    runs = _cell_runs()
+    runs[3] = RunResult(runs[3].config, "diverged", runs[3].history[:1], "cpu", 1.0)  # k=0.5 lr=0.3 seed 0
+    row = cell_summary(CELL, runs)
+    assert (row["selected_k"], row["selected_lr"]) == (2.0, 0.3)
+
+
+# ----------------------------------------------------------------------------- the paper
+
+
+def test_paper_join_and_differences_beyond_the_seed_spread():
+    """A cell of the paper gets its published row; a difference is flagged only when it exceeds our std
+    over seeds (and k only when the paper's k is outside the ks our seeds chose); a cell the paper does
+    not have gets NaN."""
+    ours = pd.DataFrame([cell_summary(CELL, _cell_runs()), {**cell_summary(CELL, _cell_runs()), "width": 64}])
+    joined = join_paper(ours)
+    assert joined.loc[0, "paper_selected_k"] == 0.5 and joined.loc[0, "paper_test_error_k1"] == 1.76
+    assert joined.loc[0, "paper_table"] == 1 and math.isnan(joined.loc[1, "paper_selected_k"])
+    out = compare_with_paper(ours)
+    assert out.loc[0, "test_error_k1_diff"] == pytest.approx(2.0 - 1.76)
+    assert out.loc[0, "test_error_k1_beyond"]  # 2.0 vs 1.76: 0.24 > our std 0.1
+    assert not out.loc[0, "test_error_selected_beyond"]  # 1.8 vs 1.74: 0.06 < our std 0.17
+    assert not out.loc[0, "selected_k_beyond"]  # the paper's 0.5 is among our seeds' choices
+    ours.loc[0, "k_counts"] = "2:3"
+    assert compare_with_paper(ours).loc[0, "selected_k_beyond"]
+    assert not out.loc[1, "test_error_k1_beyond"]
+
+
+# ----------------------------------------------------------------------------- on the engine
+
+
+def test_resume_skips_runs_already_done(lab):
+    """A study stopped after its first finished run keeps the runs that finished (here the first cell's
+    group); started again, it trains only the others (no done run is redone), and every run of the study
+    is then found by its id."""
+    study = StudyConfig.grid(["mnist"], [1, 2], [16], [0.5], **TINY)
+    cancel = threading.Event()
+
+    def stop_after_first(gi, event):
+        if isinstance(event, Finished) and event.status == "done":
+            cancel.set()
+
+    first = run_study(lab, study, on_event=stop_after_first, cancel=cancel)
+    done_first = done_runs(lab.store, study)
+    assert 1 <= len(done_first) < len(study.runs()) and sum(len(r) for r in first.values()) == len(done_first)
+    assert len(missing_runs(lab.store, study)) == len(study.runs()) - len(done_first)
+    created_before = len(lab.store.list_runs(kind="study"))
+    cells = run_study(lab, study)
+    created = len(lab.store.list_runs(kind="study")) - created_before
+    assert created == len(study.runs()) - len(done_first)
+    done = done_runs(lab.store, study)
+    assert len(done) == len(study.runs()) and set(done_first.values()) <= set(done.values())
+    assert missing_runs(lab.store, study) == [] and sum(len(r) for r in cells.values()) == len(study.runs())
+    run = lab.store.get_run(next(iter(done.values())))
+    assert run["kind"] == "study" and run["config"]["study"]["id"] == study.id
+
+
+def test_submit_study_from_a_session_then_report(lab):
+    """submit_study queues only the missing runs for the owner (job meta carries the study id); once done,
+    the report has one row per cell with the table's columns, and a second submit queues nothing."""
+    study = StudyConfig.grid(["mnist"], [1], [16], [0.5], **{**TINY, "seeds": (0,)})
+    launched = submit_study(lab, study, owner="me")
+    assert len(launched) == 1 and len(launched[0].run_ids) == len(study.runs())
+    for job_id in launched[0].job_ids:
+        assert lab.jobs.get(job_id).meta["study"] == study.id
+        lab.jobs.wait(job_id, timeout=120)
+    report = make_report(study, load_study(lab.store, study))
+    assert list(report.table.columns[: len(TABLE_COLUMNS)]) == list(TABLE_COLUMNS) and len(report.table) == 1
+    assert submit_study(lab, study, owner="me") == []
+    again = StudyReport.from_json(json.loads(json.dumps(report.to_json())))
+    assert again.study == study and again.table.shape == report.table.shape
+
+
+def test_cli_tiny_grid_writes_json_and_csv_and_resumes(tmp_path, monkeypatch, capsys):
+    """`python -m core.study` on a tiny grid trains through the run store, prints the table, writes the
+    JSON (study, table, per_seed, surfaces, counts) and the CSV; run again, it trains nothing."""
+    monkeypatch.setenv("TUNABLE_RUNS_DB", str(tmp_path / "runs.sqlite"))
+    args = ["--dataset", "mnist", "--layers", "1", "2", "--widths", "16", "--k", "0.5", "1", "--lr", "0.1", "0.3",
+            "--seeds", "0", "1", "--epochs", "2", "--patience", "1", "--n-train", "300", "--n-val", "200",
+            "--n-test", "200", "--device", "cpu", "--json", str(tmp_path / "s.json"), "--csv", str(tmp_path / "s.csv")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "16 runs, 0 already done; to train: 16 runs, at most" in err
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert set(data) == {"study", "table", "per_seed", "surfaces", "notes", "runs_done", "runs_total", "seconds"}
+    assert data["runs_done"] == data["runs_total"] == 16 and len(data["table"]) == 2
+    assert set(TABLE_COLUMNS) <= set(data["table"][0]) and "paper_selected_k" in data["table"][0]
+    assert {r["layers"] for r in data["table"]} == {1, 2} and len(data["per_seed"]) == 4
+    assert len(data["surfaces"]) == 2 * 2 * 2  # cells x k x lr
+    csv = pd.read_csv(tmp_path / "s.csv")
+    assert list(csv.columns[: len(TABLE_COLUMNS)]) == list(TABLE_COLUMNS)
+    assert main(args[:-4]) == 0
+    assert "16 already done; to train: 0 runs" in capsys.readouterr().err
+
+
+def test_cli_refuses_bad_input_with_a_message(capsys):
+    """Bad flags end with argparse's usage error naming the problem, not a traceback."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--k", "0.5", "2"])
+    assert exc.value.code == 2 and "include 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--preset", "nope"])
