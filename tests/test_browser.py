@@ -118,8 +118,8 @@ def _assert_clean(page, name: str) -> None:
     assert errors.count() == 0, errors.first.inner_text()
 
 
-PAGES = [("overview", "", 0), ("sensitivity", "sensitivity", 1)]
-for name, charts in (("toy", 1), ("mnist", 0), ("noise", 0)):
+PAGES = [("overview", "", 1), ("sensitivity", "sensitivity", 1)]
+for name, charts in (("toy", 1), ("mnist", 2), ("noise", 1)):  # empty pages show an example or a figure
     if (ROOT / "app" / "views" / f"{name}.py").exists():
         PAGES.append((name, name, charts))
 
@@ -143,6 +143,75 @@ def test_sensitivity_settings_round_trip_through_the_url(server, page):
     page.wait_for_function("!window.location.search.includes('axes=log-log')", timeout=10_000)
     assert "k=1%2F8" in page.url or "k=1/8" in page.url
     _assert_clean(page, "sensitivity-shared-link")
+
+
+def _chips(page) -> list[str]:
+    """The texts of the first multiselect's chips."""
+    tags = page.locator('[data-testid="stMultiSelect"]').first.locator("[data-tag]")
+    return [t.get_attribute("aria-label") for t in tags.all()]
+
+
+def test_typing_a_k_value_adds_exactly_that_value(server, page):
+    """Typing 0 and Enter in the Add box adds nothing (it is refused in red; the multiselect used to add every
+    preset containing a 0); typing 0.3 adds 0.3 alone, to the chips, the chart and the URL."""
+    _open(page, f"{server}/sensitivity", charts=1)
+    before = _chips(page)
+    box = page.get_by_role("textbox", name="Add a k value")
+    box.fill("0")
+    box.press("Enter")
+    page.wait_for_selector('[data-testid="stAlertContentError"]', timeout=10_000)
+    assert _chips(page) == before and "'0'" in page.locator('[data-testid="stAlertContentError"]').inner_text()
+    box.fill("0.3")
+    box.press("Enter")
+    page.wait_for_function("window.location.search.includes('k=0.3')", timeout=10_000)
+    page.wait_for_function("document.querySelector('.js-plotly-plot .legend').textContent.includes('k = 0.3')",
+                           timeout=10_000)
+    assert _chips(page) == ["1/16", "1/4", "0.3", "1/2", "1", "2", "4"] and box.input_value() == ""
+    _assert_clean(page, "sensitivity-typed-k")
+
+
+def test_a_bad_link_is_named_and_the_url_shows_what_is_drawn(server, page):
+    """A link with an unreadable k opens with a warning naming it; the chips and the URL keep the readable ones."""
+    _open(page, f"{server}/sensitivity?k=1%2F8&k=bad&k=0.25", charts=1)
+    warning = page.locator('[data-testid="stAlertContentWarning"]').inner_text()
+    assert "k=bad" in warning and "1/8, 1/4" in warning
+    assert _chips(page) == ["1/8", "1/4"]
+    page.wait_for_function("!window.location.search.includes('bad')", timeout=10_000)
+    assert "k=1%2F4" in page.url or "k=1/4" in page.url
+
+
+def test_overview_path_and_local_favicon(server, page):
+    """/overview opens the Overview (not 'Page not found'), and the tab's icon is served by the app itself."""
+    _open(page, f"{server}/overview", charts=1)
+    page.wait_for_timeout(1000)
+    assert page.get_by_text("Page not found").count() == 0
+    assert page.locator("h1").first.inner_text().startswith("Tunable sensitivity to large errors")
+    icons = page.evaluate("Array.from(document.querySelectorAll('link[rel*=icon]')).map(l => l.href)")
+    assert icons and all(href.startswith(server) for href in icons), icons
+
+
+@pytest.mark.parametrize("name,path,charts", PAGES, ids=[p[0] for p in PAGES])
+def test_pages_fit_a_phone(server, browser, name, path, charts):
+    """At 390 x 844 px every page's title and form fields fit the screen (nothing wider than the viewport),
+    and no chart title runs past its chart."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    try:
+        _open(phone, f"{server}/{path}", charts)
+        too_wide = phone.evaluate("""() => Array.from(document.querySelectorAll(
+              'h1, [data-testid="stTextInput"], [data-testid="stMultiSelect"], [data-testid="stNumberInput"],'
+            + '[data-testid="stSelectbox"], [data-testid="stButton"]'))
+            .filter(e => e.offsetParent !== null)
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1 || e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.getAttribute('data-testid') || e.tagName)""")
+        assert not too_wide, too_wide
+        cut = phone.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(p => {
+              const t = p.querySelector('.gtitle'); if (!t) return false;
+              return t.getBoundingClientRect().right > p.getBoundingClientRect().right + 1; }).length""")
+        assert cut == 0
+        _assert_clean(phone, f"phone-{name}")
+    finally:
+        context.close()
 
 
 def test_toy_quick_look_runs_live_to_results(server, page):

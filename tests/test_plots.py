@@ -130,10 +130,11 @@ def test_bar_charts_start_at_zero():
 
 
 def test_legends_are_readable_on_a_projector():
-    """Every builder's legend (and text) uses a font of at least 14 px."""
+    """Every builder's legend (and text, axis titles) uses a font of at least 14 px, tick labels 13 px."""
     df = curves_frame([0.5, 1], ["ce"])
     history = pd.DataFrame(dict(run_id=[1, 1], epoch=[1, 2], val_error=[0.2, 0.1]))
     figs = [plots.update_curves(df), plots.run_curves(history, {1: "k = 1"}, "val_error", "t", "y", {1: 1.0}),
             plots.hard_easy(*hard_easy_curve(), {1.0: 9.0}, {"Cross-entropy": 9.0}, 0.9, 0.1)]
     for fig in figs:
         assert fig.layout.legend.font.size >= 14 and fig.layout.font.size >= 14
+        assert fig.layout.xaxis.tickfont.size >= 13 and fig.layout.yaxis.title.font.size >= 14
