@@ -24,7 +24,7 @@ from core.playground.runs import last_store_error, run_and_record
 
 # flag -> (config field, where it lives)
 _DATA_FLAGS = {"dataset": "dataset", "points": "points", "label_noise": "label_noise", "outliers": "outliers",
-               "test_points": "test_points", "seed": "seed"}
+               "test_points": "test_points", "seed": "seed", "data_seed": "seed"}  # --data-seed wins over --seed
 _TRAIN_FLAGS = {"k": "ks", "hidden": "hidden", "activation": "activation", "lr": "lr", "steps": "steps",
                 "batch_size": "batch_size", "frames": "frames", "grid": "grid", "seed": "seed"}
 
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=None, help="snapshots recorded (default 40)")
     p.add_argument("--grid", type=int, default=None, help="boundary grid size per side (default 50)")
     p.add_argument("--seed", type=int, default=None, help="data, initial weights and batch order (default 0)")
+    p.add_argument("--data-seed", type=int, default=None, help="the data's own seed, if not --seed")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the models are tiny: 1 is as fast)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON here")
@@ -68,6 +69,29 @@ def build_config(args: argparse.Namespace) -> PlaygroundConfig:
         given["hidden"] = parse_widths(" ".join(given["hidden"]), max_width=256, max_layers=4)
     data = dataclasses.replace(base.data, **{f: given[a] for a, f in _DATA_FLAGS.items() if a in given})
     return dataclasses.replace(base, data=data, **{f: given[a] for a, f in _TRAIN_FLAGS.items() if a in given})
+
+
+def command_for(cfg: PlaygroundConfig) -> str:
+    """The shell command that trains `cfg` (settings at their default are left out)."""
+    from core.curves import format_k
+
+    d, base = cfg.data, PlaygroundConfig()
+    args = ["python -m core.playground", f"--dataset {d.dataset}", f"--points {d.points}"]
+    args += [f"--label-noise {d.label_noise:g}"] if d.label_noise else []
+    args += [f"--outliers {d.outliers}"] if d.outliers else []
+    args += [f"--test-points {d.test_points}"] if d.test_points != base.data.test_points else []
+    args.append("--k " + " ".join(format_k(k) for k in cfg.ks))
+    for flag, value, default in (("--hidden", " ".join(map(str, cfg.hidden)), " ".join(map(str, base.hidden))),
+                                 ("--activation", cfg.activation, base.activation), ("--lr", f"{cfg.lr:g}", f"{base.lr:g}"),
+                                 ("--steps", cfg.steps, None), ("--batch-size", cfg.batch_size, base.batch_size),
+                                 ("--frames", cfg.frames, base.frames), ("--grid", cfg.grid, base.grid)):
+        if value != default:
+            args.append(f"{flag} {value}")
+    if cfg.seed != 0:
+        args.append(f"--seed {cfg.seed}")  # sets the data's seed too, as the page does
+    if d.seed != cfg.seed:
+        args.append(f"--data-seed {d.seed}")
+    return " ".join(args)
 
 
 def _table(result, run_id) -> str:

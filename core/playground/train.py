@@ -77,16 +77,25 @@ def _k_rows(ks: tuple[float, ...], n: int, like: torch.Tensor) -> torch.Tensor:
     return torch.tensor(ks, dtype=like.dtype, device=like.device).repeat_interleave(n)
 
 
-def train_step(model: StackedMLP, optimizer: torch.optim.Optimizer, x: torch.Tensor, target: torch.Tensor,
-               ks: tuple[float, ...]) -> None:
-    """One update of every model on the batch (x (B, 2), target (B,)) with its own k's pseudo-gradient."""
+def pseudo_backward(model: StackedMLP, x: torch.Tensor, target: torch.Tensor, ks: tuple[float, ...]) -> None:
+    """Accumulate into .grad each model's pseudo-gradient of its k on the batch (x (B, 2), target (B,)).
+
+    Model m gets what tunable_cross_entropy(logits_m, target, k=ks[m]) (reduction "mean") back-propagates:
+    f(eps) / B at its logits.
+    """
     logits = model(x)  # (K, B, C)
     num_models, batch, classes = logits.shape
     with torch.no_grad():
         f = pseudo_grad(logits.reshape(-1, classes), target.repeat(num_models), _k_rows(ks, batch, logits),
                         validate=False)  # (K * B, C)
+    logits.backward(f.view_as(logits) / batch)
+
+
+def train_step(model: StackedMLP, optimizer: torch.optim.Optimizer, x: torch.Tensor, target: torch.Tensor,
+               ks: tuple[float, ...]) -> None:
+    """One Adam update of every model on the batch, each with its own k's pseudo-gradient."""
     optimizer.zero_grad(set_to_none=True)
-    logits.backward(f.view_as(logits) / batch)  # per model: mean over its batch, like reduction="mean"
+    pseudo_backward(model, x, target, ks)
     optimizer.step()
 
 

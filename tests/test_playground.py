@@ -1,0 +1,272 @@
+"""core.playground: data sets, the stacked model, training against independent references, presets, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.playground import DATASETS, DataConfig, PlaygroundConfig, PlaygroundConfigError, fit, make_dataset
+from core.playground.cli import build_config, command_for, main
+from core.playground.datasets import OUTLIER_DISTANCE, OUTLIER_SPREAD
+from core.playground.model import StackedMLP
+from core.playground.presets import PRESETS
+from core.playground.train import pseudo_backward, snapshot_steps, train_step
+from core.pseudograd import tunable_cross_entropy
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The models are tiny: one thread is as fast and keeps the timings steady on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _fitted(result, frame: int = -1) -> np.ndarray:
+    """(K, N) bool: model m predicts the label training sees for point i (|eps_y| = |f_y|^(1/k) < 1/2)."""
+    ks = np.array(result.config.ks)[:, None]
+    return result.push[frame] ** (1 / ks) < 0.5
+
+
+# --------------------------------------------------------------------------- data
+@pytest.mark.parametrize("name", DATASETS)
+def test_every_dataset_has_the_promised_shapes_and_both_classes(name):
+    """Each generator gives (N, 2) float32 points with 0/1 labels, both classes, and a test set of its own size."""
+    ds = make_dataset(DataConfig(name, points=101, outliers=3, test_points=57))
+    assert ds.x_train.shape == (104, 2) and ds.x_train.dtype == np.float32
+    assert ds.y_train.shape == ds.y_true.shape == ds.flipped.shape == ds.outlier.shape == (104,)
+    assert ds.x_test.shape == (57, 2) and ds.y_test.shape == (57,)
+    assert set(np.unique(ds.y_true[:101])) == {0, 1} and set(np.unique(ds.y_test)) == {0, 1}
+    x0, x1, y0, y1 = ds.bounds
+    assert (ds.x_train[:, 0] >= x0).all() and (ds.x_train[:, 0] <= x1).all()
+    assert (ds.x_train[:, 1] >= y0).all() and (ds.x_train[:, 1] <= y1).all()
+    assert x1 - x0 == pytest.approx(y1 - y0)  # square, so panels are not stretched
+
+
+def test_same_seed_same_points_bit_for_bit_and_another_seed_differs():
+    """A DataConfig determines its data exactly; changing the seed changes it."""
+    cfg = DataConfig("spiral", points=200, label_noise=0.1, outliers=5, seed=3)
+    a, b = make_dataset(cfg), make_dataset(cfg)
+    for field in ("x_train", "y_train", "flipped", "outlier", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    c = make_dataset(DataConfig("spiral", points=200, label_noise=0.1, outliers=5, seed=4))
+    assert not np.array_equal(a.x_train, c.x_train)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.1, 0.23, 0.45])
+def test_label_noise_flips_exactly_that_fraction(noise):
+    """round(noise * points) labels are flipped, and exactly those differ from their true labels."""
+    ds = make_dataset(DataConfig("moons", points=300, label_noise=noise))
+    assert ds.flipped.sum() == round(noise * 300)
+    np.testing.assert_array_equal(ds.y_train != ds.y_true, ds.flipped)
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_outliers_are_far_from_the_data_and_labelled_against_their_neighbourhood(name):
+    """Each outlier lies well outside the clean data and carries the opposite of its nearest clean point's label."""
+    ds = make_dataset(DataConfig(name, points=300, outliers=12, seed=1))
+    clean, out = ds.x_train[~ds.outlier], ds.x_train[ds.outlier]
+    centre = clean.mean(0)
+    radius = np.linalg.norm(clean - centre, axis=1).max()
+    assert (np.linalg.norm(out - centre, axis=1) > (OUTLIER_DISTANCE - 4 * OUTLIER_SPREAD) * radius).all()
+    assert (OUTLIER_DISTANCE - 4 * OUTLIER_SPREAD) > 1  # "far": outside the data's own radius
+    nearest = np.argmin(((out[:, None] - clean[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(ds.y_train[ds.outlier], 1 - ds.y_true[~ds.outlier][nearest])
+    assert not ds.flipped[ds.outlier].any()
+
+
+def test_bad_settings_raise_a_value_error_that_names_the_setting():
+    """Out-of-range settings raise PlaygroundConfigError (a ValueError) saying which setting and what is allowed."""
+    cases = [(lambda: DataConfig(label_noise=0.5), "label noise"), (lambda: DataConfig("swirl"), "dataset"),
+             (lambda: DataConfig(points=3), "points"), (lambda: PlaygroundConfig(ks=(0.25, -1.0)), "k"),
+             (lambda: PlaygroundConfig(ks=()), "k"), (lambda: PlaygroundConfig(hidden=(0,)), "hidden"),
+             (lambda: PlaygroundConfig(frames=500), "frames"), (lambda: PlaygroundConfig(batch_size=10_000), "batch")]
+    for make, word in cases:
+        with pytest.raises(PlaygroundConfigError, match=word) as info:
+            make()
+        assert isinstance(info.value, ValueError)
+
+
+# --------------------------------------------------------------------------- model and gradients
+def test_every_k_starts_from_the_same_weights():
+    """The K stacked models are identical at initialization, so the first snapshot is the same in every panel."""
+    model = StackedMLP(3, (8, 8), seed=5)
+    for w in [*model.weights, *model.biases]:
+        for m in range(1, 3):
+            torch.testing.assert_close(w[m], w[0], rtol=0, atol=0)
+    result = fit(PlaygroundConfig(data=DataConfig(points=50), ks=(0.25, 1.0, 4.0), steps=2, grid=10))
+    for m in range(1, 3):
+        np.testing.assert_array_equal(result.prob[0, m], result.prob[0, 0])
+    # the zero softmax layer predicts 1/2 everywhere, so |f_y| = (1/2)^k for every point at step 0
+    np.testing.assert_allclose(result.push[0], np.array([[0.5**0.25], [0.5], [0.5**4]]).repeat(50, 1), rtol=1e-6)
+
+
+def _batch(n: int = 40, seed: int = 0):
+    ds = make_dataset(DataConfig("moons", points=n, label_noise=0.2, seed=seed))
+    return torch.from_numpy(ds.x_train).double(), torch.from_numpy(ds.y_train)
+
+
+def _warm_model(ks, seed=0):
+    """A float64 stacked model moved away from its (symmetric) init, so every gradient is non-trivial."""
+    model = StackedMLP(len(ks), (6, 5), seed=seed, dtype=torch.float64)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(seed + 1)
+        for w in model.weights:
+            w.copy_((0.5 * torch.randn(w.shape[1:], generator=g, dtype=torch.float64)).expand_as(w))
+    return model
+
+
+def test_k1_pseudo_gradient_is_the_cross_entropy_gradient():
+    """For k = 1 the stacked model's parameter gradients equal autograd of F.cross_entropy (mean) on the same net."""
+    x, y = _batch()
+    model = _warm_model((1.0, 0.5))
+    pseudo_backward(model, x, y, (1.0, 0.5))
+    net = model.to_sequential(0)
+    F.cross_entropy(net(x), y).backward()
+    linears = [layer for layer in net if isinstance(layer, torch.nn.Linear)]
+    for lin, w, b in zip(linears, model.weights, model.biases):
+        torch.testing.assert_close(w.grad[0], lin.weight.grad.T)
+        torch.testing.assert_close(b.grad[0, 0], lin.bias.grad)
+
+
+def test_every_k_gets_what_tunable_cross_entropy_back_propagates():
+    """Model m's gradients equal those of core.pseudograd.tunable_cross_entropy(k = ks[m]) on that model alone."""
+    ks = (0.25, 1.0, 3.0)
+    x, y = _batch()
+    model = _warm_model(ks)
+    pseudo_backward(model, x, y, ks)
+    for m, k in enumerate(ks):
+        net = model.to_sequential(m)
+        params = dict(net.named_parameters())
+        # torch.func.grad runs the library's Function eagerly (no fused-kernel compile in a test)
+        grads = torch.func.grad(lambda p: tunable_cross_entropy(torch.func.functional_call(net, p, (x,)), y, k=k))(params)
+        for i, (w, b) in enumerate(zip(model.weights, model.biases)):
+            torch.testing.assert_close(w.grad[m], grads[f"{2 * i}.weight"].T)
+            torch.testing.assert_close(b.grad[m, 0], grads[f"{2 * i}.bias"])
+
+
+def test_batched_training_equals_training_each_k_alone():
+    """Thirty Adam steps of the stacked model end where thirty steps of each k's own nn.Sequential + Adam end."""
+    ks, steps, lr = (0.25, 1.0, 4.0), 30, 0.05
+    x, y = _batch(60, seed=2)
+    model = StackedMLP(len(ks), (8, 8), seed=2, dtype=torch.float64)
+    alone = [model.to_sequential(m) for m in range(len(ks))]
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        train_step(model, optimizer, x, y, ks)
+    for m, (net, k) in enumerate(zip(alone, ks)):
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
+        params = dict(net.named_parameters())
+        for _ in range(steps):
+            grads = torch.func.grad(
+                lambda p: tunable_cross_entropy(torch.func.functional_call(net, p, (x,)), y, k=k))(params)
+            for name, p in params.items():
+                p.grad = grads[name]
+            opt.step()
+        linears = [layer for layer in net if isinstance(layer, torch.nn.Linear)]
+        for lin, w, b in zip(linears, model.weights, model.biases):
+            torch.testing.assert_close(w[m].detach(), lin.weight.detach().T)
+            torch.testing.assert_close(b[m, 0].detach(), lin.bias.detach())
+
+
+# --------------------------------------------------------------------------- training
+def test_fit_is_deterministic_bit_for_bit_on_cpu_full_batch_and_minibatch():
+    """The same config gives the same snapshots, with full batches and with shuffled minibatches."""
+    for batch in (0, 32):
+        cfg = PlaygroundConfig(data=DataConfig("xor", points=100), ks=(0.5, 2.0), steps=40, batch_size=batch, grid=12)
+        a, b = fit(cfg, "cpu"), fit(cfg, "cpu")
+        np.testing.assert_array_equal(a.prob, b.prob)
+        np.testing.assert_array_equal(a.push, b.push)
+
+
+def test_snapshots_are_evenly_spaced_and_include_the_first_and_last_step():
+    """snapshot_steps covers 0..steps with at most `frames` distinct steps; fit records one snapshot per step."""
+    assert snapshot_steps(400, 40)[[0, -1]].tolist() == [0, 400] and len(snapshot_steps(400, 40)) == 40
+    assert snapshot_steps(5, 40).tolist() == [0, 1, 2, 3, 4, 5]
+    result = fit(PlaygroundConfig(data=DataConfig(points=30), ks=(1.0,), steps=7, frames=4, grid=10))
+    assert result.steps.tolist() == snapshot_steps(7, 4).tolist()
+    assert result.prob.shape == (4, 1, 10, 10) and result.push.shape == (4, 1, 30)
+    assert result.train_acc.shape == result.test_acc.shape == (4, 1)
+
+
+def test_a_clean_run_learns_the_moons():
+    """On clean moons every k reaches more than 90% clean test accuracy in 300 steps."""
+    result = fit(PlaygroundConfig(data=DataConfig("moons", points=200), ks=(0.25, 1.0, 4.0), steps=300, grid=10))
+    assert (result.test_acc[-1] > 0.9).all(), result.runs()
+    assert (result.test_acc[0] < 0.75).all()  # it did not start there
+
+
+# --------------------------------------------------------------------------- presets do what they say
+def test_outlier_preset_cross_entropy_fits_the_far_points_and_quarter_k_ignores_them():
+    """Outliers preset: CE (k = 1) ends predicting the outliers' wrong label, k = 1/4 leaves almost all of them alone,
+    and the two boundaries differ over a visible part of the panel."""
+    cfg = PRESETS["outliers"].config
+    result = fit(cfg, "cpu")
+    out = result.dataset.outlier
+    fitted = _fitted(result)[:, out].mean(1)  # per k: share of outliers on their (wrong) label's side
+    quarter, ce = cfg.ks.index(0.25), cfg.ks.index(1.0)
+    assert fitted[ce] >= 0.8 and fitted[quarter] <= 0.2, fitted
+    moved = ((result.prob[-1, ce] > 0.5) != (result.prob[-1, quarter] > 0.5)).mean()
+    assert moved > 0.03, moved  # share of the panel where the two boundaries disagree
+    assert abs(result.test_acc[-1, ce] - result.test_acc[-1, quarter]) < 0.02  # the clean data: both fine
+
+
+def test_label_noise_preset_quarter_k_memorizes_less_and_tests_better_than_cross_entropy():
+    """Label-noise preset: CE fits more flipped labels than k = 1/4 and ends with lower clean test accuracy."""
+    cfg = PRESETS["label-noise"].config
+    result = fit(cfg, "cpu")
+    flipped = _fitted(result)[:, result.dataset.flipped].mean(1)
+    quarter, ce = cfg.ks.index(0.25), cfg.ks.index(1.0)
+    assert flipped[ce] > flipped[quarter] + 0.1, flipped
+    assert result.test_acc[-1, quarter] > result.test_acc[-1, ce] + 0.03, result.runs()
+
+
+def test_spiral_preset_quarter_k_learns_first():
+    """Spiral preset: at step 200 k = 1/4 is above 95% test accuracy and ahead of CE and k = 4; all end above 95%."""
+    cfg = PRESETS["spiral"].config
+    result = fit(cfg, "cpu")
+    at = int(np.searchsorted(result.steps, 200))
+    acc = dict(zip(cfg.ks, result.test_acc[at]))
+    assert acc[0.25] > 0.95 and acc[0.25] > acc[1.0] + 0.05 and acc[0.25] > acc[4.0] + 0.05, acc
+    assert (result.test_acc[-1] > 0.95).all(), result.runs()
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_writes_json_with_one_run_per_k_and_records_the_run(tmp_path, capsys):
+    """--json holds config, runs (k, accuracies) and train_seconds; the run is saved in the run store; a table prints."""
+    out = tmp_path / "pg.json"
+    assert main(["--dataset", "moons", "--label-noise", "0.2", "--k", "0.25", "1", "4", "--steps", "30",
+                 "--points", "80", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert [r["k"] for r in data["runs"]] == [0.25, 1.0, 4.0]
+    assert all(0 <= r["train_acc"] <= 1 and 0 <= r["test_acc"] <= 1 for r in data["runs"])
+    assert data["train_seconds"] > 0 and data["config"]["data"]["label_noise"] == 0.2
+    from core.runstore import RunStore
+
+    saved = RunStore().get_run(data["run_id"])
+    assert saved["kind"] == "playground" and saved["status"] == "done"
+    assert [r["k"] for r in saved["summary"]["runs"]] == [0.25, 1.0, 4.0]
+    assert "1/4" in capsys.readouterr().out
+
+
+def test_cli_rejects_bad_input_with_a_message(capsys):
+    """A bad flag value exits with status 2 and the config's message, not a traceback."""
+    with pytest.raises(SystemExit) as info:
+        main(["--label-noise", "0.7", "--quiet"])
+    assert info.value.code == 2
+    assert "label noise" in capsys.readouterr().err
+
+
+def test_the_page_shell_command_rebuilds_the_same_config():
+    """command_for(cfg), parsed by the CLI, gives back cfg (the page prints it under every run)."""
+    from core.playground.cli import _parser
+
+    for cfg in [p.config for p in PRESETS.values()] + [PlaygroundConfig(lr=0.01, seed=3, hidden=(4,)),
+                                                       PlaygroundConfig(data=DataConfig("xor", seed=2, test_points=50), seed=3)]:
+        argv = command_for(cfg).split()[3:]  # drop "python -m core.playground"
+        assert build_config(_parser().parse_args(argv)) == cfg
