@@ -556,19 +556,36 @@ def final_bars(table: pd.DataFrame, rate: float, title: str | None = None) -> go
 
 
 def toy_error_vs_k(table: pd.DataFrame) -> go.Figure:
-    """Toy: test error (%) against k (log axis), one line per noise rate (mean ± std over runs)."""
+    """Toy: test error (%) against k (log axis), one line per noise rate (mean ± std over runs).
+
+    Each rate has its own grey, dash and marker shape (darker: more noise); the markers are filled with
+    their k's colour.
+    """
     fig = go.Figure()
     rates = sorted(table["rate"].unique())
     colors = k_colors(table["k"])
+    dashes, symbols = ("solid", "dash", "dot", "dashdot", "longdash"), ("circle", "square", "diamond", "triangle-up",
+                                                                       "pentagon")
     for i, rate in enumerate(rates):
         part = table[table["rate"] == rate].sort_values("k")
-        shade = 0.15 + 0.75 * i / max(1, len(rates) - 1)
+        level = int(170 - 140 * i / max(1, len(rates) - 1))
+        grey = f"rgb({level}, {level}, {level})"
+        name, symbol = f"noise {rate:.0%}", symbols[i % len(symbols)]
+        y = 100 * part["test_error_mean"]
         fig.add_trace(go.Scatter(
-            x=part["k"], y=100 * part["test_error_mean"], name=f"noise {rate:.0%}", mode="lines+markers",
-            error_y=dict(type="data", array=(100 * part["test_error_std"]).fillna(0), visible=True, thickness=1),
-            line=dict(color=f"rgba(40, 40, 160, {shade:.2f})", width=2),
-            marker=dict(size=11, color=[colors[float(k)] for k in part["k"]], line=dict(color="black", width=1))))
-    _layout(fig, "Toy: test error against k, per label-noise rate", "k (log scale)", "test error (%)", height=400, legend="below")
+            x=part["k"], y=y, name=name, mode="lines+markers", legendgroup=name,
+            error_y=dict(type="data", array=(100 * part["test_error_std"]).fillna(0), visible=True, thickness=1,
+                         color=grey),
+            line=dict(color=grey, width=2.5, dash=dashes[i % len(dashes)]), marker=dict(size=12, symbol=symbol,
+                                                                                       color=grey)))
+        fig.add_trace(go.Scatter(
+            x=part["k"], y=y, mode="markers", legendgroup=name, showlegend=False, name=name,
+            text=[f"k = {format_k(float(k))}" for k in part["k"]],
+            hovertemplate=f"{name}<br>%{{text}}<br>test error %{{y:.2f}}%<extra></extra>",
+            marker=dict(size=11, symbol=symbol, color=[colors[float(k)] for k in part["k"]],
+                        line=dict(color="black", width=1))))
+    _layout(fig, "Toy: test error against k, per label-noise rate", "k (log scale)", "test error (%)", height=400,
+            legend="below")
     return k_axis(fig)
 
 

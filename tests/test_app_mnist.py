@@ -53,7 +53,8 @@ def test_launch_trains_live_and_lands_in_history(app):
     assert {t["name"] for t in figs["Validation error"]["data"]} == set(hist["run"])
     summary = at.dataframe[1].value
     assert list(summary.index) == ["selected", "best k = 1 (cross-entropy)"]
-    assert set(summary["k"]) <= {"1/2", "1"} and "test error (%)" in summary.columns
+    assert set(summary["k"]) <= {"1/2", "1"} and set(summary["method"]) <= {"k = 1/2", "k = 1"}
+    assert "test error (%)" in summary.columns
     assert len(at.get("download_button")) == 1
 
 

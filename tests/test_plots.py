@@ -138,3 +138,15 @@ def test_legends_are_readable_on_a_projector():
     for fig in figs:
         assert fig.layout.legend.font.size >= 14 and fig.layout.font.size >= 14
         assert fig.layout.xaxis.tickfont.size >= 13 and fig.layout.yaxis.title.font.size >= 14
+
+
+def test_noise_rates_differ_by_more_than_shade_on_the_toy_chart():
+    """Each noise rate's line has its own dash and marker shape; its markers are filled with their k's colour."""
+    table = pd.DataFrame([dict(k=k, rate=r, test_error_mean=0.03 + r / 10, test_error_std=0.002)
+                          for r in (0.0, 0.2, 0.4) for k in (1 / 16, 1, 4)])
+    fig = plots.toy_error_vs_k(table)
+    lines = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in lines] == ["noise 0%", "noise 20%", "noise 40%"]
+    assert len({t.line.dash for t in lines}) == 3 and len({t.marker.symbol for t in lines}) == 3
+    dots = [t for t in fig.data if t.showlegend is False]
+    assert list(dots[0].marker.color) == [plots.k_colors([1 / 16, 1, 4])[k] for k in (1 / 16, 1, 4)]

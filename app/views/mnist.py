@@ -130,6 +130,9 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
     """A selection table as shown: k as format_k writes it, errors in %, headers with units."""
     out = frame.copy()
     if "k" in out:
+        if "method" in out:  # 'k=0.5' -> 'k = 1/2'
+            out["method"] = [plots.objective_name(f"k = {m}", k) if str(m).startswith("k=") else m
+                             for m, k in zip(out["method"], out["k"])]
         out["k"] = [format_k(float(k)) if pd.notna(k) else "–" for k in out["k"]]
     for col in ("val_error", "test_error"):
         if col in out:
@@ -214,7 +217,7 @@ labels = {int(r.id): f"#{r.id} {r.label} · {r.arch}" for r in runs.itertuples()
 newest = runs.iloc[0]["group_id"]  # default: the newest launch
 selected = pick_saved("Runs to compare, export or delete", labels, "mnist_sel", multi=True,
                       default=[int(i) for i in runs.loc[runs["group_id"] == newest, "id"]])
-c1, c2, c3, _ = st.columns([1.2, 1.2, 1.6, 3])
+c1, c2, c3, _ = st.columns([1.6, 1.3, 1.6, 2.5])
 c1.download_button("Export selected (CSV)", lambda: lab.store.export_csv(selected), "mnist_runs.csv",
                    "text/csv", key="mnist_export", disabled=not selected)  # built only when clicked
 
