@@ -25,6 +25,7 @@ st.set_page_config(page_title="Tunable sensitivity lab", page_icon=str(ROOT / "a
 VIEWS = ROOT / "app" / "views"
 PAGES = [  # the default page is served at "/" whatever its url_path; "/overview" is the alias below
     st.Page(VIEWS / "overview.py", title="Overview", icon=":material/home:", url_path="home", default=True),
+    st.Page(VIEWS / "playground.py", title="Playground", icon=":material/play_circle:", url_path="playground"),
     st.Page(VIEWS / "sensitivity.py", title="Sensitivity curves", icon=":material/show_chart:", url_path="sensitivity"),
 ]
 for name, title, icon in (
