@@ -123,8 +123,9 @@ def update_curves(df: pd.DataFrame, log_axes: bool = False) -> go.Figure:
         fig.add_trace(go.Scatter(x=part.abs_eps, y=part["size"], name=name, mode="lines",
                                  line=dict(color=reference_color(name), width=2.5,
                                            dash=REFERENCE_DASH[i % len(REFERENCE_DASH)])))
+    # taller with more curves: on a phone the legend below takes one row per curve
     _layout(fig, "How hard one example pushes its true-class logit", "|ε_y| = 1 − p_y (prediction error)",
-            "|f_y| (true-class update)", legend="below")
+            "|f_y| (true-class update)", height=380 + 16 * len(fig.data), legend="below")
     if log_axes:
         fig.update_xaxes(type="log")
         positive = df.loc[(df["size"] > 0) & (df.abs_eps > 0)]
