@@ -37,3 +37,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache artifacts
+
+# README's study tables (and assets/study_depth.png) from the committed assets/study_*.json files.
+.PHONY: results
+results: $(STAMP)
+	$(BIN)/python scripts/results.py

@@ -797,7 +797,7 @@ def study_depth(table: pd.DataFrame, per_seed: pd.DataFrame) -> go.Figure:
                          arrayminus=(part["selected_k"].to_numpy() - spread["min"].to_numpy())),
             hovertemplate="%{x} hidden layers<br>selected k %{y:g}<extra>" + name + "</extra>"))
         if len(seeds):
-            jitter = (seeds["seed"].rank(method="dense") - 1) * 0.06 - 0.06
+            jitter = (seeds["seed"].rank(method="dense") - 1) * 0.08 - 0.08
             fig.add_trace(go.Scatter(x=seeds["layers"] + jitter.to_numpy(), y=seeds["selected_k"], mode="markers",
                                      name=f"{name}: per seed", legendgroup=name, showlegend=False, opacity=0.6,
                                      marker=dict(size=6, color=color),
@@ -807,10 +807,13 @@ def study_depth(table: pd.DataFrame, per_seed: pd.DataFrame) -> go.Figure:
                                      name=f"{name}: paper", legendgroup=name,
                                      marker=dict(size=13, symbol="diamond-open", color=color, line=dict(width=2)),
                                      line=dict(color=color, dash="dot", width=1)))
-    _layout(fig, "Selected k against depth (bars: range over seeds; ◇ the paper)", "hidden layers",
+    _layout(fig, "Selected k against depth", "hidden layers (bars: range of the seeds' choices; ◇ the paper)",
             "selected k (log scale)", height=440)
-    fig.update_xaxes(tickvals=sorted(table["layers"].unique()))
-    _k_axis(fig)
+    depths = sorted(table["layers"].unique())
+    fig.update_xaxes(tickvals=depths, range=[depths[0] - 0.6, depths[-1] + 0.6])
+    ks = pd.concat([table["selected_k"], per_seed.get("selected_k", pd.Series(dtype=float)),
+                    table.get("paper_selected_k", pd.Series(dtype=float))]).dropna()
+    _k_axis(fig, range=[math.log10(min(ks.min(), 1.0) / 1.5), math.log10(max(ks.max(), 1.0) * 1.5)])
     fig.add_hline(y=1, line=dict(color="#999", dash="dash", width=1))
     return fig
 

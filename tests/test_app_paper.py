@@ -13,17 +13,21 @@ def _tables(at) -> list:
 
 def test_empty_page_shows_the_published_tables_and_the_bundled_result(app):
     """With no study in the store, the page shows the paper's Tables 1, 3 and 4 (all 36 published rows)
-    and, when result files are committed, a bundled result, with no error."""
+    and a bundled result (assets/study_*.json): our table beside the paper's, and the depth figure."""
     at = app("views/paper.py")
     assert not at.error
     frames = _tables(at)
-    published = [f for f in frames if "selected_k" in f and "test_error_k1" in f and "seeds" not in f]
+    published = [f for f in frames if "selected_k" in f and "test_error_k1" in f and not {"seed", "seeds"} & set(f)]
     assert sum(len(f) for f in published) == 36
     assert {5, 3, 1} <= {int(v) for f in published for v in f["layers"]}
     assert [b.key for b in at.button if b.key.startswith("paper_preset_")] == [
         "paper_preset_mnist-1layer", "paper_preset_fashion-depth", "paper_preset_paper-table1",
         "paper_preset_paper-tables34"]
     assert any("≤" in c.value for c in at.caption)  # every preset shows its estimate before it starts
+    ours = [f for f in frames if "k chosen per seed (k:seeds)" in f]
+    assert ours and {"selected_k", "paper_selected_k"} <= set(ours[0].columns)
+    assert at.selectbox(key="paper_pick").value.startswith("example:study_")
+    assert any("Selected k against depth" in f["layout"]["title"]["text"] for f in plotly_figures(at))
 
 
 def test_tiny_study_launched_from_the_page_finishes_and_shows_our_table(app):

@@ -257,3 +257,23 @@ def test_cli_refuses_bad_input_with_a_message(capsys):
     assert exc.value.code == 2 and "include 1" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--preset", "nope"])
+
+
+def test_readme_study_tables_match_the_committed_result_files():
+    """The README's study block is exactly what scripts/results.py renders from assets/study_*.json (run
+    `make results` after a new result file), and it has one table row per cell of each file."""
+    import importlib.util
+
+    from conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("results_script", ROOT / "scripts" / "results.py")
+    results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(results)
+    reports = results.load_reports()
+    assert reports, "no assets/study_*.json committed"
+    assert results.main(["--check"]) == 0
+    block = results.render()
+    for name, report in reports.items():
+        assert f"assets/{name}" in block
+        for row in report.table.itertuples():
+            assert f"{results._pm(row.test_error_selected, row.test_error_selected_std)}" in block
