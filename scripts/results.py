@@ -59,8 +59,8 @@ def study_markdown(report: StudyReport, source: str) -> str:
              f"k ∈ {{{', '.join(format_k(k) for k in s.ks)}}} × lr ∈ {{{', '.join(f'{x:g}' for x in s.lrs)}}} × "
              f"{len(s.seeds)} seeds; {s.n_train or 'all'} training images, {s.n_val or 'default'} validation, "
              f"{s.n_test or 'all'} test; at most {s.epochs} epochs, patience {s.patience}. "
-             f"{report.runs_done}/{report.runs_total} runs done"
-             + (f", {report.seconds / 60:.1f} min of wall time on the 2-core CPU." if report.seconds else "."), "",
+             f"{report.runs_done}/{report.runs_total} runs finished"
+             + (f", {report.seconds / 60:.1f} min of training (wall time) on the shared 2-core CPU." if report.seconds else "."), "",
              "| cell | selected k (per seed) | paper k | test err % k = 1 | test err % selected | selected − k = 1 "
              "[95% CI] | test CE k = 1 | test CE selected | paper test err % k = 1 / selected |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -80,9 +80,14 @@ def study_markdown(report: StudyReport, source: str) -> str:
 
 
 def load_reports() -> dict[str, StudyReport]:
-    """assets/study_*.json by file name, in name order."""
-    return {p.name: StudyReport.from_json(json.loads(p.read_text()))
-            for p in sorted((ROOT / "assets").glob("study_*.json"))}
+    """assets/study_*.json by file name: the presets' in PRESETS order, then any other by name."""
+    from core.study.presets import PRESETS
+
+    reports = {p.name: StudyReport.from_json(json.loads(p.read_text()))
+               for p in sorted((ROOT / "assets").glob("study_*.json"))}
+    order = list(PRESETS)
+    return dict(sorted(reports.items(), key=lambda kv: order.index(kv[1].study.name)
+                       if kv[1].study.name in order else len(order)))
 
 
 def render() -> str:

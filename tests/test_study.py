@@ -21,7 +21,7 @@ from core.study.estimate import cpu_factor, estimate_study_seconds
 from core.study.paper import compare_with_paper, join_paper, paper_tables
 from core.study.report import StudyReport
 from core.study.table import at_best_epoch, cell_summary, per_seed_table, t_interval
-from core.study.task import done_runs, load_study, missing_runs
+from core.study.task import _record, done_runs, load_study, missing_runs, training_seconds
 
 TINY = dict(ks=(0.5, 1.0), lrs=(0.1, 0.3), seeds=(0, 1), epochs=2, patience=1, n_train=300, n_val=200, n_test=200,
             train_eval=100, device="cpu")
@@ -210,6 +210,22 @@ def test_resume_skips_runs_already_done(lab):
     assert missing_runs(lab.store, study) == [] and sum(len(r) for r in cells.values()) == len(study.runs())
     run = lab.store.get_run(next(iter(done.values())))
     assert run["kind"] == "study" and run["config"]["study"]["id"] == study.id
+    assert training_seconds(lab.store, study) > 0
+
+
+def test_diverged_runs_count_as_finished_and_stopped_ones_train_again(lab):
+    """A diverged run is an outcome (it would diverge again, and the protocol must see it to never pick its
+    (k, lr)): a restart keeps it and load_study returns it; a stopped run trains again."""
+    study = StudyConfig.grid(["mnist"], [1], [16], [0.5], **{**TINY, "seeds": (0,)})
+    (cell, diverged), (_, stopped) = study.runs()[:2]
+    data = {"dataset": "mnist"}
+    for config, status in ((diverged, "diverged"), (stopped, "stopped")):
+        run_id = lab.store.create_run("study", _record(study, cell, config, data), config.label)
+        lab.store.log_epoch(run_id, 1, {"epoch": 1, "val_error": 0.5, "test_error": 0.5})
+        lab.store.finish(run_id, status)
+    assert set(done_runs(lab.store, study)) == {("mnist", diverged)}
+    assert ("mnist", stopped) in {(c.dataset, t) for c, t in missing_runs(lab.store, study)}
+    assert [r.status for r in load_study(lab.store, study)[cell]] == ["diverged"]
 
 
 def test_submit_study_from_a_session_then_report(lab):
@@ -237,7 +253,7 @@ def test_cli_tiny_grid_writes_json_and_csv_and_resumes(tmp_path, monkeypatch, ca
             "--n-test", "200", "--device", "cpu", "--json", str(tmp_path / "s.json"), "--csv", str(tmp_path / "s.csv")]
     assert main(args) == 0
     err = capsys.readouterr().err
-    assert "16 runs, 0 already done; to train: 16 runs, at most" in err
+    assert "16 runs, 0 already finished; to train: 16 runs, at most" in err
     data = json.loads((tmp_path / "s.json").read_text())
     assert set(data) == {"study", "table", "per_seed", "surfaces", "notes", "runs_done", "runs_total", "seconds"}
     assert data["runs_done"] == data["runs_total"] == 16 and len(data["table"]) == 2
@@ -247,7 +263,7 @@ def test_cli_tiny_grid_writes_json_and_csv_and_resumes(tmp_path, monkeypatch, ca
     csv = pd.read_csv(tmp_path / "s.csv")
     assert list(csv.columns[: len(TABLE_COLUMNS)]) == list(TABLE_COLUMNS)
     assert main(args[:-4]) == 0
-    assert "16 already done; to train: 0 runs" in capsys.readouterr().err
+    assert "16 already finished; to train: 0 runs" in capsys.readouterr().err
 
 
 def test_cli_refuses_bad_input_with_a_message(capsys):

@@ -18,7 +18,8 @@ from core.mnist import ConfigError
 from core.study import PRESETS, StudyConfig, StudyReport, estimate_study_seconds, load_study, make_report
 from core.study.config import PAPER_NAMES
 from core.study.paper import paper_tables
-from core.study.task import KIND, missing_runs, study_from_store, studies_in_store, submit_study, uncached_datasets
+from core.study.task import (KIND, missing_runs, study_from_store, studies_in_store, submit_study, training_seconds,
+                              uncached_datasets)
 
 lab = get_lab()
 PS = dict(persist_state="session")
@@ -154,12 +155,12 @@ def _read_report(pick: str) -> StudyReport | None:
     if kind == "example":
         return StudyReport.from_json(json.loads(EXAMPLES[ref].read_text()))
     study = study_from_store(lab.store, ref)
-    return make_report(study, load_study(lab.store, study))
+    return make_report(study, load_study(lab.store, study), seconds=training_seconds(lab.store, study))
 
 
 st.subheader("Results")
 studies = studies_in_store(lab.store)
-options = {f"store:{r.id}": f"study {r.id} {r.name or ''} · {int(r.done)}/{int(r.runs)} runs done"
+options = {f"store:{r.id}": f"study {r.id} {r.name or ''} · {int(r.done)}/{int(r.runs)} runs finished"
            for r in studies.itertuples()}
 options |= {f"example:{name}": f"bundled result: {name} (assets/{name}.json)" for name in EXAMPLES}
 if not options:
@@ -178,7 +179,7 @@ study = report.study
 st.caption(f"{len(study.cells)} cell(s) · k ∈ {{{', '.join(f'{k:g}' for k in study.ks)}}} · "
            f"lr ∈ {{{', '.join(f'{lr:g}' for lr in study.lrs)}}} · {len(study.seeds)} seed(s) · at most "
            f"{study.epochs} epochs, patience {study.patience} · training images {study.n_train or 'all'} · "
-           f"{report.runs_done}/{report.runs_total} runs done"
+           f"{report.runs_done}/{report.runs_total} runs finished"
            + (f" · {fmt_seconds(report.seconds)} of training" if report.seconds else ""))
 for note in report.notes:
     st.info(note)

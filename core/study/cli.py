@@ -29,7 +29,7 @@ from core.study.config import StudyConfig
 from core.study.estimate import estimate_study_seconds
 from core.study.presets import PRESETS
 from core.study.report import make_report
-from core.study.task import missing_runs, run_study
+from core.study.task import missing_runs, run_study, training_seconds
 
 DEFAULTS = dict(dataset=["mnist"], layers=[1], widths=[400], momentum=[0.5], k=[0.25, 0.5, 1.0, 2.0],
                 lr=[0.03, 0.1, 0.3], seeds=[0, 1], epochs=20, patience=4, n_train=None, n_val=None, n_test=None)
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     done = len(study.runs()) - len(todo)
     if not args.quiet:
         print(f"study {study.id}{' (' + study.name + ')' if study.name else ''}: {len(study.cells)} cell(s), "
-              f"{len(study.runs())} runs, {done} already done; to train: {len(todo)} runs, at most "
+              f"{len(study.runs())} runs, {done} already finished; to train: {len(todo)} runs, at most "
               f"{estimate_study_seconds(study, todo) / 60:.1f} min here (early stopping ends most runs sooner)",
               file=sys.stderr, flush=True)
     start = time.perf_counter()
@@ -132,13 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    report = make_report(study, cells, seconds=time.perf_counter() - start)
+    now = time.perf_counter() - start
+    report = make_report(study, cells, seconds=training_seconds(lab.store, study))
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
         print(report.table.reindex(columns=SHOWN).to_string(index=False) if len(report.table) else "(no cell finished)")
-    print(f"study {study.id}: {report.runs_done}/{report.runs_total} runs done, "
-          f"{report.seconds:.0f} s (python -m core.runstore list --kind study)", file=sys.stderr)
+    print(f"study {study.id}: {report.runs_done}/{report.runs_total} runs finished, {now:.0f} s now, "
+          f"{report.seconds or 0:.0f} s of training in all (python -m core.runstore list --kind study)", file=sys.stderr)
     if args.csv:
         report.table.to_csv(args.csv, index=False)
     if args.json:

@@ -37,9 +37,9 @@ class StudyReport:
     per_seed: pd.DataFrame  # one row per (cell, seed): the selection run on that seed alone
     surfaces: pd.DataFrame  # one row per (cell, k, lr): mean val/test error (%) over seeds
     notes: list[str] = field(default_factory=list)  # cells that could not be summarized, and why
-    runs_done: int = 0  # finished runs found
+    runs_done: int = 0  # finished runs found ("done" or "diverged")
     runs_total: int = 0  # runs the study has
-    seconds: float | None = None  # wall time of the command that produced it, if known
+    seconds: float | None = None  # wall time its launches took to train (core.study.task.training_seconds)
 
     def to_json(self) -> dict:
         """Plain JSON types (NaN as "NaN"): study, table, per_seed, surfaces, notes, counts."""

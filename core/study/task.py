@@ -5,11 +5,13 @@ thread (a CLI's main thread, Lab.run_here; Ctrl-C stops, keeping finished epochs
 the runs of every cell; `submit_study(lab, study, owner=...)` queues the missing runs for a
 browser session (Lab.launch, one launch per data set) and returns the Launched; `done_runs`
 looks up the finished runs of a study; `load_study(store, study)` reads every finished run back
-as RunResults grouped by cell; `studies_in_store(store)` lists the studies the store holds.
+as RunResults grouped by cell; `studies_in_store(store)` lists the studies the store holds; `training_seconds` the wall time
+their launches took.
 
 Why: a study is hours of training on a CPU. Every run is saved as kind "study" with the study's
 id and its cell in its config, so an interrupted study started again redoes only what did not
-finish ("done" runs are skipped), and the page and the CLI read the same runs.
+finish ("done" and "diverged" runs are kept; stopped, failed and interrupted ones train again),
+and the page and the CLI read the same runs.
 
     from core.engine.lab import Lab
     from core.study import PRESETS, run_study
@@ -27,13 +29,14 @@ import pandas as pd
 from core.data import data_dir, get_dataset
 from core.engine.executors import Event, Executor
 from core.engine.lab import Lab, Launched
-from core.engine.status import DONE
+from core.engine.status import DIVERGED, DONE
 from core.engine.store import RunStore
 from core.mnist import RunResult, TrainConfig, groups_of
 from core.mnist.task import load_results
 from core.study.config import Cell, StudyConfig
 
 KIND = "study"  # the run store's kind for every run of a study
+FINISHED = (DONE, DIVERGED)  # outcomes a restart keeps (a diverged run would diverge again; selection needs it)
 DOWNLOAD_ONLY = ("cifar10", "cifar100", "svhn")  # data sets with no packaged fallback (core.data)
 
 
@@ -53,8 +56,9 @@ def uncached_datasets(study: StudyConfig) -> list[str]:
 
 
 def done_runs(store: RunStore, study: StudyConfig) -> dict[tuple[str, TrainConfig], int]:
-    """(data set, TrainConfig) -> run id of the newest "done" run of this study (same id)."""
-    runs = store.list_runs(kind=KIND, status=DONE)
+    """(data set, TrainConfig) -> run id of the newest finished run ("done" or "diverged") of this
+    study (same id). Stopped, failed and interrupted runs are not finished: they train again."""
+    runs = store.list_runs(kind=KIND, status=FINISHED)
     if runs.empty or "cfg.study.id" not in runs:
         return {}
     runs = runs[runs["cfg.study.id"] == study.id]
@@ -70,7 +74,7 @@ def done_runs(store: RunStore, study: StudyConfig) -> dict[tuple[str, TrainConfi
 
 
 def missing_runs(store: RunStore, study: StudyConfig) -> list[tuple[Cell, TrainConfig]]:
-    """The study's runs with no "done" run in the store, in study.runs() order."""
+    """The study's runs with no finished run in the store, in study.runs() order."""
     done = done_runs(store, study)
     return [(cell, config) for cell, config in study.runs() if (cell.dataset, config) not in done]
 
@@ -116,8 +120,8 @@ def submit_study(lab: Lab, study: StudyConfig, *, owner: str,
 
 
 def load_study(store: RunStore, study: StudyConfig) -> dict[Cell, list[RunResult]]:
-    """Every finished ("done") run of the study, as RunResults grouped by cell (cells with none
-    are left out)."""
+    """Every finished run of the study ("done" or "diverged": the protocol never picks a (k, lr)
+    where a seed diverged), as RunResults grouped by cell (cells with none are left out)."""
     found = done_runs(store, study)
     wanted = {(cell.dataset, config): cell for cell, config in study.runs()}
     ids = [run_id for key, run_id in found.items() if key in wanted]
@@ -126,6 +130,19 @@ def load_study(store: RunStore, study: StudyConfig) -> dict[Cell, list[RunResult
     for run_id, result in zip(ids, load_results(store, ids)):
         cells.setdefault(wanted[key_of[run_id]], []).append(result)
     return {cell: cells[cell] for cell in study.cells if cell in cells}
+
+
+def training_seconds(store: RunStore, study: StudyConfig) -> float | None:
+    """Wall time spent training the study's finished runs: for each launch that trained some of them,
+    its first start to its last finish, summed over launches (a resumed study adds its launches)."""
+    runs = store.list_runs(kind=KIND, status=FINISHED)
+    if runs.empty or "cfg.study.id" not in runs:
+        return None
+    runs = runs[runs["cfg.study.id"] == study.id]
+    if runs.empty:
+        return None
+    spans = runs.groupby("group_id").agg(start=("started_at", "min"), end=("finished_at", "max"))
+    return float((spans["end"] - spans["start"]).dt.total_seconds().sum())
 
 
 def study_from_store(store: RunStore, study_id: str) -> StudyConfig:
@@ -138,11 +155,12 @@ def study_from_store(store: RunStore, study_id: str) -> StudyConfig:
 
 
 def studies_in_store(store: RunStore) -> pd.DataFrame:
-    """One row per study id in the store: id, name, runs, done, newest run id (newest first)."""
+    """One row per study id in the store: id, name, runs, done (finished: done or diverged), newest
+    run id (newest first)."""
     runs = store.list_runs(kind=KIND)
     if runs.empty or "cfg.study.id" not in runs:
         return pd.DataFrame(columns=["id", "name", "runs", "done", "newest"])
-    runs = runs.assign(done=runs["status"] == DONE)
+    runs = runs.assign(done=runs["status"].isin(FINISHED))
     table = runs.groupby("cfg.study.id", sort=False).agg(
         name=("cfg.study.name", "first"), runs=("id", "size"), done=("done", "sum"), newest=("id", "max"))
     return table.reset_index().rename(columns={"cfg.study.id": "id"}).sort_values("newest", ascending=False)
