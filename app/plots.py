@@ -782,28 +782,31 @@ def study_depth(table: pd.DataFrame, per_seed: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     if table.empty:
         return _layout(fig, "Selected k against depth (no finished cell)", "hidden layers", "selected k")
-    for (dataset, width, momentum), part in table.groupby(["dataset", "width", "momentum"], sort=False):
+    series = table.groupby(["dataset", "width", "momentum"], sort=False)
+    for i, ((dataset, width, momentum), part) in enumerate(series):
         part = part.sort_values("layers")
+        shift = (i - (series.ngroups - 1) / 2) * 0.15  # side by side, so series at one depth do not hide each other
         color = _DATASET_COLORS.get(dataset, "#666666")
         name = f"{dataset} · width {width} · momentum {momentum:g}"
         seeds = per_seed[(per_seed["dataset"] == dataset) & (per_seed["width"] == width)
                          & (per_seed["momentum"] == momentum)]
         spread = seeds.groupby("layers")["selected_k"].agg(["min", "max"]).reindex(part["layers"])
         fig.add_trace(go.Scatter(
-            x=part["layers"], y=part["selected_k"], mode="lines+markers", name=name, legendgroup=name,
+            x=part["layers"] + shift, y=part["selected_k"], mode="lines+markers", name=name, legendgroup=name,
             marker=dict(size=12, color=color, line=dict(color="black", width=1)), line=dict(color=color, width=2),
             error_y=dict(type="data", symmetric=False, visible=True, color=color,
                          array=(spread["max"].to_numpy() - part["selected_k"].to_numpy()),
                          arrayminus=(part["selected_k"].to_numpy() - spread["min"].to_numpy())),
-            hovertemplate="%{x} hidden layers<br>selected k %{y:g}<extra>" + name + "</extra>"))
+            customdata=part["layers"],
+            hovertemplate="%{customdata} hidden layers<br>selected k %{y:g}<extra>" + name + "</extra>"))
         if len(seeds):
-            jitter = (seeds["seed"].rank(method="dense") - 1) * 0.08 - 0.08
-            fig.add_trace(go.Scatter(x=seeds["layers"] + jitter.to_numpy(), y=seeds["selected_k"], mode="markers",
+            jitter = (seeds["seed"].rank(method="dense") - 1) * 0.05 - 0.05
+            fig.add_trace(go.Scatter(x=seeds["layers"] + shift + jitter.to_numpy(), y=seeds["selected_k"], mode="markers",
                                      name=f"{name}: per seed", legendgroup=name, showlegend=False, opacity=0.6,
                                      marker=dict(size=6, color=color),
                                      hovertemplate="seed choice k %{y:g}<extra></extra>"))
         if "paper_selected_k" in part and part["paper_selected_k"].notna().any():
-            fig.add_trace(go.Scatter(x=part["layers"], y=part["paper_selected_k"], mode="markers+lines",
+            fig.add_trace(go.Scatter(x=part["layers"] + shift, y=part["paper_selected_k"], mode="markers+lines",
                                      name=f"{name}: paper", legendgroup=name,
                                      marker=dict(size=13, symbol="diamond-open", color=color, line=dict(width=2)),
                                      line=dict(color=color, dash="dot", width=1)))

@@ -55,6 +55,11 @@ def _launch(study: StudyConfig, executor=None) -> None:
     st.toast(f"Queued {n} run(s) of study {study.id}." if n else "Every run of this study is done already.")
 
 
+def _bound(seconds: float) -> str:
+    """An upper-bound duration as a reader wants it: minutes, or hours past two hours."""
+    return fmt_seconds(seconds) if seconds < 7200 else f"{seconds / 3600:,.0f} h"
+
+
 def _preset(name: str) -> None:
     st.session_state["paper_autolaunch"] = name
 
@@ -74,7 +79,7 @@ with st.container(border=True):
     for col, (name, preset) in zip(cols, PRESETS.items()):
         col.button(preset.title, key=f"paper_preset_{name}", on_click=_preset, args=(name,),
                    type="primary" if name == "mnist-1layer" else "secondary", help=preset.about)
-        col.caption(f"{len(preset.study.runs())} runs · ≤ {fmt_seconds(estimate_study_seconds(preset.study))}")
+        col.caption(f"{len(preset.study.runs())} runs · ≤ {_bound(estimate_study_seconds(preset.study))} here")
     with st.expander("Your own grid"):
         a, b, c, d = st.columns(4)
         datasets = a.multiselect("Data sets", list(dataset_names()), default=["mnist"], key="paper_datasets", **PS)
@@ -106,8 +111,8 @@ with st.container(border=True):
             st.error(f"Cannot start: {error}")
         else:
             todo = missing_runs(lab.store, own)
-            st.caption(f"{len(own.runs())} runs ({len(todo)} not done yet) · ≤ "
-                       f"{fmt_seconds(estimate_study_seconds(own, todo))} · study id {own.id}")
+            st.caption(f"{len(own.runs())} runs ({len(todo)} not finished yet) · ≤ "
+                       f"{_bound(estimate_study_seconds(own, todo))} here · study id {own.id}")
         start = st.button("Start", key="paper_start", type="primary", disabled=own is None)
     executor, executor_error = executor_choice("paper")
     if executor_error:
