@@ -46,6 +46,10 @@ def _k(x: float) -> str:
     return "–" if x is None or math.isnan(x) else format_k(x)
 
 
+def _count(n: int | None, none: str) -> str:
+    return none if n is None else f"{n:,}"
+
+
 def _counts(text: str) -> str:
     """'0.25:1 0.5:2' -> '1/4 ×1, 1/2 ×2'."""
     parts = [p.split(":") for p in str(text).split() if ":" in p]
@@ -57,8 +61,8 @@ def study_markdown(report: StudyReport, source: str) -> str:
     s = report.study
     lines = [f"**{s.name or s.id}** (`{source}`): {', '.join(c.label for c in s.cells)}; "
              f"k ∈ {{{', '.join(format_k(k) for k in s.ks)}}} × lr ∈ {{{', '.join(f'{x:g}' for x in s.lrs)}}} × "
-             f"{len(s.seeds)} seeds; {s.n_train or 'all'} training images, {s.n_val or 'default'} validation, "
-             f"{s.n_test or 'all'} test; at most {s.epochs} epochs, patience {s.patience}. "
+             f"{len(s.seeds)} seeds; {_count(s.n_train, 'all')} training images, {_count(s.n_val, 'default')} validation, "
+             f"{_count(s.n_test, 'all')} test; at most {s.epochs} epochs, patience {s.patience}. "
              f"{report.runs_done}/{report.runs_total} runs finished"
              + (f", {report.seconds / 60:.1f} min of training (wall time) on the shared 2-core CPU." if report.seconds else "."), "",
              "| cell | selected k (per seed) | paper k | test err % k = 1 | test err % selected | selected − k = 1 "
