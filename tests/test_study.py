@@ -275,6 +275,16 @@ def test_cli_refuses_bad_input_with_a_message(capsys):
         main(["--preset", "nope"])
 
 
+def test_cli_stops_before_training_when_a_download_only_data_set_is_missing(tmp_path, monkeypatch, capsys):
+    """A study with SVHN, CIFAR-10 or CIFAR-100 not in the data directory's cache ends at once with the
+    command that fetches it, before any run is created."""
+    monkeypatch.setenv("TUNABLE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("TUNABLE_RUNS_DB", str(tmp_path / "runs.sqlite"))
+    assert main(["--dataset", "mnist", "svhn", "--k", "1", "--lr", "0.1", "--seeds", "0", "--epochs", "1"]) == 1
+    assert "python -m core.data --dataset svhn" in capsys.readouterr().err
+    assert RunStore(tmp_path / "runs.sqlite").list_runs().empty
+
+
 def test_readme_study_tables_match_the_committed_result_files():
     """The README's study block is exactly what scripts/results.py renders from assets/study_*.json (run
     `make results` after a new result file), and it has one table row per cell of each file."""

@@ -29,7 +29,7 @@ from core.study.config import StudyConfig
 from core.study.estimate import estimate_study_seconds
 from core.study.presets import PRESETS
 from core.study.report import make_report
-from core.study.task import missing_runs, run_study, training_seconds
+from core.study.task import missing_runs, run_study, training_seconds, uncached_datasets
 
 DEFAULTS = dict(dataset=["mnist"], layers=[1], widths=[400], momentum=[0.5], k=[0.25, 0.5, 1.0, 2.0],
                 lr=[0.03, 0.1, 0.3], seeds=[0, 1], epochs=20, patience=4, n_train=None, n_val=None, n_test=None)
@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         executor = make_executor(args.executor, args.ray_address)
     except (ValueError, ExecutorUnavailableError) as exc:
         parser.error(str(exc))
+    missing = uncached_datasets(study)
+    if missing:  # only a download could provide them: say so now, not after hours of the other data sets
+        print(f"error: {', '.join(missing)} is not in the data directory yet: run `python -m core.data --dataset "
+              f"{missing[0]}` where its source is reachable (or copy its files there), then start again",
+              file=sys.stderr)
+        return 1
     lab = Lab()
     lab.store.recover_interrupted()
     todo = missing_runs(lab.store, study)
