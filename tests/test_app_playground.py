@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 
 import numpy as np
@@ -32,10 +34,10 @@ def _animation(at) -> dict:
 
 
 def _panels(fig: dict) -> list[str]:
-    """The k panel titles of the animated figure (one contour trace per panel)."""
-    assert sum(t["type"] == "contour" for t in fig["data"]) == len(
-        [a for a in fig["layout"]["annotations"] if a["text"].startswith("<b>k = ")])
-    return [a["text"] for a in fig["layout"]["annotations"] if a["text"].startswith("<b>k = ")]
+    """The k panel titles of the animated figure (each panel has its background picture)."""
+    titles = [a["text"] for a in fig["layout"]["annotations"] if a["text"].startswith("<b>k = ")]
+    assert len([im for im in fig["layout"]["images"] if im.get("xref") != "paper"]) == len(titles)
+    return titles
 
 
 def test_page_opens_playing_the_default_preset(app):
@@ -45,7 +47,7 @@ def test_page_opens_playing_the_default_preset(app):
     cfg = PRESETS[DEFAULT_PRESET].config
     assert len(fig["frames"]) == cfg.frames
     assert len(_panels(fig)) == len(cfg.ks)
-    assert fig["layout"]["updatemenus"][0]["buttons"][0]["args"][1]["frame"]["redraw"] is True
+    assert fig["layout"]["updatemenus"][0]["buttons"][0]["label"] == "▶ Play"
     assert any("saved as run #" in c.value for c in at.caption)
     assert not at.error
 
@@ -108,17 +110,31 @@ def small_result():
 
 
 def test_animation_frames_carry_only_what_changes(small_result):
-    """One frame per snapshot; each updates the K fields, the K point sets and the 2K accuracy curves, by index."""
-    spec = small_result and plots.playground_animation(small_result).to_dict()
+    """One frame per snapshot; each updates the K point sets and the 2K accuracy curves (by trace index) and the
+    K background pictures; the marker sizes are the push sizes of that snapshot."""
+    spec = plots.playground_animation(small_result).to_dict()
     k = len(small_result.config.ks)
     assert [f["name"] for f in spec["frames"]] == [str(s) for s in small_result.steps]
     for frame in spec["frames"]:
-        types = [spec["data"][i]["type"] for i in frame["traces"]]
-        assert types == [t["type"] for t in frame["data"]]
-        assert types.count("contour") == k and types.count("scattergl") == 3 * k
-    last = spec["frames"][-1]["data"]
-    sizes = np.frombuffer(__import__("base64").b64decode(last[1]["marker"]["size"]["bdata"]), dtype=np.uint8)
-    np.testing.assert_array_equal(sizes, plots.push_sizes(small_result.push)[-1, 0])
+        assert [spec["data"][i]["type"] for i in frame["traces"]] == [t["type"] for t in frame["data"]]
+        assert len(frame["data"]) == 3 * k and all(t["type"] == "scatter" for t in frame["data"])
+        images = frame["layout"]["images"]
+        assert len(images) == k and all(im["source"].startswith("data:image/png;base64,") for im in images)
+    sizes = np.frombuffer(base64.b64decode(spec["frames"][-1]["data"][1]["marker"]["size"]["bdata"]), dtype=np.uint8)
+    np.testing.assert_array_equal(sizes, plots.push_sizes(small_result.push)[-1, 1])
+
+
+def test_field_picture_shows_blue_red_and_a_black_boundary_where_p_crosses_one_half():
+    """p rising left to right gives a picture that is blue on the left, red on the right, dark in the middle column."""
+    from PIL import Image
+
+    prob = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (40, 1))  # p(red) = x
+    uri = plots.field_image(prob, scale=2)
+    rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")).astype(int)
+    assert rgb.shape == (80, 80, 3)
+    left, right, middle = rgb[40, 2], rgb[40, -3], rgb[40, 38:42].min(0)
+    assert left[2] > left[0] and right[0] > right[2]  # blue, red
+    assert middle.max() < 90 and rgb[:, 38:42].min(1).max() < 90  # a dark line the whole way down
 
 
 def test_marker_size_grows_with_the_share_of_the_push():

@@ -260,3 +260,40 @@ def test_noise_toy_preset_runs_to_results(server, page):
     page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
     page.wait_for_timeout(1500)
     _assert_clean(page, "noise-toy-results")
+
+
+def test_playground_preset_plays_its_animation_in_the_browser(server, page, browser):
+    """The Playground opens playing; a preset click trains and its animation plays by itself (the step slider
+    advances with the boundary fields drawn on every frame); screenshots mid-animation go to
+    artifacts/screenshots/playground_*.png, and on a 390 px phone nothing is wider than the screen."""
+    step = "() => { const v = document.querySelector('.st-key-pg_anim .slider-container text.slider-label'); return v && v.textContent; }"
+    _open(page, f"{server}/playground", charts=1)
+    page.wait_for_function(f"({step})() && ({step})() !== 'step 0'", timeout=60_000)  # the first visit plays
+    page.get_by_role("button", name="Spiral: small k learns first").click()
+    page.wait_for_function("() => { const gd = document.querySelector('.st-key-pg_anim .js-plotly-plot');"
+                           " return gd && gd.layout && gd.layout.annotations.some(a => a.text.includes('k = 4')); }",
+                           timeout=60_000)
+    page.wait_for_function(f"({step})() && ({step})() !== 'step 0'", timeout=30_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    seen, pictures = [], []
+    for i in range(3):
+        seen.append(page.evaluate(step))
+        pictures.append(page.evaluate("() => Array.from(document.querySelectorAll('.st-key-pg_anim image[clip-path]'))"
+                                      ".map(im => im.getAttribute('href')).join('|')"))
+        assert pictures[-1].count("data:image/png") == 3, f"boundary pictures missing at {seen[-1]}"
+        page.locator(".st-key-pg_anim").screenshot(path=str(SHOTS / f"playground_{i + 1}.png"))
+        page.wait_for_timeout(500)
+    assert len(set(seen)) > 1 and len(set(pictures)) > 1, seen  # it moves by itself, boundaries included
+    _assert_clean(page, "playground")
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    try:
+        _open(phone, f"{server}/playground?per_row=1", charts=1)
+        too_wide = phone.evaluate("() => Array.from(document.querySelectorAll('[data-testid=\"stButton\"],"
+                                  " [data-testid=\"stNumberInput\"], .st-key-pg_anim .main-svg'))"
+                                  ".filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).length")
+        assert too_wide == 0
+        phone.wait_for_timeout(1500)
+        _assert_clean(phone, "playground_phone")
+    finally:
+        context.close()

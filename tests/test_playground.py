@@ -156,7 +156,7 @@ def test_batched_training_equals_training_each_k_alone():
     x, y = _batch(60, seed=2)
     model = StackedMLP(len(ks), (8, 8), seed=2, dtype=torch.float64)
     alone = [model.to_sequential(m) for m in range(len(ks))]
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # as fit() builds it on a CPU
     for _ in range(steps):
         train_step(model, optimizer, x, y, ks)
     for m, (net, k) in enumerate(zip(alone, ks)):

@@ -32,7 +32,7 @@ URL_RULES = {
     "points": (int, "a whole number"), "outliers": (int, "a whole number"), "steps": (int, "a whole number"),
     "seed": (int, "a whole number"), "noise": (float, "a number such as 0.2"), "lr": (float, "a number such as 0.03"),
     "act": (lambda s: s if s in ("tanh", "relu") else int("x"), "tanh or relu"),
-    "per_row": (lambda s: s if s in ("all", "1", "2", "3") else int("x"), "all, 1, 2 or 3"),
+    "per_row": (lambda s: s if s in ("auto", "all", "1", "2", "3") else int("x"), "auto, all, 1, 2 or 3"),
 }
 
 
@@ -61,7 +61,7 @@ def _url_notes() -> list[str]:
                 try:
                     read(st.query_params[key])
                 except ValueError:
-                    default = _form_values(DEFAULT).get(key, "all")
+                    default = _form_values(DEFAULT).get(key, "auto")
                     notes.append(f"`{key}={st.query_params[key]}` ({key} must be {rule}); showing {default} instead")
         st.session_state["pg_url_notes"] = notes
     return st.session_state["pg_url_notes"]
@@ -70,7 +70,7 @@ def _url_notes() -> list[str]:
 @st.cache_data(show_spinner="Training every k side by side…", max_entries=32)
 def _train(cfg: PlaygroundConfig, device: str) -> tuple[PlaygroundResult, int | None, str | None]:
     """One training per (config, device) per server: a repeated preset replays without training again."""
-    result, run_id = run_and_record(cfg, device=device, label=f"playground: {cfg.data.dataset}, k = "
+    result, run_id = run_and_record(cfg, device=device, threads=1, label=f"playground: {cfg.data.dataset}, k = "
                                     + ", ".join(format_k(k) for k in cfg.ks))
     return result, run_id, last_store_error()
 
@@ -88,16 +88,20 @@ def _autoplay(token: str) -> None:
     """Press the chart's Play button once the chart carrying `token` is on screen (once per new run)."""
     st.html(f"""<script>
 (() => {{
-  let tries = 0;
-  const timer = setInterval(() => {{
+  const start = performance.now();
+  const tick = () => {{  // every animation frame, for up to 20 s: press Play as soon as the new chart is drawn
     const gd = document.querySelector('.st-key-{CHART_KEY} .js-plotly-plot');
     const play = gd && gd.layout && gd.layout.meta === '{token}' && gd.querySelector('.updatemenu-button');
-    if (play && gd.dataset.autoplayed !== '{token}') {{
-      gd.dataset.autoplayed = '{token}';
-      play.dispatchEvent(new MouseEvent('click', {{bubbles: true}}));
+    if (play) {{
+      if (gd.dataset.autoplayed !== '{token}') {{
+        gd.dataset.autoplayed = '{token}';
+        play.dispatchEvent(new MouseEvent('click', {{bubbles: true}}));
+      }}
+    }} else if (performance.now() - start < 20000) {{
+      requestAnimationFrame(tick);
     }}
-    if (play || ++tries > 200) clearInterval(timer);
-  }}, 50);
+  }};
+  tick();
 }})();
 </script>""", unsafe_allow_javascript=True, width="content")
 
@@ -130,8 +134,8 @@ def _read_form() -> tuple[PlaygroundConfig | None, list[str], str, int | None]:
         steps = c4.number_input("Steps", value=DEFAULT.steps, step=100, key="steps", bind=QP)
         c1, c2, c3, _ = st.columns(4)
         seed = c1.number_input("Seed", value=DEFAULT.seed, step=1, key="seed", bind=QP)
-        per_row = c2.selectbox("Panels per row", ("all", "1", "2", "3"), key="per_row", bind=QP,
-                               help="1 on a phone")
+        per_row = c2.selectbox("Panels per row", ("auto", "all", "1", "2", "3"), key="per_row", bind=QP,
+                               help="auto: one per row on a phone, all side by side otherwise")
         device = c3.selectbox("Device", ["auto", *available_devices()], key="device")
     try:
         widths = parse_widths(hidden, max_width=256, max_layers=4)
@@ -151,6 +155,8 @@ def _read_form() -> tuple[PlaygroundConfig | None, list[str], str, int | None]:
                                    steps=int(steps), seed=int(seed))
         except (PlaygroundConfigError, TypeError) as exc:
             problems.append(str(exc))
+    if per_row == "auto":  # a phone's browser says "Mobile" in its user agent
+        per_row = "1" if "Mobi" in (st.context.headers.get("User-Agent") or "") else "all"
     return cfg, problems, device, None if per_row == "all" else int(per_row)
 
 
@@ -166,9 +172,10 @@ for note in _url_notes():
     st.warning(f"The link's {note}.")
 
 cols = st.columns(len(PRESETS))
+current = st.session_state.get("pg_commentary", DEFAULT_PRESET if "pg_shown" not in st.session_state else None)
 for col, (name, preset) in zip(cols, PRESETS.items()):
     col.button(preset.title, key=f"pg_preset_{name}", on_click=_preset, args=(name,), help=preset.commentary,
-               type="primary" if name == DEFAULT_PRESET else "secondary", width="stretch")
+               type="primary" if name == current else "secondary", width="stretch")
 chart_area = st.container()  # filled below, once the settings are read: the animation comes first on screen
 
 with st.container(border=True):

@@ -16,8 +16,6 @@ import dataclasses
 import json
 import sys
 
-import torch
-
 from core.playground.config import DATASETS, PlaygroundConfig, PlaygroundConfigError
 from core.playground.presets import PRESETS
 from core.playground.runs import last_store_error, run_and_record
@@ -117,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         cfg = build_config(args)
-        torch.set_num_threads(max(1, args.threads))
-        result, run_id = run_and_record(cfg, device=args.device)
+        result, run_id = run_and_record(cfg, device=args.device, threads=max(1, args.threads))
     except (PlaygroundConfigError, ValueError) as exc:
         parser.error(str(exc))
     if args.json:
