@@ -260,7 +260,7 @@ def toy_distribution(alpha: float, thresholds: pd.DataFrame | None = None, label
         for k in ks:
             t = thresholds.loc[thresholds["k"] == k, "threshold"].to_numpy()
             y = rows[k] + np.linspace(-0.02, 0.02, len(t))
-            fig.add_trace(go.Scatter(x=t, y=y, mode="markers", name=f"k = {k:g}",
+            fig.add_trace(go.Scatter(x=t, y=y, mode="markers", name=f"k = {format_k(k)}",
                                      marker=dict(symbol="line-ns-open", size=16, line=dict(width=3), color=colors[k])))
     _layout(fig, _toy_title(alpha, label_noise), "x", "", height=260)
     fig.update_yaxes(visible=False, range=[0, 1.15])
@@ -276,10 +276,10 @@ def toy_trace(trace: pd.DataFrame, column: str, title: str, y_title: str) -> go.
     for k in ks:
         for i, (run, part) in enumerate(trace[trace["k"] == k].groupby("run")):
             part = part.sort_values("epoch")
-            fig.add_trace(go.Scatter(x=part["epoch"], y=part[column], mode="lines", name=f"k = {k:g}",
+            fig.add_trace(go.Scatter(x=part["epoch"], y=part[column], mode="lines", name=f"k = {format_k(k)}",
                                      legendgroup=f"k{k}", showlegend=i == 0, opacity=0.8,
                                      line=dict(color=colors[k], width=1.5),
-                                     hovertemplate=f"k={k:g} run {run}<br>epoch %{{x}}<br>%{{y:.4g}}<extra></extra>"))
+                                     hovertemplate=f"k = {format_k(k)} run {run}<br>epoch %{{x}}<br>%{{y:.4g}}<extra></extra>"))
     return _layout(fig, title, "epoch", y_title, height=360)
 
 
@@ -298,7 +298,7 @@ def toy_vs_k(per_k: pd.DataFrame, metric: str, title: str, y_title: str,
         line=dict(color="black", width=1)))
     _layout(fig, title, "k (log scale)", y_title, height=380)
     ticks = [2.0**e for e in range(-6, 5)]
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[f"1/{int(1 / t)}" if t < 1 else f"{t:g}" for t in ticks])
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[format_k(t) for t in ticks])
     return fig
 
 
@@ -333,7 +333,7 @@ def toy_animation(alpha: float, means: pd.DataFrame | None, runs: pd.DataFrame |
             t = limit.loc[limit["k"] == k, "threshold"]
             fig.add_trace(go.Scatter(x=t, y=[rows[k]] * len(t), mode="markers", name="n → ∞ limit",
                                      legendgroup="limit", showlegend=i == 0,
-                                     hovertemplate=f"k={k:g}<br>limit t*=%{{x:.4f}}<extra></extra>",
+                                     hovertemplate=f"k = {format_k(k)}<br>limit t*=%{{x:.4f}}<extra></extra>",
                                      marker=dict(symbol="x-thin-open", size=14, color=colors[k], line=dict(width=2))))
     epochs, moving, positions = _moving(means, runs, ks, rows, colors)
     n_static = len(fig.data)
@@ -341,7 +341,7 @@ def toy_animation(alpha: float, means: pd.DataFrame | None, runs: pd.DataFrame |
         fig.add_trace(trace)
     _layout(fig, title or _toy_title(alpha, label_noise), "x (zoomed on the thresholds)", "",
             height=300 + 22 * len(ks) + (90 if len(epochs) > 1 else 0))
-    fig.update_yaxes(range=[0, 1.15], tickvals=[rows[k] for k in ks], ticktext=[f"k = {k:g}" for k in ks],
+    fig.update_yaxes(range=[0, 1.15], tickvals=[rows[k] for k in ks], ticktext=[f"k = {format_k(k)}" for k in ks],
                      showgrid=False, zeroline=False)
     fig.update_xaxes(range=list(x_range))
     if len(epochs) > 1:  # a frame sends only the x positions; everything else stays as drawn
@@ -368,14 +368,14 @@ def _moving(means: pd.DataFrame, runs: pd.DataFrame | None, ks: list, rows: dict
         y = [rows[k] + (0.06 * r / max(1, n - 1) - 0.03 if n > 1 else 0.0) for k, r, n in zip(col_k, rank, size)]
         traces.append(go.Scatter(
             x=table.to_numpy()[0], y=y, mode="markers", name="each run", opacity=0.6,
-            text=[f"k={k:g} run {r}" for k, r in table.columns],
+            text=[f"k = {format_k(k)} run {r}" for k, r in table.columns],
             hovertemplate="%{text}<br>t=%{x:.4f}<extra></extra>",
             marker=dict(symbol="line-ns-open", size=12, line=dict(width=2), color=[colors[k] for k in col_k])))
         positions.append(table.to_numpy())
     if epochs:
         traces.append(go.Scatter(
             x=mean.to_numpy()[0], y=[rows[k] for k in ks], mode="markers", name="mean over runs",
-            text=[f"k={k:g}" for k in ks], hovertemplate="%{text}<br>mean t=%{x:.4f}<extra></extra>",
+            text=[f"k = {format_k(k)}" for k in ks], hovertemplate="%{text}<br>mean t=%{x:.4f}<extra></extra>",
             marker=dict(symbol="diamond", size=13, color=[colors[k] for k in ks], line=dict(width=1, color="black"))))
         positions.append(mean.to_numpy())
     return epochs, traces, positions
@@ -846,7 +846,7 @@ def study_depth(table: pd.DataFrame, per_seed: pd.DataFrame) -> go.Figure:
                          array=(spread["max"].to_numpy() - part["selected_k"].to_numpy()),
                          arrayminus=(part["selected_k"].to_numpy() - spread["min"].to_numpy())),
             customdata=part["layers"],
-            hovertemplate="%{customdata} hidden layers<br>selected k %{y:g}<extra>" + name + "</extra>"))
+            hovertemplate="%{customdata} hidden layers<br>selected k %{y:.4g}<extra>" + name + "</extra>"))
         if len(seeds):
             jitter = (seeds["seed"].rank(method="dense") - 1) * 0.05 - 0.05
             fig.add_trace(go.Scatter(x=seeds["layers"] + shift + jitter.to_numpy(), y=seeds["selected_k"], mode="markers",
