@@ -37,8 +37,8 @@ PLAYGROUND = "/playground?dataset=moons&points=300&noise=0&outliers=0&ks=1%2F4&k
 FIRST_PATH = "() => { const p = document.querySelector('.js-plotly-plot .scatterlayer .trace path.js-line');" \
              " return p ? p.getAttribute('d') : null; }"
 CHART = "document.querySelector('.st-key-pg_anim .js-plotly-plot')"
-STEP = f"() => {{ const v = document.querySelector('.st-key-pg_anim .slider-container text.slider-label');" \
-       f" return v && v.textContent; }}"
+STEP = "() => { const v = document.querySelector('.st-key-pg_anim .slider-container text.slider-label');" \
+       " return v && v.textContent; }"
 
 
 def _free_port() -> int:

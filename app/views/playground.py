@@ -25,14 +25,24 @@ from core.playground.runs import last_store_error, run_and_record
 QP = "query-params"  # every setting lives in the URL: a link replays the same run
 DEFAULT = PRESETS[DEFAULT_PRESET].config
 CHART_KEY = "pg_anim"
-# URL parameter -> (reader, what it must be): links are checked before the widgets read them, because
-# Streamlit drops a value its widget cannot take without a word.
+PER_ROW = ("auto", "all", "1", "2", "3")
+
+
+def _one_of(choices) -> callable:
+    def read(text: str) -> str:
+        if text not in choices:
+            raise ValueError(text)
+        return text
+    return read
+
+
+# URL parameter -> (reader raising ValueError, what it must be): links are checked before the widgets read
+# them, because Streamlit drops a value its widget cannot take without a word.
 URL_RULES = {
-    "dataset": (lambda s: s if s in DATASETS else int("x"), f"one of {', '.join(DATASETS)}"),
+    "dataset": (_one_of(DATASETS), f"one of {', '.join(DATASETS)}"),
     "points": (int, "a whole number"), "outliers": (int, "a whole number"), "steps": (int, "a whole number"),
     "seed": (int, "a whole number"), "noise": (float, "a number such as 0.2"), "lr": (float, "a number such as 0.03"),
-    "act": (lambda s: s if s in ("tanh", "relu") else int("x"), "tanh or relu"),
-    "per_row": (lambda s: s if s in ("auto", "all", "1", "2", "3") else int("x"), "auto, all, 1, 2 or 3"),
+    "act": (_one_of(("tanh", "relu")), "tanh or relu"), "per_row": (_one_of(PER_ROW), ", ".join(PER_ROW)),
 }
 
 
@@ -134,7 +144,7 @@ def _read_form() -> tuple[PlaygroundConfig | None, list[str], str, int | None]:
         steps = c4.number_input("Steps", value=DEFAULT.steps, step=100, key="steps", bind=QP)
         c1, c2, c3, _ = st.columns(4)
         seed = c1.number_input("Seed", value=DEFAULT.seed, step=1, key="seed", bind=QP)
-        per_row = c2.selectbox("Panels per row", ("auto", "all", "1", "2", "3"), key="per_row", bind=QP,
+        per_row = c2.selectbox("Panels per row", PER_ROW, key="per_row", bind=QP,
                                help="auto: one per row on a phone, all side by side otherwise")
         device = c3.selectbox("Device", ["auto", *available_devices()], key="device")
     try:
