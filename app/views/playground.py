@@ -9,6 +9,7 @@ A preset button fills the form and runs it at once; the first visit plays the fo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 
 import streamlit as st
 
@@ -18,8 +19,8 @@ from core.curves import format_k
 from core.device import available_devices
 from core.mlp import parse_widths
 from core.playground import DATASETS, DataConfig, PlaygroundConfig, PlaygroundConfigError, PlaygroundResult
-from core.playground.presets import DEFAULT_PRESET, PRESETS
 from core.playground.cli import command_for
+from core.playground.presets import DEFAULT_PRESET, PRESETS
 from core.playground.runs import last_store_error, run_and_record
 
 QP = "query-params"  # every setting lives in the URL: a link replays the same run
@@ -28,7 +29,10 @@ CHART_KEY = "pg_anim"
 PER_ROW = ("auto", "all", "1", "2", "3")
 
 
-def _one_of(choices) -> callable:
+def _one_of(choices: Iterable[str]) -> Callable[[str], str]:
+    """A URL reader that accepts exactly `choices` (ValueError otherwise)."""
+    choices = tuple(choices)
+
     def read(text: str) -> str:
         if text not in choices:
             raise ValueError(text)
