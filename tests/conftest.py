@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +84,32 @@ def poll_until(at, done, timeout: float = 120):
         if done(at):
             return at
     raise AssertionError("timed out waiting for the page")
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A loopback HTTP server over tmp_path/"www"; yields (base URL, served directory)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(www)))
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", www
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one torch thread is as fast and keeps timings steady on a shared 2-core machine."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

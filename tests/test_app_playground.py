@@ -9,7 +9,6 @@ import json
 import numpy as np
 import plotly.io as pio
 import pytest
-import torch
 
 from app import plots
 from conftest import plotly_figures
@@ -19,12 +18,7 @@ from core.playground.presets import DEFAULT_PRESET, PRESETS
 PAGE = "views/playground.py"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _animation(at) -> dict:

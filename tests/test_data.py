@@ -9,7 +9,6 @@ the real `pip download` from a local directory (`--no-index --find-links`).
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import io
@@ -17,10 +16,8 @@ import os
 import pickle
 import socket
 import struct
-import threading
 import time
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -146,24 +143,6 @@ def root(tmp_path, monkeypatch) -> Path:
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     return path
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A loopback HTTP server over tmp_path/"www"; yields (base URL, served directory)."""
-    www = tmp_path / "www"
-    www.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", www
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture

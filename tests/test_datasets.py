@@ -11,7 +11,6 @@ small .deb built with `dpkg-deb --build`, handed over by a stand-in for apt-get.
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
 import io
@@ -23,8 +22,6 @@ import stat
 import struct
 import subprocess
 import tarfile
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -60,24 +57,6 @@ def root(tmp_path, monkeypatch) -> Path:
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     return path
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture
-def server(tmp_path):
-    """A loopback HTTP server over tmp_path/"www"; yields (base URL, served directory)."""
-    www = tmp_path / "www"
-    www.mkdir()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", www
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture

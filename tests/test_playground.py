@@ -18,13 +18,7 @@ from core.playground.train import pseudo_backward, snapshot_steps, train_step
 from core.pseudograd import tunable_cross_entropy
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The models are tiny: one thread is as fast and keeps the timings steady on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _fitted(result, frame: int = -1) -> np.ndarray:

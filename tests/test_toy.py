@@ -40,12 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(n_train=400, n_val=400, n_test=400, runs=2, patience=100)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --------------------------------------------------------------------------- data
