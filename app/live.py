@@ -85,3 +85,29 @@ def executor_choice(key: str):
         return make_executor("ray", address.strip() or None), None
     except (ValueError, ExecutorUnavailableError) as exc:
         return None, str(exc)
+
+
+def outside_runs(kind: str, draw: Callable, *, key: str) -> None:
+    """Runs of `kind` training in another process (a CLI, another server) show here live too: their
+    epochs are in the store as they finish, so this polls the store every 2 s while any runs."""
+    lab = get_lab()
+
+    def running() -> list[int]:
+        ours = {rid for job in lab.jobs.active() for rid in job.meta.get("run_ids", [])}
+        runs = lab.store.list_runs(kind=kind, status="running")
+        return [int(i) for i in runs["id"] if int(i) not in ours]
+
+    @st.fragment(run_every=2.0 if running() else None)
+    def view() -> None:
+        ids = running()
+        if not ids:
+            if st.session_state.pop(f"{key}_outside_live", False):
+                st.rerun()  # they ended: redraw the page with their saved results
+            return
+        st.session_state[f"{key}_outside_live"] = True
+        st.subheader("Training in another process")
+        st.caption(f"{len(ids)} run(s) launched outside this dashboard (e.g. `python -m core.{kind}`), read from "
+                   "the run store as each epoch is saved. Stop them where they were started (Ctrl-C).")
+        draw(ids)
+
+    view()

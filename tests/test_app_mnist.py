@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import plotly_figures, poll_until
+from tests.conftest import ROOT, plotly_figures, poll_until
 
 pytest.importorskip("core.data")
 
@@ -158,3 +158,27 @@ def test_a_grid_launched_on_ray_from_the_page_shows_live_and_lands_done(app, tmp
     finally:
         ray.shutdown()
     assert (at.dataframe[0].value["epochs"] == 1).all()
+
+
+def test_a_cli_run_in_another_process_shows_live_on_the_page(app, tmp_path):
+    """Runs that `python -m core.mnist train` is training in another process appear under 'Training in
+    another process' with their live curves, and land in the history as done when they end."""
+    import os
+    import subprocess
+    import sys
+
+    at = app("views/mnist.py")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))  # the app fixture pointed TUNABLE_RUNS_DB at this test's store
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "core.mnist", "train", "--k", "0.5", "1", "--hidden", "16", "--epochs", "40",
+         "--n-train", "2000", "--n-val", "200", "--n-test", "200", "--device", "cpu", "--quiet"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        poll_until(at, lambda a: any(s.value == "Training in another process" for s in a.subheader)
+                   and any(f["layout"]["title"]["text"].startswith("Validation error (live)") for f in plotly_figures(a)),
+                   timeout=120)
+    finally:
+        cli.send_signal(2)  # Ctrl-C: the CLI stops cleanly and saves the runs as stopped
+        cli.wait(60)
+    poll_until(at, lambda a: not any(s.value == "Training in another process" for s in a.subheader), timeout=30)
+    assert set(at.dataframe[0].value["status"]) == {"stopped"}

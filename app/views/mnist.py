@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.live import executor_choice, live_jobs
+from app.live import executor_choice, live_jobs, outside_runs
 from app.state import fmt_seconds, get_lab, session_id
 from app.widgets import LEARNING_RATES, k_values, number_list, pick_saved
 from core.curves import format_k
@@ -163,6 +163,24 @@ def draw_live(job) -> None:
 
 
 live_jobs("mnist", draw_live, key="mnist", title="Training now")
+
+
+def draw_outside(ids: list[int]) -> None:
+    """Live curves of runs another process is training, from the store."""
+    history = lab.store.history(ids)
+    if history.empty:
+        st.info("They have not finished an epoch yet.")
+        return
+    runs = lab.store.list_runs(kind="mnist").set_index("id").loc[ids]
+    labels, ks = runs["label"].to_dict(), runs["cfg.train.k"].to_dict()
+    a, b = st.columns(2)
+    a.plotly_chart(plots.run_curves(history, labels, "val_error", "Validation error (live)", "validation error (%)",
+                                    ks, percent=True), key="mnist_outside_val")
+    b.plotly_chart(plots.run_curves(history, labels, "train_loss", "Training loss (live)", "cross-entropy (nats)", ks),
+                   key="mnist_outside_loss")
+
+
+outside_runs("mnist", draw_outside, key="mnist")
 
 # ----------------------------------------------------------------------------- history
 st.subheader("History")

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.live import live_jobs
+from app.live import executor_choice, live_jobs
 from app.state import get_lab, session_id
 from app.widgets import NOISE_RATES, k_values, number_list, pick_saved
 from core.curves import format_k, parse_k
@@ -173,9 +173,12 @@ with st.container(border=True):
                     for s in [ObjectiveSpec("tunable", {"k": k}) for k in ks] + chosen))
 
 # ----------------------------------------------------------------------------- start
+executor, executor_error = executor_choice("noise")
 start = st.button("Run", key="noise_run", type="primary") or st.session_state.pop("noise_autostart", False)
 if start:
     try:
+        if executor_error:
+            raise ValueError(executor_error)
         if param_errors:
             raise ValueError(param_errors[0])
         if rate_pick.blocked or k_pick.blocked:
@@ -192,7 +195,7 @@ if start:
             base = ToyConfig(n_train=int(toy_n), n_val=int(toy_n), n_test=int(toy_n), patience=int(patience))
             tag = secrets.token_hex(3)
             for cfg in toy_configs(methods, rates, seed_list, base):
-                submit_toy(lab, cfg, owner=session_id(), name=f"{TOY_TAG} {tag} · {toy_label(cfg)}")
+                submit_toy(lab, cfg, owner=session_id(), name=f"{TOY_TAG} {tag} · {toy_label(cfg)}", executor=executor)
             st.session_state["noise_pick"] = f"toy:{tag}"
         else:
             base = TrainConfig(hidden=parse_widths(hidden_text), momentum=float(momentum), epochs=int(epochs))
@@ -201,7 +204,7 @@ if start:
             data = DataConfig(n_train=int(n_train), n_val=2_000, n_test=int(n_test), train_eval=min(int(n_train), 5_000))
             name = (f"label noise · {noise_kind} {', '.join(f'{r:.0%}' for r in rates)} · {len(methods)} objectives "
                     f"× {len(seed_list)} seeds · {configs[0].arch}")
-            launched = submit_mnist(lab, configs, data, owner=session_id(), name=name, kind="noise")
+            launched = submit_mnist(lab, configs, data, owner=session_id(), name=name, kind="noise", executor=executor)
             st.session_state["noise_pick"] = f"mnist:{launched.launch_id}"
     except (ValueError, QueueFullError) as exc:
         st.error(f"Cannot start: {exc}")
