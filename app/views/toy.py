@@ -21,6 +21,16 @@ from core.engine.queue import QueueFullError
 from core.engine.status import ACTIVE, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED
 from core.toy import PAPER_KS, SavedToy, ToyConfig, ToyConfigError, load_toy, population_limit, submit_toy
 
+
+UNITS = {"test_error": "test error (%)", "threshold": "threshold t", "test_ce": "test cross-entropy (nats)",
+         "epochs": "epochs to stop", "val_error": "validation error (%)"}
+
+
+def _header(column: str) -> str:
+    """'test_error_mean' -> 'test error (%), mean': what the toy table shows above a column."""
+    base, _, stat = column.rpartition("_")
+    return f"{UNITS.get(base, base.replace('_', ' '))}, {'std' if stat == 'std' else 'mean'}"
+
 lab = get_lab()
 PAPER = ToyConfig()
 PRESETS = {
@@ -246,7 +256,7 @@ def show_tables(saved: SavedToy, cfg: ToyConfig) -> None:
                "test cross-entropy is not monotone in k.")
     table = saved.per_k.sort_values("k", ascending=False).assign(k=lambda d: d["k"].map(format_k))
     st.dataframe(table, hide_index=True, key="toy_table", column_config={
-        c: st.column_config.NumberColumn(format="%.0f" if c.startswith("epochs") else "%.4f")
+        c: st.column_config.NumberColumn(_header(c), format="%.0f" if c.startswith("epochs") else "%.4f")
         for c in table.columns if c.endswith(("_mean", "_std"))})
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button("Per-k table (CSV)", saved.per_k.to_csv(index=False), f"toy_{saved.run_id}_per_k.csv",

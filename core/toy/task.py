@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.curves import format_k
 from core.engine.executors import Epoch, Event, Executor, Finished, Group, Progress
 from core.engine.lab import Lab, Launched
 from core.engine.status import FINAL, to_jsonable
@@ -221,8 +222,8 @@ def _frames_payload(frames: pd.DataFrame) -> dict:
 
 # --------------------------------------------------------------------------- launching
 def toy_label(cfg: ToyConfig) -> str:
-    """What a person sees for a toy run, e.g. "4 k (4, 1, 0.25, 0.0625) x 3 runs, n=5,000"."""
-    ks = ", ".join(f"{k:g}" for k in cfg.ks)
+    """What a person sees for a toy run, e.g. "4 k (4, 1, 1/4, 1/16) x 3 runs, n=5,000"."""
+    ks = ", ".join(format_k(k) for k in cfg.ks)
     noise = f", noise {cfg.label_noise:.0%}" if cfg.label_noise else ""
     return f"{len(cfg.ks)} k ({ks}) x {cfg.runs} runs, n={cfg.n_train:,}{noise}"
 
