@@ -7,13 +7,9 @@ of every training point under that k (how hard it pushes the model), the trainin
 (cross-entropy) and the train and test accuracy.
 
 Why these choices:
-- The update is the paper's: the pseudo-gradient f of core.pseudograd is back-propagated
-  as if it were d loss / d logits. We call `pseudo_grad` on the (K*N, 2) logits with k
-  repeated per example and run `logits.backward(f / N)`, which is exactly what
-  `tunable_cross_entropy(..., reduction="mean")` back-propagates for each model (tests check
-  both against autograd). We do not call tunable_cross_entropy itself here: on its first use
-  in a main thread it compiles a fused kernel (2-20 s on a small CPU), far longer than this
-  whole run, and at 2 classes x ~1,000 rows eager is as fast.
+- The update is the paper's: one `tunable_cross_entropy` call on the (K*N, 2) logits with k
+  repeated per example, each model's mean back-propagated, so model k's logits get f / N, the
+  pseudo-gradient of its own k (tests check it against autograd of F.cross_entropy at k = 1).
 - Adam, one learning rate for every k. The pseudo-gradient's overall size shrinks as k grows
   (|f_y| = |eps_y|^k, and |eps_y| < 1), so plain SGD would need a learning rate per k. Adam
   divides each coordinate by its running RMS, which removes a global scale, so one lr fits
@@ -42,7 +38,7 @@ from core.device import pick_device
 from core.playground.config import PlaygroundConfig
 from core.playground.datasets import Dataset, make_dataset
 from core.playground.model import StackedMLP
-from core.pseudograd import pseudo_grad
+from core.pseudograd import pseudo_grad, tunable_cross_entropy
 
 
 @dataclass(frozen=True)
@@ -86,15 +82,14 @@ def _k_rows_cached(ks: tuple[float, ...], n: int, dtype: torch.dtype, device: to
 def pseudo_backward(model: StackedMLP, x: torch.Tensor, target: torch.Tensor, ks: tuple[float, ...]) -> None:
     """Accumulate into .grad each model's pseudo-gradient of its k on the batch (x (B, 2), target (B,)).
 
-    Model m gets what tunable_cross_entropy(logits_m, target, k=ks[m]) (reduction "mean") back-propagates:
-    f(eps) / B at its logits.
+    It is tunable_cross_entropy itself (per-example k, one call for all models): model m's logits get
+    f(eps) / B, exactly what tunable_cross_entropy(logits_m, target, k=ks[m]) back-propagates.
     """
     logits = model(x)  # (K, B, C)
     num_models, batch, classes = logits.shape
-    with torch.no_grad():
-        f = pseudo_grad(logits.reshape(-1, classes), target.repeat(num_models), _k_rows(ks, batch, logits),
-                        validate=False)  # (K * B, C)
-    logits.backward(f.view_as(logits) / batch)
+    per_example = tunable_cross_entropy(logits.reshape(-1, classes), target.repeat(num_models),
+                                        k=_k_rows(ks, batch, logits), reduction="none", validate=False)  # (K * B,)
+    per_example.view(num_models, batch).mean(1).sum().backward()  # models share nothing: each gets its own mean
 
 
 def train_step(model: StackedMLP, optimizer: torch.optim.Optimizer, x: torch.Tensor, target: torch.Tensor,
