@@ -39,10 +39,10 @@ FINAL = (DONE, STOPPED, FAILED, DIVERGED, INTERRUPTED)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def check_status(status: str, allowed: tuple[str, ...] = STATUSES) -> str:
+def check_status(status: str, allowed: tuple[str, ...] = STATUSES, what: str = "status") -> str:
     """`status` itself if it is one of `allowed`; ValueError naming the allowed words otherwise."""
     if status not in allowed:
-        raise ValueError(f"status {status!r} is not one of {', '.join(allowed)}")
+        raise ValueError(f"{what} {status!r} is not one of {', '.join(allowed)}")
     return status
 
 

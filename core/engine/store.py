@@ -62,14 +62,13 @@ from typing import Any
 
 import pandas as pd
 
-from core.engine.status import ACTIVE, FINAL, STATUSES, from_jsonable, to_jsonable
+from core.engine.status import FINAL, check_status, from_jsonable, to_jsonable
 
 ENV_VAR = "TUNABLE_RUNS_DB"
 DB_NAME = "runs.sqlite"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another writer before raising
 
-STATUSES, ACTIVE_STATUSES, FINAL_STATUSES = STATUSES, ACTIVE, FINAL  # core.engine.status's words
 
 # Columns of list_runs() before the flattened cfg.* and final.* columns.
 RUN_COLUMNS = (
@@ -84,7 +83,7 @@ CREATE TABLE runs (
     group_id    TEXT,                               -- runs launched together (a job id)
     label       TEXT NOT NULL DEFAULT '',
     config      TEXT NOT NULL,                      -- JSON object
-    status      TEXT NOT NULL,                      -- one of STATUSES
+    status      TEXT NOT NULL,                      -- one of core.engine.status.STATUSES
     device      TEXT,
     created_at  REAL NOT NULL,                      -- Unix time, seconds
     started_at  REAL,
@@ -338,8 +337,7 @@ class RunStore:
     ) -> int:
         """Add a run (config: a dict or dataclass; provenance: core.engine.status.provenance()) and
         return its id."""
-        if status not in STATUSES:
-            raise ValueError(f"status {status!r} is not one of {STATUSES}")
+        check_status(status)
         now = time.time()
         with self._write() as conn:
             cursor = conn.execute(
@@ -396,8 +394,7 @@ class RunStore:
         error: str | None = None,
     ) -> None:
         """End a run with a final status, its final metrics, an optional payload and error text."""
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"final status {status!r} is not one of {FINAL_STATUSES}")
+        check_status(status, FINAL, what="final status")
         now = time.time()
         with self._write() as conn:
             cursor = conn.execute(
