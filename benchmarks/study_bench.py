@@ -62,7 +62,7 @@ def preset_wall_time(run: bool) -> tuple[float | None, str]:
         return json.loads(path.read_text()).get("seconds"), f"recorded in {path.relative_to(ROOT)}"
     from core.engine.lab import Lab
     from core.engine.store import RunStore
-    from core.study import PRESETS, run_study
+    from core.study import PRESETS, run_here as run_study
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

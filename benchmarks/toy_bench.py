@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from core.engine.lab import Lab  # noqa: E402
 from core.engine.status import to_jsonable  # noqa: E402
 from core.engine.store import RunStore  # noqa: E402
-from core.toy import ToyConfig, run_reference, run_toy, run_toy_here  # noqa: E402
+from core.toy import ToyConfig, run_here, run_reference, run_toy  # noqa: E402
 
 
 def full_protocol(device: str, threads: int) -> pd.DataFrame:
@@ -77,12 +77,12 @@ def engine_check(device: str, threads: int, per_k: pd.DataFrame) -> bool:
     with tempfile.TemporaryDirectory() as tmp:
         lab = Lab(store=RunStore(Path(tmp) / "runs.sqlite"))
         t0 = time.perf_counter()
-        saved = run_toy_here(lab, ToyConfig(device=device, threads=threads))
+        saved = run_here(lab, ToyConfig(device=device, threads=threads))
         wall = time.perf_counter() - t0
         run = lab.store.get_run(saved.run_id)
         size = len(json.dumps(to_jsonable(run["result"])))
     same = saved.status == "done" and saved.per_k.equals(per_k)
-    print(f"\n== through the engine (core.toy.task.run_toy_here, saved as it trains)")
+    print(f"\n== through the engine (core.toy.run_here, saved as it trains)")
     print(f"wall time                 {wall:8.2f} s   (training {saved.elapsed_s:.2f} s of it)")
     print(f"epochs logged             {saved.trace['epoch'].nunique():8d}   (about one per second; the last is epoch "
           f"{run['epochs_done']})")

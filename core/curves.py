@@ -48,8 +48,12 @@ LOGIT_PRESETS: dict[str, str] = {
 }
 
 
+K_MIN, K_MAX = 1e-6, 1e6  # the k a command or page accepts (the library itself takes any finite k > 0)
+
+
 def parse_k(text: str | float) -> float:
-    """A k value from user text: '0.25', '1/4', '2**-2', or a number. Raises ValueError if not > 0."""
+    """A k value from user text: '0.25', '1/4', '2**-2', or a number, in [K_MIN, K_MAX].
+    Raises ValueError with a one-line message naming the text and what is allowed."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
     else:
@@ -62,16 +66,18 @@ def parse_k(text: str | float) -> float:
                 value = float(base) ** float(exp)
             else:
                 value = float(Fraction(s))
-        except (ValueError, ZeroDivisionError, OverflowError):
+        except OverflowError:
+            value = math.inf
+        except (ValueError, ZeroDivisionError, TypeError):
             raise ValueError(f"cannot read k from {text!r}; write e.g. 0.25, 1/4 or 2^-2") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"k must be a finite number > 0; got {text!r}")
+    if not math.isfinite(value) or not K_MIN <= value <= K_MAX:
+        raise ValueError(f"k = {text!r} is out of range: k must be a number from {K_MIN:g} to {K_MAX:g}")
     return value
 
 
 def format_k(k: float) -> str:
     """k as a short label: '1/16' for reciprocals of whole numbers below 1, '0.3' otherwise (every page writes k so)."""
-    if 0 < k < 1:
+    if 0 < k < 1 and math.isfinite(1 / k):
         inv = 1 / k
         if abs(inv - round(inv)) < 1e-9 and round(inv) <= 1024:
             return f"1/{round(inv)}"

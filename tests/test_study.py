@@ -15,13 +15,13 @@ from core.engine.lab import Lab
 from core.engine.queue import JobManager
 from core.engine.store import RunStore
 from core.mnist import ConfigError, RunResult, TrainConfig
-from core.study import PRESETS, TABLE_COLUMNS, Cell, StudyConfig, make_report, run_study, submit_study
+from core.study import PRESETS, TABLE_COLUMNS, Cell, StudyConfig, make_report, run_here as run_study, submit as submit_study
 from core.study.cli import main
 from core.study.estimate import cpu_factor, estimate_study_seconds
 from core.study.paper import compare_with_paper, join_paper, paper_tables
 from core.study.report import StudyReport
 from core.study.table import at_best_epoch, cell_summary, per_seed_table, t_interval
-from core.study.task import _record, done_runs, load_study, missing_runs, training_seconds
+from core.study.task import _record, done_runs, load as load_study, missing_runs, training_seconds
 
 TINY = dict(ks=(0.5, 1.0), lrs=(0.1, 0.3), seeds=(0, 1), epochs=2, patience=1, n_train=300, n_val=200, n_test=200,
             train_eval=100, device="cpu")

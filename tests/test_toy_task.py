@@ -20,7 +20,7 @@ from core.engine.executors import Epoch, Finished, Progress
 from core.engine.lab import Lab
 from core.engine.status import STATUSES
 from core.engine.store import RunStore
-from core.toy import MAX_FRAMES, ToyConfig, ToyLive, load_toy, submit_toy, toy_task
+from core.toy import MAX_FRAMES, ToyConfig, ToyLive, load as load_toy, submit as submit_toy, toy_task
 from core.toy.__main__ import main as cli_main
 from core.toy.config import float64_device
 

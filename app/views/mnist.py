@@ -16,7 +16,7 @@ from core.device import available_devices
 from core.engine.queue import QueueFullError
 from core.mlp import ACTIVATIONS, parse_widths
 from core.mnist import ConfigError, DataConfig, TrainConfig
-from core.mnist.task import estimate_seconds, load_results, submit_mnist
+from core.mnist.task import estimate_seconds, load as load_results, submit as submit_mnist
 from core.selection import select
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,13 +21,13 @@ from core.engine.queue import QueueFullError
 from core.losses import ObjectiveSpec
 from core.mlp import parse_widths
 from core.mnist import DataConfig, TrainConfig
-from core.mnist.task import live_results, load_results, submit_mnist
+from core.mnist.task import live_results, load as load_results, submit as submit_mnist
 from core.noise import (
     DEFAULT_MOMENTUM, UNHINGED_WEIGHT_DECAY, Method, comparison_configs, curves, default_lr, format_table, summarize,
     summarize_toy, toy_configs,
 )
 from core.toy import ToyConfig
-from core.toy.task import load_toy, submit_toy, toy_label
+from core.toy.task import load as load_toy, submit as submit_toy, toy_label
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "assets" / "noise_results.md"  # measured comparisons; its last table is the Quick preset's

@@ -15,10 +15,10 @@ from app.widgets import LEARNING_RATES, Numbers, k_values, number_list
 from core.data import dataset_names
 from core.engine.queue import QueueFullError
 from core.mnist import ConfigError
-from core.study import PRESETS, StudyConfig, StudyReport, estimate_study_seconds, load_study, make_report
+from core.study import PRESETS, StudyConfig, StudyReport, estimate_study_seconds, load as load_study, make_report
 from core.study.config import PAPER_NAMES
 from core.study.paper import paper_tables
-from core.study.task import (KIND, missing_runs, study_from_store, studies_in_store, submit_study, training_seconds,
+from core.study.task import (KIND, missing_runs, study_from_store, studies_in_store, submit as submit_study, training_seconds,
                               uncached_datasets)
 
 lab = get_lab()

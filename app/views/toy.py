@@ -19,7 +19,7 @@ from core.curves import format_k
 from core.device import available_devices
 from core.engine.queue import QueueFullError
 from core.engine.status import ACTIVE, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED
-from core.toy import PAPER_KS, SavedToy, ToyConfig, ToyConfigError, load_toy, population_limit, submit_toy
+from core.toy import PAPER_KS, SavedToy, ToyConfig, ToyConfigError, load as load_toy, population_limit, submit as submit_toy
 
 
 UNITS = {"test_error": "test error (%)", "threshold": "threshold t", "test_ce": "test cross-entropy (nats)",

@@ -4,7 +4,7 @@ other image sets, trained as batched grids, with the selection protocol in core.
 - `config`   TrainConfig, DataConfig, METRIC_KEYS, ConfigError
 - `trainer`  BatchTrainer: many runs of one architecture as one stacked model
 - `training` the events of one group (`train_events`, the engine task `train_group`) and `fit`
-- `task`     on the engine: submit_mnist (pages), run_mnist (CLIs), load_results
+- `task`     on the engine: submit (pages), run_here (CLIs), load
 - `__main__` `python -m core.mnist train|select ...`
 
     from core.mnist import DataConfig, TrainConfig, fit

@@ -32,7 +32,7 @@ from core.losses import parse_objective
 from core.mlp import ACTIVATIONS
 from core.mnist.config import DataConfig, TrainConfig
 from core.mnist.training import RunResult
-from core.mnist.task import run_mnist
+from core.mnist.task import run_here as run_mnist
 from core.selection import select
 
 

@@ -1,17 +1,17 @@
 """MNIST-style grids on the engine: launch them, run them from a CLI, read them back.
 
-What: `submit_mnist(lab, configs, data, owner=...)` saves every configuration as a queued run
+What: `submit(lab, configs, data, owner=...)` saves every configuration as a queued run
 and queues its batched groups (core.mnist.training.groups_of) for a browser session;
-`run_mnist(lab, configs, data)` trains them now on the calling thread (a CLI's main thread;
-Ctrl-C stops); `load_results(store, run_ids)` turns saved runs back into RunResults (for the
+`run_here(lab, configs, data)` trains them now on the calling thread (a CLI's main thread;
+Ctrl-C stops); `load(store, run_ids)` turns saved runs back into RunResults (for the
 selection protocol and the label-noise tables); `estimate_seconds` is the launch form's guess.
 
 Why: every page and CLI launches MNIST runs the same way, through core.engine.lab, so a CLI
 run shows in the dashboard and a page's run reads the same in `python -m core.runstore list`.
 
     from core.engine.lab import Lab
-    from core.mnist.task import run_mnist
-    run_ids, results = run_mnist(Lab(), [TrainConfig(k=0.5, epochs=1)], DataConfig(n_train=2000))
+    from core.mnist.task import run_here
+    run_ids, results = run_here(Lab(), [TrainConfig(k=0.5, epochs=1)], DataConfig(n_train=2000))
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _records(configs: Sequence[TrainConfig], data: DataConfig, order: list[int])
             [configs[i].label for i in order])
 
 
-def submit_mnist(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, owner: str, kind: str = "mnist",
+def submit(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, owner: str, kind: str = "mnist",
                  name: str | None = None, executor: Executor | None = None) -> Launched:
     """Queue the grid for `owner`; Launched.run_ids follow the groups' order (see groups_of)."""
     if not configs:
@@ -50,7 +50,7 @@ def submit_mnist(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, 
     return lab.launch(kind, groups, records, labels, device=device, owner=owner, name=name, executor=executor)
 
 
-def run_mnist(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, kind: str = "mnist",
+def run_here(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, kind: str = "mnist",
               executor: Executor | None = None, on_event: Callable[[int, Event], None] | None = None,
               ) -> tuple[list[int], list[RunResult]]:
     """Train the grid now on this thread, saving every run; returns the run ids and the RunResults,
@@ -61,10 +61,10 @@ def run_mnist(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, kin
                             on_event=on_event)
     by_position = dict(zip(order, launched.run_ids))
     run_ids = [by_position[i] for i in range(len(configs))]
-    return run_ids, load_results(lab.store, run_ids)
+    return run_ids, load(lab.store, run_ids)
 
 
-def load_results(store: RunStore, run_ids: Sequence[int]) -> list[RunResult]:
+def load(store: RunStore, run_ids: Sequence[int]) -> list[RunResult]:
     """Saved runs as RunResults (history from the stored epochs), in `run_ids` order; runs whose
     config cannot be read are skipped. Failed and interrupted runs read as "stopped" with their
     epochs (the selection protocol and tables use what finished)."""

@@ -26,12 +26,12 @@ from core.engine.lab import Lab
 from core.engine.status import to_jsonable
 from core.labelnoise import NOISE_KINDS
 from core.mnist import DataConfig, TrainConfig
-from core.mnist.task import run_mnist
+from core.mnist.task import run_here as run_mnist
 from core.noise.grid import (DATASETS, DEFAULT_MOMENTUM, EFFECTIVE_LR, UNHINGED_WEIGHT_DECAY, comparison_configs,
                              method_of, toy_configs)
 from core.noise.summary import format_table, summarize, summarize_toy
 from core.toy import ToyConfig
-from core.toy.task import run_toy_here
+from core.toy.task import run_here as run_toy_here
 
 MNIST_OBJECTIVES = ("ce", "tunable:k=0.25", "tunable:k=0.5", "gce", "sce", "mae", "unhinged")
 TOY_OBJECTIVES = ("tunable:k=4", "ce", "tunable:k=0.25", "tunable:k=0.0625")

@@ -1,6 +1,6 @@
 """Tables of a label-noise comparison: per-run rows, means ± std over seeds, curves, printing.
 
-What: `summarize(results)` (MNIST RunResults, from fit or read back with core.mnist.task.load_results)
+What: `summarize(results)` (MNIST RunResults, from fit or read back with core.mnist.task.load)
 and `summarize_toy(results)` (toy results) give one row per (objective, rate) with mean and std over
 seeds; `curves(results)` the per-epoch means for plots; `format_table` the printed form.
 
@@ -97,7 +97,7 @@ def summarize_toy(results) -> pd.DataFrame:
     """The toy comparison table: one row per (k, label-noise rate), from toy results of several rates.
 
     results: objects with `.config` (a ToyConfig, for label_noise) and `.per_run` (per (k, run)
-    rows with test_error in %), i.e. core.toy.ToyResults or Lab.load_toy's SavedToys. Columns: method,
+    rows with test_error in %), i.e. core.toy.ToyResults or core.toy.load's SavedToys. Columns: method,
     objective, k, rate, runs, then test_error, test_acc (fractions), test_ce and threshold, each as
     _mean and _std over runs, and epochs_mean. Sorted by k (descending), then rate.
     """

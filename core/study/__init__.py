@@ -10,16 +10,16 @@ differences with 95% intervals, and the published numbers beside ours.
 - `config`    Cell, StudyConfig (the grid, its runs, its id)
 - `presets`   PRESETS: two CPU-sized studies and the paper's full tables
 - `estimate`  estimate_study_seconds: core.mnist's estimate calibrated on this CPU
-- `task`      run_study (CLI), submit_study (pages), load_study; resumes: done runs are skipped
+- `task`      run_here (CLIs), submit (pages), load; resumes: done runs are skipped
 - `table`     the protocol per cell, per seed and on seed means; the table's columns
 - `paper`     the published tables (assets/paper_tables.csv) and the comparison with ours
 - `report`    StudyReport: everything above as one object, to and from JSON
 - `cli`       `python -m core.study --help`
 
     from core.engine.lab import Lab
-    from core.study import PRESETS, make_report, run_study
+    from core.study import PRESETS, make_report, run_here
     study = PRESETS["mnist-1layer"].study
-    report = make_report(study, run_study(Lab(), study))
+    report = make_report(study, run_here(Lab(), study))
     report.table[["layers", "selected_k", "test_error_k1", "test_error_selected", "paper_selected_k"]]
 """
 
@@ -29,10 +29,10 @@ from core.study.paper import compare_with_paper, paper_tables
 from core.study.presets import PRESETS, Preset
 from core.study.report import StudyReport, make_report
 from core.study.table import TABLE_COLUMNS, cell_summary, study_table
-from core.study.task import KIND, load_study, missing_runs, run_study, submit_study
+from core.study.task import KIND, load, missing_runs, run_here, submit
 
 __all__ = [
     "KIND", "PRESETS", "TABLE_COLUMNS", "Cell", "Preset", "StudyConfig", "StudyReport", "cell_summary",
-    "compare_with_paper", "estimate_study_seconds", "load_study", "make_report", "missing_runs", "paper_tables",
-    "run_study", "study_table", "submit_study",
+    "compare_with_paper", "estimate_study_seconds", "load", "make_report", "missing_runs", "paper_tables",
+    "run_here", "study_table", "submit",
 ]

@@ -29,7 +29,7 @@ from core.study.config import StudyConfig
 from core.study.estimate import estimate_study_seconds
 from core.study.presets import PRESETS
 from core.study.report import make_report
-from core.study.task import missing_runs, run_study, training_seconds, uncached_datasets
+from core.study.task import missing_runs, run_here as run_study, training_seconds, uncached_datasets
 
 DEFAULTS = dict(dataset=["mnist"], layers=[1], widths=[400], momentum=[0.5], k=[0.25, 0.5, 1.0, 2.0],
                 lr=[0.03, 0.1, 0.3], seeds=[0, 1], epochs=20, patience=4, n_train=None, n_val=None, n_test=None)

@@ -11,7 +11,7 @@ Why: the CLI, the page, the README script and the tests all read the same result
 shape, whether it was just computed from the store or loaded from a committed file.
 
     from core.study.report import make_report
-    report = make_report(study, load_study(store, study))
+    report = make_report(study, load(store, study))
     report.table[["dataset", "layers", "selected_k", "paper_selected_k"]]
 """
 
@@ -74,7 +74,7 @@ def _surfaces(cells_results: Mapping[Cell, Sequence[RunResult]]) -> pd.DataFrame
 
 def make_report(study: StudyConfig, cells_results: Mapping[Cell, Sequence[RunResult]],
                 seconds: float | None = None) -> StudyReport:
-    """The report of a study's finished runs (cells_results: core.study.task.load_study)."""
+    """The report of a study's finished runs (cells_results: core.study.task.load)."""
     table, notes = study_table(cells_results)
     missing = [cell.label for cell in study.cells if cell not in cells_results]
     notes += [f"{label}: no finished run yet" for label in missing]

@@ -1,10 +1,10 @@
 """A study on the engine: train what is missing, find what is done, read it all back by cell.
 
-What: `run_study(lab, study)` trains the study's runs that the store does not hold yet on this
+What: `run_here(lab, study)` trains the study's runs that the store does not hold yet on this
 thread (a CLI's main thread, Lab.run_here; Ctrl-C stops, keeping finished epochs) and returns
-the runs of every cell; `submit_study(lab, study, owner=...)` queues the missing runs for a
+the runs of every cell; `submit(lab, study, owner=...)` queues the missing runs for a
 browser session (Lab.launch, one launch per data set) and returns the Launched; `done_runs`
-looks up the finished runs of a study; `load_study(store, study)` reads every finished run back
+looks up the finished runs of a study; `load(store, study)` reads every finished run back
 as RunResults grouped by cell; `studies_in_store(store)` lists the studies the store holds; `training_seconds` the wall time
 their launches took.
 
@@ -14,8 +14,8 @@ finish ("done" and "diverged" runs are kept; stopped, failed and interrupted one
 and the page and the CLI read the same runs.
 
     from core.engine.lab import Lab
-    from core.study import PRESETS, run_study
-    cells = run_study(Lab(), PRESETS["mnist-1layer"].study)   # {Cell: [RunResult, ...]}
+    from core.study import PRESETS, run_here
+    cells = run_here(Lab(), PRESETS["mnist-1layer"].study)   # {Cell: [RunResult, ...]}
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from core.engine.lab import Lab, Launched
 from core.engine.status import DIVERGED, DONE
 from core.engine.store import RunStore
 from core.mnist import RunResult, TrainConfig, groups_of
-from core.mnist.task import load_results
+from core.mnist.task import load as load_results
 from core.study.config import Cell, StudyConfig
 
 KIND = "study"  # the run store's kind for every run of a study
@@ -93,21 +93,21 @@ def _launch_parts(study: StudyConfig, todo: list[tuple[Cell, TrainConfig]]):
         yield dataset, groups, records, labels, groups[0].spec.data.device
 
 
-def run_study(lab: Lab, study: StudyConfig, *, executor: Executor | None = None,
+def run_here(lab: Lab, study: StudyConfig, *, executor: Executor | None = None,
               on_event: Callable[[int, Event], None] | None = None,
               cancel: threading.Event | None = None) -> dict[Cell, list[RunResult]]:
     """Train the missing runs now, data set by data set, on this thread (Ctrl-C sets `cancel`
-    and stops the rest); return every finished run of the study by cell (load_study)."""
+    and stops the rest); return every finished run of the study by cell (load)."""
     cancel = cancel or threading.Event()
     for _, groups, records, labels, device in _launch_parts(study, missing_runs(lab.store, study)):
         if cancel.is_set():
             break
         lab.run_here(KIND, groups, records, labels, device=device, executor=executor, cancel=cancel,
                      on_event=on_event)
-    return load_study(lab.store, study)
+    return load(lab.store, study)
 
 
-def submit_study(lab: Lab, study: StudyConfig, *, owner: str,
+def submit(lab: Lab, study: StudyConfig, *, owner: str,
                  executor: Executor | None = None) -> list[Launched]:
     """Queue the missing runs for `owner` (one launch per data set; job meta carries the study id);
     [] when every run is done already."""
@@ -119,7 +119,7 @@ def submit_study(lab: Lab, study: StudyConfig, *, owner: str,
     return launched
 
 
-def load_study(store: RunStore, study: StudyConfig) -> dict[Cell, list[RunResult]]:
+def load(store: RunStore, study: StudyConfig) -> dict[Cell, list[RunResult]]:
     """Every finished run of the study ("done" or "diverged": the protocol never picks a (k, lr)
     where a seed diverged), as RunResults grouped by cell (cells with none are left out)."""
     found = done_runs(store, study)

@@ -17,7 +17,7 @@ The package, one idea per module:
     train.py       iter_toy / run_toy: the fast trainer of every (k, run) model at once
     reference.py   run_reference: the straightforward float64 trainer it is checked against
     population.py  population_limit: where each k converges when n -> infinity
-    task.py        the toy on the engine: toy_task, submit_toy, run_toy_here, load_toy
+    task.py        the toy on the engine: toy_task, and the three verbs submit (pages), run_here (CLIs), load
     __main__.py    the command line
 
 How to run:
@@ -33,7 +33,7 @@ from core.toy.metrics import _SortedErrors, stop_scan, stopping_epoch
 from core.toy.population import population_ce, population_gradient, population_limit, threshold_error
 from core.toy.reference import run_reference
 from core.toy.result import MAX_FRAMES, FrameRecorder, ToyResult, ToySnapshot
-from core.toy.task import (KIND, SavedToy, ToyLive, epoch_metrics, load_toy, run_toy_here, submit_toy, toy_group,
+from core.toy.task import (KIND, SavedToy, ToyLive, epoch_metrics, load, run_here, submit, toy_group,
                            toy_label, toy_payload, toy_task)
 from core.toy.taylor import _derivative_polys
 from core.toy.train import iter_toy, run_toy
@@ -43,7 +43,7 @@ __all__ = [
     "stop_scan", "stopping_epoch",
     "population_ce", "population_gradient", "population_limit", "threshold_error",
     "run_reference", "MAX_FRAMES", "FrameRecorder", "ToyResult", "ToySnapshot", "iter_toy", "run_toy",
-    "KIND", "SavedToy", "ToyLive", "epoch_metrics", "load_toy", "run_toy_here", "submit_toy", "toy_group",
+    "KIND", "SavedToy", "ToyLive", "epoch_metrics", "load", "run_here", "submit", "toy_group",
     "toy_label", "toy_payload", "toy_task",
     "_SortedErrors", "_derivative_polys",
 ]  # fmt: skip

@@ -32,7 +32,7 @@ from core.engine.status import DONE, STOPPED, eta_seconds, to_jsonable
 from core.engine.store import RunStore, RunStoreError
 from core.toy.config import ToyConfig, ToyConfigError
 from core.toy.population import population_limit
-from core.toy.task import SavedToy, run_toy_here
+from core.toy.task import SavedToy, run_here as run_toy_here
 
 SAVED_KEYS = ("config", "status", "elapsed_s", "device", "timings", "per_k", "per_run")  # what --json writes
 

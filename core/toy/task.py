@@ -9,19 +9,19 @@ What:
   run's progress while it trains), and `Finished(0, "done" | "stopped", summary, result)`
   whose result holds the per-k and per-run tables, a thinned history and the threshold frames
   of the animation (<= 80 frames: per k the mean threshold, and every run's threshold).
-- `toy_group(cfg)`, `submit_toy(lab, cfg, owner)`: queue it as a background job (dashboard);
-  `run_toy_here(lab, cfg)`: train it now on the calling thread (the CLI; Ctrl-C stops it).
-- `load_toy(store, run_id) -> SavedToy`: a saved run of any status back, including runs
+- `toy_group(cfg)`, `submit(lab, cfg, owner)`: queue it as a background job (dashboard);
+  `run_here(lab, cfg)`: train it now on the calling thread (the CLI; Ctrl-C stops it).
+- `load(store, run_id) -> SavedToy`: a saved run of any status back, including runs
   stopped or interrupted mid-way (their logged epochs make a partial trace and animation).
 
 Why: before, a toy run saved nothing until it finished, and the dashboard and the CLI launched
 it two different ways. Now the Lab owns its status, and pages and the CLI share this module.
 
     from core.engine.lab import Lab
-    from core.toy import ToyConfig, submit_toy, load_toy
+    from core.toy import ToyConfig, submit, load
     lab = Lab()
-    launched = submit_toy(lab, ToyConfig(runs=2, n_train=3000, n_val=3000, n_test=3000), owner="me")
-    lab.jobs.wait(launched.job_ids[0]); load_toy(lab.store, launched.run_ids[0]).per_k
+    launched = submit(lab, ToyConfig(runs=2, n_train=3000, n_val=3000, n_test=3000), owner="me")
+    lab.jobs.wait(launched.job_ids[0]); load(lab.store, launched.run_ids[0]).per_k
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def _launch_args(cfg: ToyConfig, name: str | None) -> tuple[list[Group], list[di
     return [toy_group(cfg)], [config], [name or toy_label(cfg)], str(float64_device(cfg.device))
 
 
-def submit_toy(lab: Lab, cfg: ToyConfig, owner: str, name: str | None = None,
+def submit(lab: Lab, cfg: ToyConfig, owner: str, name: str | None = None,
                executor: Executor | None = None) -> Launched:
     """Queue the toy experiment of `cfg` as `owner`'s background job; the run is saved "queued"
     at once. QueueFullError (nothing saved) when the owner has too many jobs waiting."""
@@ -249,18 +249,18 @@ def submit_toy(lab: Lab, cfg: ToyConfig, owner: str, name: str | None = None,
                       executor=executor, meta={"alpha": cfg.alpha, "label_noise": cfg.label_noise})
 
 
-def run_toy_here(lab: Lab, cfg: ToyConfig, name: str | None = None, executor: Executor | None = None,
+def run_here(lab: Lab, cfg: ToyConfig, name: str | None = None, executor: Executor | None = None,
                  cancel=None, on_event: Callable[[int, Event], None] | None = None) -> SavedToy:
     """Train now on the calling thread (a CLI's main thread: Ctrl-C stops it, keeping what is
     done), save the run, and return it as saved. `on_event` sees every event (to print progress)."""
     groups, configs, labels, device = _launch_args(cfg, name)
     launched = lab.run_here(KIND, groups, configs, labels, device=device, executor=executor, cancel=cancel,
                             on_event=on_event)
-    return load_toy(lab.store, launched.run_ids[0])
+    return load(lab.store, launched.run_ids[0])
 
 
 # --------------------------------------------------------------------------- reading back
-def load_toy(store: RunStore, run_id: int) -> SavedToy:
+def load(store: RunStore, run_id: int) -> SavedToy:
     """A saved toy experiment of any status (one read of the run, one of its epochs)."""
     run = store.get_run(run_id)
     result = run.get("result") or {}
