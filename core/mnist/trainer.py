@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +32,10 @@ from core.mnist.config import DIVERGENCE_CE, ConfigError, TrainConfig
 from core.pseudograd import tunable_cross_entropy
 
 _EVAL_BUDGET = 2**23  # floats per hidden activation in one evaluation chunk (M * rows * width)
+
+# Sees every training minibatch right after the forward pass: (idx (M, B) positions in the training set,
+# logits (M, B, C) detached, target (M, B) the labels trained on, k (M,)). core.datamap records with it.
+BatchObserver = Callable[[Tensor, Tensor, Tensor, Tensor], None]
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> Tensor:
@@ -79,6 +83,7 @@ class BatchTrainer:
             weight_decay=[c.weight_decay for c in self.configs],
             clip_norm=[c.clip_norm for c in self.configs],
         )
+        self.observe: BatchObserver | None = None  # set it to watch every training minibatch (core.datamap)
         self._plan()
 
     def _plan(self) -> None:
@@ -141,7 +146,10 @@ class BatchTrainer:
             idx = order[:, step * b: (step + 1) * b]  # (M, B)
             x = self.train_x.index_select(0, idx.reshape(-1)).view(m, idx.shape[1], -1)  # (M, B, D)
             target = self.train_y.gather(1, idx)  # (M, B)
-            loss = self.loss(self.model(x), target)  # (M,)
+            logits = self.model(x)  # (M, B, C)
+            if self.observe is not None:
+                self.observe(idx, logits.detach(), target, self.k)
+            loss = self.loss(logits, target)  # (M,)
             self.optimizer.zero_grad()
             loss.sum().backward()  # runs share no parameters: each gets the gradient of its own mean loss
             self.optimizer.step()

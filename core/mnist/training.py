@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import pandas as pd
 import torch
@@ -83,12 +84,27 @@ class RunResult:
         return net
 
 
+class Recorder(Protocol):
+    """Watches one group's training minibatches (`on_batch`, a trainer's BatchObserver), closes each
+    epoch for the runs still training (`end_epoch`, their positions in the group), and when a run
+    ends returns entries for its summary (`finish`, e.g. where it saved what it recorded).
+    core.datamap.recording implements it."""
+
+    def on_batch(self, idx: Tensor, logits: Tensor, target: Tensor, k: Tensor) -> None: ...
+    def end_epoch(self, epoch: int, positions: Sequence[int]) -> None: ...
+    def finish(self, position: int) -> dict: ...
+
+
+RecorderFactory = Callable[[BatchTrainer, MnistSplit], Recorder]  # picklable (a Ray worker builds it)
+
+
 @dataclass(frozen=True)
 class GroupSpec:
     """What a worker needs to train one group: its configurations and the data settings."""
 
     configs: tuple[TrainConfig, ...]
     data: DataConfig
+    record: RecorderFactory | None = None  # per-example recording while training (core.datamap); None = none
 
 
 def group_positions(configs: Sequence[TrainConfig], max_models: int = MAX_MODELS) -> list[list[int]]:
@@ -145,11 +161,17 @@ def _train_epoch(trainer: BatchTrainer, epoch: int, cancel, start: float, share:
 
 
 def train_events(configs: Sequence[TrainConfig], split: MnistSplit, train_eval: int | None = 10_000,
-                 cancel: threading.Event | None = None, keep_state: bool = False) -> Iterator[Event]:
+                 cancel: threading.Event | None = None, keep_state: bool = False,
+                 record: RecorderFactory | None = None) -> Iterator[Event]:
     """Train one group; yield Progress, Epoch and Finished events (see module docstring). With
-    `keep_state`, each Finished carries {"state": the run's weights} as its result."""
+    `keep_state`, each Finished carries {"state": the run's weights} as its result. With `record`,
+    its Recorder watches every minibatch and each run's summary gets the Recorder's `finish` entries."""
     configs = list(configs)
     trainer = BatchTrainer(configs, split, train_eval)
+    recorder = None if record is None else record(trainer, split)
+    if recorder is not None:
+        trainer.observe = recorder.on_batch
+    recorded = recorder.finish if recorder is not None else (lambda pos: {})  # a run's summary entries
     alive = list(range(len(configs)))
     histories: list[list[dict]] = [[] for _ in configs]
     total, done, start = sum(c.epochs for c in configs), 0, time.perf_counter()
@@ -159,6 +181,8 @@ def train_events(configs: Sequence[TrainConfig], split: MnistSplit, train_eval: 
         metrics = None if trained is None else trainer.evaluate_epoch(trained, cancel)
         if metrics is None:
             break
+        if recorder is not None:
+            recorder.end_epoch(epoch, alive)
         now, survivors = time.perf_counter(), []
         for m, (pos, row) in enumerate(zip(alive, metrics)):
             diverged = row.pop("diverged")
@@ -168,11 +192,12 @@ def train_events(configs: Sequence[TrainConfig], split: MnistSplit, train_eval: 
             early = _stops_early(histories[pos], configs[pos].patience)
             done += 1 + ((configs[pos].epochs - epoch) if diverged or early else 0)
             if diverged:
-                yield Finished(pos, DIVERGED, _summary(histories[pos]), error="non-finite or exploding training loss")
+                yield Finished(pos, DIVERGED, {**_summary(histories[pos]), **recorded(pos)},
+                               error="non-finite or exploding training loss")
             elif early or epoch == configs[pos].epochs:
                 state = {"state": trainer.state_dict(m)} if keep_state else None
                 summary = {**_summary(histories[pos], early), "stopped_early": early,
-                           "at_chance": at_chance(row["val_error"], trainer.num_classes)}
+                           "at_chance": at_chance(row["val_error"], trainer.num_classes), **recorded(pos)}
                 yield Finished(pos, DONE, summary, state)
             else:
                 survivors.append(m)
@@ -186,7 +211,7 @@ def train_events(configs: Sequence[TrainConfig], split: MnistSplit, train_eval: 
             trainer.keep(survivors)
     for m, pos in enumerate(alive):  # cancelled mid-way
         state = {"state": trainer.state_dict(m)} if keep_state else None
-        yield Finished(pos, STOPPED, _summary(histories[pos]), state)
+        yield Finished(pos, STOPPED, {**_summary(histories[pos]), **recorded(pos)}, state)
 
 
 def train_group(spec: GroupSpec, cancel: threading.Event) -> Iterator[Event]:
@@ -195,17 +220,19 @@ def train_group(spec: GroupSpec, cancel: threading.Event) -> Iterator[Event]:
     yield Progress(0.0, f"loading {spec.data.dataset} on {device}…")
     split = load_data(spec.data, device)
     yield Progress(0.0, f"training {len(spec.configs)} run(s) on {device}…")
-    yield from train_events(spec.configs, split, spec.data.train_eval, cancel)
+    yield from train_events(spec.configs, split, spec.data.train_eval, cancel, record=spec.record)
 
 
-def groups_of(configs: Sequence[TrainConfig], data: DataConfig, max_models: int = MAX_MODELS) -> tuple[list[Group], list[int]]:
-    """The engine groups of a grid, and the order of `configs` they cover (group by group)."""
+def groups_of(configs: Sequence[TrainConfig], data: DataConfig, max_models: int = MAX_MODELS,
+              record: RecorderFactory | None = None) -> tuple[list[Group], list[int]]:
+    """The engine groups of a grid, and the order of `configs` they cover (group by group); `record`
+    goes to every group (see train_events)."""
     device = str(pick_device(data.device))
     data = dataclasses.replace(data, device=device)
     groups, order = [], []
     for pos in group_positions(configs, max_models):
         part = tuple(configs[i] for i in pos)
-        groups.append(Group(train_group, GroupSpec(part, data), len(part), f"{len(part)} run(s) · {part[0].arch}",
+        groups.append(Group(train_group, GroupSpec(part, data, record), len(part), f"{len(part)} run(s) · {part[0].arch}",
                             cost=sum(c.epochs for c in part), gpu=device.startswith("cuda")))
         order += pos
     return groups, order
