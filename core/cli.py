@@ -64,11 +64,11 @@ def _number(text: str, what: str) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number ({what})") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give {what}") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number ({what})")
+        raise argparse.ArgumentTypeError(f"{text!r} is not finite: give {what}")
     if value != 0 and abs(value) < sys.float_info.min:
-        raise argparse.ArgumentTypeError(f"{text!r} is too close to 0 to compute with ({what})")
+        raise argparse.ArgumentTypeError(f"{text!r} is too close to 0 to compute with: give {what}")
     return value
 
 
@@ -76,9 +76,9 @@ def _integer(text: str, lo: int, hi: int | None, what: str) -> int:
     try:
         value = int(str(text).replace("_", ""))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number ({what})") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give {what}") from None
     if value < lo or (hi is not None and value > hi):
-        raise argparse.ArgumentTypeError(f"{text!r} is out of range ({what})")
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range: give {what}")
     return value
 
 
@@ -86,6 +86,16 @@ def count(lo: int = 1, hi: int | None = None) -> Callable[[str], int]:
     """A whole number in [lo, hi]."""
     what = f"a whole number >= {lo}" if hi is None else f"a whole number in {lo}..{hi}"
     return lambda text: _integer(text, lo, hi, what)
+
+
+def finite(text: str) -> float:
+    """Any finite, normal number (the config checks its range)."""
+    return _number(text, "a finite number")
+
+
+def whole(text: str) -> int:
+    """Any whole number (the config checks its range)."""
+    return _integer(text, -(2**63), 2**63 - 1, "a whole number")
 
 
 def positive(text: str) -> float:
@@ -306,5 +316,5 @@ def run(main: Callable[[], int]) -> None:
 
 
 __all__ = ["CliError", "K_MAX", "K_MIN", "Parser", "add_executor_flags", "add_mlp_flags", "add_output_flags",
-           "add_runtime_flags", "apply_threads", "check_outputs", "count", "exit_status", "fraction", "k_value",
-           "main_of", "make_executor_of", "non_negative", "open_lab", "positive", "run"]
+           "add_runtime_flags", "apply_threads", "check_outputs", "count", "exit_status", "finite", "fraction", "k_value",
+           "main_of", "make_executor_of", "non_negative", "open_lab", "positive", "run", "whole"]

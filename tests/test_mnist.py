@@ -18,7 +18,7 @@ from torch import nn
 from core.data import MnistUnavailableError, Subset, load_split
 from core.losses import ObjectiveSpec
 from core.mnist.__main__ import main
-from core.selection import select
+from core.mnist.selection import select
 from core.mnist import (
     METRIC_KEYS,
     BatchTrainer,

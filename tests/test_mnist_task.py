@@ -9,7 +9,7 @@ from core.engine.queue import JobManager
 from core.engine.store import RunStore
 from core.mnist import DataConfig, TrainConfig
 from core.mnist.task import estimate_seconds, live_results, load as load_results, run_here as run_mnist, submit as submit_mnist
-from core.selection import select
+from core.mnist.selection import select
 
 TINY = DataConfig(n_train=500, n_val=200, n_test=200, train_eval=200)
 

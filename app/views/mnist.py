@@ -17,7 +17,7 @@ from core.engine.queue import QueueFullError
 from core.mlp import ACTIVATIONS, parse_widths
 from core.mnist import ConfigError, DataConfig, TrainConfig
 from core.mnist.task import estimate_seconds, load as load_results, submit as submit_mnist
-from core.selection import select
+from core.mnist.selection import select
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -66,7 +66,7 @@ from core.data.mnist import (
 )
 from core.data.registry import DATASETS, dataset_names, get_dataset, load_dataset
 from core.data.safe_pickle import load_numpy_pickle
-from core.data.split import DataSplit, MnistSplit, Subset, channel_stats, load_split
+from core.data.split import DataSplit, MnistSplit, Subset, channel_stats, check_subset, load_split
 from core.data.svhn import SvhnSources, load_svhn
 
 CACHE_NAME = "mnist.npz"  # MNIST's cache file in the data directory (each data set: "<name>.npz")
@@ -75,7 +75,7 @@ __all__ = [
     "CACHE_NAME", "DATASETS", "ENV_VAR", "IDX_NAMES", "TEST_CLASS_COUNTS", "TRAIN_CLASS_COUNTS",
     "CifarSources", "DataFormatError", "DataSources", "DataSplit", "DatasetArrays", "DatasetInfo",
     "DatasetUnavailableError", "DebianPackage", "FashionSources", "IdxFormatError", "MnistArrays",
-    "MnistSplit", "MnistUnavailableError", "ProgressFn", "Subset", "SvhnSources", "UnsafePickleError",
+    "MnistSplit", "MnistUnavailableError", "ProgressFn", "Subset", "check_subset", "SvhnSources", "UnsafePickleError",
     "array_sha256", "channel_stats", "check_arrays", "data_dir", "dataset_names", "get_dataset",
     "load_cifar", "load_dataset", "load_fashion_mnist", "load_mnist", "load_numpy_pickle", "load_split",
     "load_svhn", "main", "parse_idx", "parse_wheel_pickle", "read_idx", "read_wheel",

@@ -111,6 +111,18 @@ def _to_inputs(x: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], d
     return inputs
 
 
+def check_subset(dataset: str, subset: Subset) -> None:
+    """ValueError naming the size and the data set's limit when `subset` asks for more images than
+    `dataset` has (checked from its known counts, before anything is loaded)."""
+    info = get_dataset(dataset).info
+    limits = {"n_train": sum(info.train_counts) - info.val_size, "n_val": info.val_size, "n_test": sum(info.test_counts)}
+    for name, limit in limits.items():
+        n = getattr(subset, name)
+        if n is not None and not 0 <= n <= limit:
+            raise ValueError(f"{name} = {n:,} is out of range: {info.title} has {limit:,} "
+                             f"{dict(n_train='training', n_val='validation', n_test='test')[name]} images (choose 1..{limit:,})")
+
+
 def load_split(
     data_dir: str | os.PathLike | None = None,
     *,

@@ -1,5 +1,5 @@
 """The MLP experiments of Keren, Sabato & Schuller (AAAI 2017, Section 6): MNIST and the paper's
-other image sets, trained as batched grids, with the selection protocol in core.selection.
+other image sets, trained as batched grids, with the selection protocol in core.mnist.selection.
 
 - `config`   TrainConfig, DataConfig, METRIC_KEYS, ConfigError
 - `trainer`  BatchTrainer: many runs of one architecture as one stacked model

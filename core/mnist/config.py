@@ -16,9 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from core.data import Subset, check_subset
 from core.labelnoise import NoiseSpec
 from core.losses import ObjectiveSpec, parse_objective
 from core.mlp import ACTIVATIONS
+from core.schedule import parse_schedule
 
 NUM_CLASSES = 10
 DIVERGENCE_CE = 1e3  # train cross-entropy above this (nats) marks a run diverged
@@ -70,6 +72,7 @@ class TrainConfig:
     lr: float = 0.1  # SGD learning rate (tune it per k: the pseudo-gradient's scale depends on k)
     momentum: float = 0.5  # SGD momentum in [0, 1) (paper: 0.5 or 0.9)
     k: float = 1.0  # pseudo-gradient exponent, > 0 (1 = cross-entropy); used when objective is None
+    k_schedule: str | None = None  # k over training (core.schedule text, e.g. "linear:1/4:2"); None = constant k
     objective: ObjectiveSpec | None = None  # another objective (core.losses); None = pseudo-gradient of k
     weight_decay: float = 0.0  # L2 coefficient added to the gradient, as torch.optim.SGD's
     clip_norm: float | None = 100.0  # clip each run's global gradient norm to this; None = no clipping
@@ -105,6 +108,15 @@ class TrainConfig:
             objective = None
         object.__setattr__(self, "objective", objective)
         object.__setattr__(self, "k", _positive_number(self.k, "k"))
+        if self.k_schedule is not None:
+            if objective is not None:
+                raise ConfigError("k_schedule applies to the pseudo-gradient; leave objective None to use it")
+            try:
+                schedule = parse_schedule(self.k_schedule)
+            except ValueError as exc:
+                raise ConfigError(f"k_schedule: {exc}") from None
+            object.__setattr__(self, "k_schedule", str(schedule))  # one canonical text
+            object.__setattr__(self, "k", schedule(0.0))  # k where training starts
         if isinstance(self.weight_decay, bool) or not isinstance(self.weight_decay, (int, float)) or not (
             math.isfinite(self.weight_decay) and self.weight_decay >= 0
         ):
@@ -122,12 +134,16 @@ class TrainConfig:
     @property
     def method(self) -> str:
         """What produces the update: 'k=0.5' for the pseudo-gradient, else the objective, e.g. 'gce:q=0.7'."""
+        if self.k_schedule is not None:
+            return f"k={self.k_schedule}"
         return f"k={self.k:g}" if self.objective is None else str(self.objective)
 
     @property
     def label(self) -> str:
         """Short display label, e.g. 'k=0.5 lr=0.1 s0' or 'GCE (q=0.7) lr=0.1 s0'."""
         method = f"k={self.k:g}" if self.objective is None else self.objective.label
+        if self.k_schedule is not None:
+            method = parse_schedule(self.k_schedule).label
         return f"{method} lr={self.lr:g} s{self.seed}"
 
     @property
@@ -139,7 +155,7 @@ class TrainConfig:
         """JSON-friendly fields (objective as its CLI string, noise as a dict); `from_dict` reads it back."""
         return {
             "hidden": list(self.hidden), "activation": self.activation, "lr": self.lr, "momentum": self.momentum,
-            "k": self.k, "objective": None if self.objective is None else str(self.objective),
+            "k": self.k, "k_schedule": self.k_schedule, "objective": None if self.objective is None else str(self.objective),
             "weight_decay": self.weight_decay, "clip_norm": self.clip_norm, "batch_size": self.batch_size,
             "epochs": self.epochs, "patience": self.patience, "seed": self.seed,
             "noise": {"kind": self.noise.kind, "rate": self.noise.rate, "seed": self.noise.seed},
@@ -171,3 +187,7 @@ class DataConfig:
             value = getattr(self, name)
             if value is not None:
                 _count(value, name, minimum=1 if name in ("n_train", "train_eval") else 0)
+        try:
+            check_subset(self.dataset, Subset(self.n_train, self.n_val, self.n_test))
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(str(exc).strip("'\"")) from None

@@ -3,7 +3,7 @@ k beat cross-entropy? (Keren, Sabato & Schuller, AAAI 2017, Section 6, Tables 1,
 
 A study is a grid of cells (data set x hidden layers x width x momentum); inside every cell,
 k x learning rate x seeds, each run early-stopped on validation error. In each cell the paper's
-selection protocol (core.selection: lr per k, then k, on validation) picks a k, compared with
+selection protocol (core.mnist.selection: lr per k, then k, on validation) picks a k, compared with
 k = 1 at its own best lr; the table has the paper's columns, the spread over seeds, paired
 differences with 95% intervals, and the published numbers beside ours.
 

@@ -1,6 +1,6 @@
 """The paper's selection protocol in every cell of a study, and the table of the paper's columns.
 
-What: `cell_summary(cell, results)` runs core.selection.select on one cell's runs twice:
+What: `cell_summary(cell, results)` runs core.mnist.selection.select on one cell's runs twice:
   - on the means over seeds (the headline): the lr per k on mean validation error, then k; the
     selected (k, lr) and the k = 1 model at its own best lr are then compared seed by seed on the
     test set (paired differences, selected minus k = 1, with a 95% t-interval over seeds);
@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from core.mnist import RunResult
-from core.selection import select
+from core.mnist.selection import select
 from core.study.config import CELL_FIELDS, Cell
 
 METRICS = ("test_error", "test_ce")  # compared between the selected model and k = 1
@@ -156,7 +156,7 @@ def per_seed_table(cells_results: Mapping[Cell, Sequence[RunResult]]) -> pd.Data
 
 def selection_surface(results: Sequence[RunResult]) -> pd.DataFrame:
     """Mean validation and test error (%) over seeds per (k, lr) at the early-stopped epoch, with
-    diverged and at-chance counts: the surface the protocol chooses on (core.selection's table)."""
+    diverged and at-chance counts: the surface the protocol chooses on (core.mnist.selection's table)."""
     table = select([at_best_epoch(r) for r in results]).table
     table = table[table["method"].str.startswith("k=")].copy()
     for column in ("val_error", "test_error", "test_error_std"):

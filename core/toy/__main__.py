@@ -2,7 +2,7 @@
 dashboard run (so it appears on the Toy page and in `python -m core.runstore list`).
 
 What: builds a ToyConfig from the flags (one per field), trains it on the main thread through
-the engine (core.toy.task.run_toy_here: Ctrl-C stops it, the finished work is kept and the run
+the engine (core.toy.task.run_here: Ctrl-C stops it, the finished work is kept and the run
 is saved "stopped"), prints progress on stderr and the per-k table on stdout.
 `--population` prints the n -> infinity limit instead (nothing is trained or saved).
 
@@ -24,22 +24,22 @@ import sys
 import numpy as np
 import pandas as pd
 
+from core.cli import (CliError, Parser, add_executor_flags, add_output_flags, check_outputs, count, exit_status, finite,
+                      main_of, make_executor_of, open_lab, run, whole)
 from core.curves import parse_k
-from core.engine import EXECUTORS, ExecutorUnavailableError, make_executor
 from core.engine.executors import Event, Progress
-from core.engine.lab import Lab
-from core.engine.status import DONE, STOPPED, eta_seconds, to_jsonable
-from core.engine.store import RunStore, RunStoreError
+from core.engine.status import eta_seconds, to_jsonable
+from core.engine.store import RunStore
 from core.toy.config import ToyConfig, ToyConfigError
 from core.toy.population import population_limit
-from core.toy.task import SavedToy, run_here as run_toy_here
+from core.toy.task import SavedToy, run_here
 
 SAVED_KEYS = ("config", "status", "elapsed_s", "device", "timings", "per_k", "per_run")  # what --json writes
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m core.toy", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = Parser(prog="python -m core.toy", description=__doc__.split("\n\n")[0],
+                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = ToyConfig()
     for f in dataclasses.fields(ToyConfig):
         default = getattr(d, f.name)
@@ -48,20 +48,16 @@ def _parser() -> argparse.ArgumentParser:
             ap.add_argument(flag, default=",".join(f"{k:g}" for k in default),
                             help="comma-separated pseudo-gradient exponents (0.25, 1/4 and 2^-2 all work)")
         else:
-            ap.add_argument(flag, type=type(default), default=default, help=f"ToyConfig.{f.name}")
-    ap.add_argument("--n", type=int, default=None, help="set n_train = n_val = n_test at once")
-    ap.add_argument("--json", metavar="PATH", help="write config, per-k and per-run tables as JSON")
-    ap.add_argument("--csv", metavar="PATH", help="write the per-k table as CSV")
-    ap.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    ap.add_argument("--executor", choices=EXECUTORS, default="local",
-                    help="where it trains: in this process, or on Ray (pip install -r requirements-cluster.txt)")
-    ap.add_argument("--ray-address", default=None, metavar="ADDR",
-                    help="a Ray cluster's host:port (with --executor ray; default: a local Ray instance)")
+            kind = {float: finite, int: whole}.get(type(default), type(default))
+            ap.add_argument(flag, type=kind, default=default, help=f"ToyConfig.{f.name}")
+    ap.add_argument("--n", type=count(1), default=None, help="set n_train = n_val = n_test at once")
+    add_output_flags(ap, csv="write the per-k table as CSV", json="write config, per-k and per-run tables as JSON")
+    add_executor_flags(ap)
     ap.add_argument("--db", default=None, metavar="PATH",
                     help="run database (default: $TUNABLE_RUNS_DB, else <data dir>/runs.sqlite)")
     ap.add_argument("--population", action="store_true",
                     help="print the population-limit curve t*(k) instead of training")
-    ap.add_argument("--population-n", type=int, default=40, help="number of k values (1/64 .. 16)")
+    ap.add_argument("--population-n", type=count(2, 10_000), default=40, help="number of k values (1/64 .. 16)")
     return ap
 
 
@@ -84,7 +80,7 @@ def _population(args: argparse.Namespace) -> int:
 
 
 def _printer(quiet: bool):
-    """on_event for run_toy_here: one progress line on stderr per Progress event."""
+    """on_event for run_here: one progress line on stderr per Progress event."""
     def on_event(group: int, event: Event) -> None:
         if quiet or not isinstance(event, Progress) or event.live is None:
             return
@@ -104,38 +100,33 @@ def _report(saved: SavedToy, store: RunStore, args: argparse.Namespace) -> int:
     elapsed = f"{saved.elapsed_s:.1f} s" if saved.elapsed_s is not None else "?"
     print(f"{saved.status}; {elapsed} on {saved.device}; {hit} runs hit max_epochs; "
           f"saved as run {saved.run_id} in {store.path}")
-    if saved.error:
-        print(f"error: {saved.error}", file=sys.stderr)
     result = store.get_run(saved.run_id).get("result") or {}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(to_jsonable({"run_id": saved.run_id, **{k: result.get(k) for k in SAVED_KEYS}}), fh, indent=1)
     if args.csv:
         saved.per_k.to_csv(args.csv, index=False)
-    return {DONE: 0, STOPPED: 130}.get(saved.status, 1)
+    return exit_status([saved.status], [saved.error])
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _body(args: argparse.Namespace) -> int:
+    check_outputs(args)
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
     if args.population:
         return _population(args)
     try:
         cfg = _config(args)
-        executor = make_executor(args.executor, address=args.ray_address)
-    except (ToyConfigError, ExecutorUnavailableError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        lab = Lab(store=RunStore(args.db))
-    except RunStoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    lab.store.recover_interrupted()
-    saved = run_toy_here(lab, cfg, executor=executor, on_event=_printer(args.quiet))
+    except ToyConfigError as exc:
+        raise CliError(str(exc)) from None
+    executor = make_executor_of(args)
+    lab = open_lab(args)
+    saved = run_here(lab, cfg, executor=executor, on_event=_printer(args.quiet))
     return _report(saved, lab.store, args)
 
 
+main = main_of(_parser(), _body)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -7,7 +7,7 @@ validation, and the selected (k, lr) compared with the best k = 1 (cross-entropy
     choice.summary()      # selected (k, lr) beside the best k = 1 model: val/test error, test CE
     choice.table          # every (k, lr) cell, averaged over seeds
 
-Works on fresh results and on runs read back from the run store (Lab.load_mnist_results).
+Works on fresh results and on runs read back from the run store (core.mnist.task.load).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.mnist import ConfigError, RunResult
+from core.mnist.config import ConfigError
+from core.mnist.training import RunResult
 from core.mnist.config import at_chance
 
 __all__ = ["Selection", "select"]
