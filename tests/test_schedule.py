@@ -89,3 +89,52 @@ def test_bad_total_steps():
     """total_steps must be a whole number >= 1."""
     with pytest.raises(ValueError, match="total_steps"):
         KSchedule.linear(1, 2, total_steps=0)
+
+
+# ----------------------------------------------------------------------------- in the batched trainer
+
+def test_trainer_runs_each_configs_own_schedule():
+    """In one batched group, each run follows its own schedule per iteration: its weights equal a plain
+    PyTorch loop where k = KSchedule.k and schedule.step() follows every optimizer step."""
+    torch = pytest.importorskip("torch")
+    from core.data import MnistUnavailableError, Subset, load_split
+    from core.mnist import BatchTrainer, DataConfig, TrainConfig, epoch_order, fit
+    from core.pseudograd import tunable_cross_entropy
+
+    data = DataConfig(n_train=256, n_val=64, n_test=64, train_eval=64, device="cpu")
+    try:
+        split = load_split(subset=Subset(data.n_train, data.n_val, data.n_test), device="cpu")
+    except MnistUnavailableError as exc:
+        pytest.skip(f"MNIST is not available here: {exc}")
+    base = dict(hidden=(16,), lr=0.2, momentum=0.5, batch_size=64, epochs=2, seed=3, clip_norm=None)
+    configs = [TrainConfig(k_schedule="linear:1/4:2", **base), TrainConfig(k_schedule="step:2@0,1/4@0.5", **base),
+               TrainConfig(k=1.0, **base)]
+    results = fit(configs, data, split=split)
+    x, y = split.train_x, split.train_y
+    steps = -(-len(x) // base["batch_size"]) * base["epochs"]
+    for config, result in zip(configs, results):
+        net = BatchTrainer([config], split).model.to_sequential(0)
+        optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum)
+        schedule = KSchedule.parse(config.k_schedule or str(config.k), total_steps=steps)
+        for epoch in range(1, config.epochs + 1):
+            for batch in epoch_order(config.seed, epoch, len(x)).split(config.batch_size):
+                optimizer.zero_grad()
+                tunable_cross_entropy(net(x[batch]), y[batch], k=torch.full((len(batch),), schedule.k)).backward()
+                optimizer.step()
+                schedule.step()
+        for name, tensor in net.state_dict().items():
+            torch.testing.assert_close(result.state[name], tensor, rtol=1e-4, atol=1e-6)
+    assert not torch.equal(results[0].state["0.weight"], results[1].state["0.weight"])
+    assert configs[0].label.startswith("k 1/4→2 (linear)") and configs[0].to_dict()["k_schedule"] == "linear:1/4:2"
+    assert TrainConfig.from_dict(configs[1].to_dict()) == configs[1]
+
+
+def test_config_rejects_bad_schedule():
+    """TrainConfig(k_schedule=...) names a bad schedule in a ConfigError; an objective excludes it."""
+    from core.losses import ObjectiveSpec
+    from core.mnist import ConfigError, TrainConfig
+
+    with pytest.raises(ConfigError, match="k_schedule"):
+        TrainConfig(k_schedule="linear:0:2")
+    with pytest.raises(ConfigError, match="objective"):
+        TrainConfig(k_schedule="linear:1:2", objective=ObjectiveSpec("gce"))

@@ -30,6 +30,7 @@ from core.losses import ObjectiveSpec, make_objective
 from core.mlp import BatchedMLP, BatchedSGD
 from core.mnist.config import DIVERGENCE_CE, ConfigError, TrainConfig
 from core.pseudograd import tunable_cross_entropy
+from core.schedule import parse_schedule
 
 _EVAL_BUDGET = 2**23  # floats per hidden activation in one evaluation chunk (M * rows * width)
 
@@ -89,6 +90,7 @@ class BatchTrainer:
     def _plan(self) -> None:
         """Group the runs by objective: all pseudo-gradient runs in one call with a per-example k."""
         self.k = torch.tensor([c.k for c in self.configs], dtype=torch.float32, device=self.device)  # (M,)
+        self._schedules = [None if c.k_schedule is None else parse_schedule(c.k_schedule) for c in self.configs]
         groups: dict[ObjectiveSpec | None, list[int]] = {}
         for m, c in enumerate(self.configs):
             groups.setdefault(c.objective, []).append(m)
@@ -96,6 +98,16 @@ class BatchTrainer:
             (torch.tensor(idx, device=self.device), None if spec is None else make_objective(spec))
             for spec, idx in groups.items()
         ]
+
+    def _k_table(self, epoch: int, steps: range) -> Tensor | None:
+        """(len(steps), M) k of every run at every step of this epoch (1-based), from each run's own
+        schedule at progress (epoch - 1 + step / steps_per_epoch) / epochs; None if no run has a schedule."""
+        if not any(self._schedules):
+            return None
+        per_epoch = self.steps_per_epoch
+        rows = [[c.k if s is None else s((epoch - 1 + step / per_epoch) / c.epochs)
+                 for c, s in zip(self.configs, self._schedules)] for step in steps]
+        return torch.tensor(rows, dtype=torch.float32).reshape(len(steps), len(self.configs)).to(self.device)
 
     def _tunable(self, logits: Tensor, target: Tensor, k: Tensor) -> Tensor:
         m, b, c = logits.shape
@@ -140,9 +152,12 @@ class BatchTrainer:
         loss_sum = torch.zeros(m, device=self.device)
         norm_sum = torch.zeros(m, device=self.device)
         steps = range(self.steps_per_epoch) if steps is None else steps
-        for step in steps:
+        k_table = self._k_table(epoch, steps)  # scheduled k per step, or None (constant k)
+        for i, step in enumerate(steps):
             if cancel is not None and cancel.is_set():
                 return None
+            if k_table is not None:
+                self.k = k_table[i]  # (M,)
             idx = order[:, step * b: (step + 1) * b]  # (M, B)
             x = self.train_x.index_select(0, idx.reshape(-1)).view(m, idx.shape[1], -1)  # (M, B, D)
             target = self.train_y.gather(1, idx)  # (M, B)
