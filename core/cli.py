@@ -134,11 +134,12 @@ def k_value(text: str) -> float:
 
 def add_mlp_flags(parser: argparse.ArgumentParser, *, hidden: Sequence[int] = (800,), epochs: int = 3,
                   lr: Sequence[float] | None = (0.1,), n_train: int | None = None, n_val: int | None = None,
-                  train_eval: int | None = 10_000, seeds: Sequence[int] = (0,)) -> None:
+                  train_eval: int | None = 10_000, seeds: Sequence[int] = (0,), also: str = "") -> None:
     """The MLP training flags, with one meaning everywhere. Sizes left out mean the command's
     default (None: all images); --clip-norm 0 disables clipping."""
     g = parser.add_argument_group("training (MLP on an image set)")
-    g.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, cifar10, cifar100, svhn (default: mnist)")
+    g.add_argument("--dataset", default="mnist",
+                   help=f"mnist, fashion-mnist, cifar10, cifar100, svhn{also} (default: mnist)")
     g.add_argument("--hidden", type=count(1, 100_000), nargs="*", default=list(hidden),
                    help=f"hidden widths (default: {' '.join(map(str, hidden))})")
     g.add_argument("--activation", default="relu", help="relu, tanh, sigmoid, ... (default: relu)")

@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from core.device import pick_device
 from core.engine.executors import Event, Executor
 from core.engine.lab import Lab, Launched
-from core.engine.status import FAILED, INTERRUPTED, STOPPED
 from core.engine.store import RunStore
 from core.mnist.config import DataConfig, TrainConfig
 from core.mnist.training import RunResult, groups_of
@@ -66,8 +65,8 @@ def run_here(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, kind
 
 def load(store: RunStore, run_ids: Sequence[int]) -> list[RunResult]:
     """Saved runs as RunResults (history from the stored epochs), in `run_ids` order; runs whose
-    config cannot be read are skipped. Failed and interrupted runs read as "stopped" with their
-    epochs (the selection protocol and tables use what finished)."""
+    config cannot be read are skipped. Every run keeps its stored status (the selection protocol
+    and the tables use only runs that ended done or diverged)."""
     history = store.history(list(run_ids))
     results = []
     for run_id in run_ids:
@@ -77,8 +76,7 @@ def load(store: RunStore, run_ids: Sequence[int]) -> list[RunResult]:
         except (KeyError, TypeError, ValueError):
             continue
         rows = history[history["run_id"] == run_id].drop(columns=["run_id", "at"], errors="ignore")
-        status = STOPPED if run["status"] in (FAILED, INTERRUPTED) else run["status"]
-        results.append(RunResult(config, status, rows.to_dict(orient="records"), run.get("device") or "",
+        results.append(RunResult(config, run["status"], rows.to_dict(orient="records"), run.get("device") or "",
                                  run.get("seconds") or 0.0))
     return results
 

@@ -18,18 +18,17 @@ import sys
 import time
 
 import pandas as pd
-import torch
 
-from core.data import DatasetUnavailableError
+from core.cli import (CliError, Parser, add_executor_flags, add_output_flags, add_runtime_flags, apply_threads,
+                      check_outputs, count, exit_status, fraction, k_value, main_of, make_executor_of, open_lab,
+                      positive)
 from core.device import pick_device
-from core.engine import ExecutorUnavailableError, add_executor_args, make_executor
-from core.engine.executors import Event, Finished
-from core.engine.lab import Lab
+from core.engine.executors import Event, Finished, GroupEnded
 from core.study.config import StudyConfig
 from core.study.estimate import estimate_study_seconds
 from core.study.presets import PRESETS
 from core.study.report import make_report
-from core.study.task import missing_runs, run_here as run_study, training_seconds, uncached_datasets
+from core.study.task import missing_runs, run_here, training_seconds, uncached_datasets
 
 DEFAULTS = dict(dataset=["mnist"], layers=[1], widths=[400], momentum=[0.5], k=[0.25, 0.5, 1.0, 2.0],
                 lr=[0.03, 0.1, 0.3], seeds=[0, 1], epochs=20, patience=4, n_train=None, n_val=None, n_test=None)
@@ -38,30 +37,32 @@ SHOWN = ["dataset", "layers", "width", "momentum", "selected_k", "k_counts", "te
          "paper_selected_k", "paper_test_error_k1", "paper_test_error_selected"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.study", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="presets:\n" + "\n".join(f"  {n:16s}{p.title}" for n, p in PRESETS.items()))
+def build_parser() -> Parser:
+    parser = Parser(prog="python -m core.study", description=__doc__.split("\n\n")[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog="presets:\n" + "\n".join(f"  {n:16s}{p.title}" for n, p in PRESETS.items())
+                    + "\n\nExit status: 0 every run done or diverged, 1 a run failed, 2 bad arguments, 130 Ctrl-C.")
     parser.add_argument("--preset", choices=list(PRESETS), help="a named study; grid flags given too override it")
     grid = parser.add_argument_group("the grid (cells: data set x layers x widths x momentum)")
     grid.add_argument("--dataset", nargs="+", help="mnist, fashion-mnist, cifar10, cifar100, svhn (default: mnist)")
-    grid.add_argument("--layers", type=int, nargs="+", help="hidden layers (default: 1)")
-    grid.add_argument("--widths", type=int, nargs="+", help="units per hidden layer (default: 400)")
-    grid.add_argument("--momentum", type=float, nargs="+", help="SGD momentum (default: 0.5)")
-    grid.add_argument("--k", type=float, nargs="+", help="k values; must include 1 (default: 0.25 0.5 1 2)")
-    grid.add_argument("--lr", type=float, nargs="+", help="learning rates for every k (default: 0.03 0.1 0.3)")
-    grid.add_argument("--seeds", type=int, nargs="+", help="seeds (default: 0 1)")
-    grid.add_argument("--epochs", type=int, help="most epochs per run (default: 20)")
-    grid.add_argument("--patience", type=int, help="early stopping: epochs without a better val error (default: 4)")
-    grid.add_argument("--n-train", type=int, help="training images (default: all)")
-    grid.add_argument("--n-val", type=int, help="validation images (default: the data set's)")
-    grid.add_argument("--n-test", type=int, help="test images (default: all)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--json", help="write the report (study, table, per-seed choices, surfaces) here")
-    parser.add_argument("--csv", help="write the table (one row per cell, with the paper's numbers) here")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    add_executor_args(parser)
+    grid.add_argument("--layers", type=count(1, 100), nargs="+", help="hidden layers (default: 1)")
+    grid.add_argument("--widths", type=count(1, 100_000), nargs="+", help="units per hidden layer (default: 400)")
+    grid.add_argument("--momentum", type=fraction, nargs="+", help="SGD momentum (default: 0.5)")
+    grid.add_argument("--k", type=k_value, nargs="+", help="k values; must include 1 (default: 0.25 0.5 1 2)")
+    grid.add_argument("--k-schedule", nargs="+", default=None, metavar="SPEC",
+                      help="k schedules to add to the k grid, e.g. linear:0.25:2 (see core.schedule)")
+    grid.add_argument("--lr", type=positive, nargs="+", help="learning rates for every k (default: 0.03 0.1 0.3)")
+    grid.add_argument("--seeds", type=count(0, 2**31 - 1), nargs="+", help="seeds (default: 0 1)")
+    grid.add_argument("--epochs", type=count(1, 100_000), help="most epochs per run (default: 20)")
+    grid.add_argument("--patience", type=count(1, 100_000),
+                      help="early stopping: epochs without a better val error (default: 4)")
+    grid.add_argument("--n-train", type=count(1), help="training images (default: all)")
+    grid.add_argument("--n-val", type=count(1), help="validation images (default: the data set's)")
+    grid.add_argument("--n-test", type=count(1), help="test images (default: all)")
+    add_runtime_flags(parser)
+    add_executor_flags(parser)
+    add_output_flags(parser, csv="write the table (one row per cell, with the paper's numbers) here",
+                     json="write the report (study, table, per-seed choices, surfaces) here")
     return parser
 
 
@@ -91,40 +92,36 @@ def _fields(v: dict) -> dict:
                 n_train=v["n_train"], n_val=v["n_val"], n_test=v["n_test"])
 
 
-def _printer(quiet: bool, total: int):
-    """on_event: one line per finished run on stderr."""
-    count = [0]
+def _printer(quiet: bool, total: int, ends: list[tuple[str, str | None]]):
+    """on_event: collects every end (status, error) in `ends`; one line per finished run on stderr."""
+    ended = [0]
 
     def show(gi: int, event: Event) -> None:
+        if isinstance(event, (Finished, GroupEnded)):
+            ends.append((event.status, event.error))
         if quiet or not isinstance(event, Finished):
             return
-        count[0] += 1
+        ended[0] += 1
         s = event.summary or {}
         best = s.get("best_val_error", s.get("val_error"))
         text = f"best val error {100 * best:.2f}% at epoch {s.get('best_epoch', s.get('epoch'))}" if best else ""
-        print(f"[{count[0]}/{total}] run {event.status} {text}", file=sys.stderr, flush=True)
+        print(f"[{ended[0]}/{total}] run {event.status} {text}", file=sys.stderr, flush=True)
     return show
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        study = study_from_args(args)
-        pick_device(study.device)
-        executor = make_executor(args.executor, args.ray_address)
-    except (ValueError, ExecutorUnavailableError) as exc:
-        parser.error(str(exc))
+def _body(args: argparse.Namespace) -> int:
+    check_outputs(args)
+    apply_threads(args)
+    if args.k_schedule:
+        raise CliError("--k-schedule in a study needs the schedule-aware grid (not available in this version)")
+    study = study_from_args(args)
+    pick_device(study.device)
+    executor = make_executor_of(args)
     missing = uncached_datasets(study)
     if missing:  # only a download could provide them: say so now, not after hours of the other data sets
-        print(f"error: {', '.join(missing)} is not in the data directory yet: run `python -m core.data --dataset "
-              f"{missing[0]}` where its source is reachable (or copy its files there), then start again",
-              file=sys.stderr)
-        return 1
-    lab = Lab()
-    lab.store.recover_interrupted()
+        raise CliError(f"{', '.join(missing)} is not in the data directory yet: run `python -m core.data --dataset "
+                       f"{missing[0]}` where its source is reachable (or copy its files there), then start again", 1)
+    lab = open_lab(args)
     todo = missing_runs(lab.store, study)
     done = len(study.runs()) - len(todo)
     if not args.quiet:
@@ -133,11 +130,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{estimate_study_seconds(study, todo) / 60:.1f} min here (early stopping ends most runs sooner)",
               file=sys.stderr, flush=True)
     start = time.perf_counter()
-    try:
-        cells = run_study(lab, study, executor=executor, on_event=_printer(args.quiet, len(todo)))
-    except DatasetUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    ends: list[tuple[str, str | None]] = []
+    cells = run_here(lab, study, executor=executor, on_event=_printer(args.quiet, len(todo), ends))
     now = time.perf_counter() - start
     report = make_report(study, cells, seconds=training_seconds(lab.store, study))
     for note in report.notes:
@@ -151,4 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report.to_json(), fh, indent=1)
-    return 0
+    return exit_status([status for status, _ in ends], [error for _, error in ends])
+
+
+main = main_of(build_parser(), _body)
