@@ -22,8 +22,8 @@ def test_sensitivity_default_view_draws_all_charts(app):
     figs = plotly_figures(at)
     assert len(figs) == 3
     names = [t["name"] for t in figs[0]["data"]]
-    assert names[:6] == ["k = 1/16", "k = 1/4", "k = 1/2", "k = 1", "k = 2", "k = 4"]
-    assert "Cross-entropy" in names and "Focal (gamma=2)" in names
+    assert names[:6] == ["k = 1/16", "k = 1/4", "k = 1/2", "k = 1 (= cross-entropy)", "k = 2", "k = 4"]
+    assert "Focal (γ = 2)" in names and "MAE (1 - p_y)" in names
     k2 = figs[0]["data"][4]
     assert k2["y"][0] == 0 and k2["y"][-1] == pytest.approx(1.0)  # passes through (0,0) and (1,1)
     assert not at.error
@@ -73,7 +73,8 @@ def test_log_axes_normalize_and_reference_parameters(app):
     fig = plotly_figures(at)[0]
     assert fig["layout"]["xaxis"]["type"] == "log" and fig["layout"]["yaxis"]["type"] == "log"
     gce = next(t for t in fig["data"] if t["name"].startswith("GCE"))
-    assert gce["name"] == "GCE (q=0.3)" and max(gce["y"]) == pytest.approx(1.0)
+    assert gce["name"] == "GCE (q = 0.3)" and max(gce["y"]) == pytest.approx(1.0)
+    assert fig["layout"]["yaxis"]["title"]["text"] == "|f_y| ÷ its peak"  # the axis says what is drawn
 
 
 def test_hard_easy_ratio_view(app):
@@ -134,3 +135,31 @@ def test_hard_easy_table_writes_k_one_way(app):
     assert "hard / easy weight (×)" in table.columns
     assert "pseudo-gradient, k = 1/16" in set(table["loss"])
     assert "1/16" in set(table["k with the same ratio"]) and "0.0625" not in set(table["k with the same ratio"])
+
+
+def test_cross_entropy_is_never_an_invisible_overlay(app):
+    """With k = 1 drawn, the CE overlay (identical to it) is not a second, hidden legend entry: k = 1 says it is
+    cross-entropy. Without k = 1, the CE overlay is drawn."""
+    at = app("views/sensitivity.py")
+    names = [t["name"] for t in plotly_figures(at)[0]["data"]]
+    assert "Cross-entropy" not in names and "k = 1 (= cross-entropy)" in names
+    at.multiselect(key="k").set_value(["1/2", "2"]).run()
+    assert "Cross-entropy" in [t["name"] for t in plotly_figures(at)[0]["data"]]
+
+
+def test_focal_parameter_is_written_as_its_slider_writes_it():
+    """The slider says 'Focal γ'; the legend and the ratio labels say 'Focal (γ = 2)', not 'gamma=2'."""
+    from app.plots.sensitivity import display_name
+
+    assert display_name("Focal (gamma=2)") == "Focal (γ = 2)" and display_name("GCE (q=0.7)") == "GCE (q = 0.7)"
+
+
+def test_many_k_values_never_repeat_a_colour():
+    """Eleven typed k values (not powers of two) get eleven different colours, none of them k = 1's black
+    (cross-entropy's) or a reference loss's colour."""
+    from app import plots
+
+    ks = [0.3, 0.35, 0.45, 0.6, 0.7, 0.8, 1.2, 1.4, 1.7, 2.5, 3.5]
+    colors = plots.k_colors(ks)
+    assert len(set(colors.values())) == len(ks)
+    assert not set(colors.values()) & (set(plots.REFERENCE_COLORS.values()) | {plots.k_colors([1])[1.0]})

@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.plots.style import FONT_SIZE, k_colors, reference_color, k_axis, layout
+from app.plots.style import FONT_SIZE, fitted_k_axis, fitted_range, k_colors, layout, reference_color
 from core.curves import format_k
 
 
@@ -58,8 +58,8 @@ def accuracy_curves(curves: pd.DataFrame, rate: float, title: str | None = None)
             x=line["epoch"], y=100 * line["test_acc"], name=name, mode="lines+markers", line=style,
             error_y=dict(type="data", array=(100 * line["test_acc_std"]).fillna(0), visible=True, thickness=1),
             hovertemplate=f"{name}<br>epoch %{{x}}<br>test accuracy %{{y:.2f}}%<extra></extra>"))
-    layout(fig, title or f"Clean test accuracy while training on {rate:.0%} noisy labels", "epoch",
-            "test accuracy (%)", height=400, legend="below")
+    layout(fig, title or "Clean test accuracy while training", "epoch", "test accuracy (%)",
+           subtitle=f"{rate:.0%} of training labels flipped; mean ± std over seeds", height=380)
     fig.update_xaxes(dtick=1 if part["epoch"].nunique() <= 20 else None)
     return fig
 
@@ -84,8 +84,13 @@ def memorization(curves: pd.DataFrame, rate: float) -> go.Figure:
             line=style, marker=dict(size=[5] * (len(line) - 1) + [11]), text=line["epoch"],
             hovertemplate=f"{name}<br>epoch %{{text}}<br>fit to noisy labels %{{x:.1f}}%<br>"
                           f"fit to true labels %{{y:.1f}}%<extra></extra>"))
-    layout(fig, f"Memorization at {rate:.0%} noise: what the network fits on its training set (last epoch: big dot)",
-            "accuracy on the noisy training labels (%)", "accuracy on the true training labels (%)", height=420, legend="below")
+    layout(fig, f"Memorization at {rate:.0%} noise", "fit to noisy training labels (%)",
+           "fit to true training labels (%)", subtitle="each method's path over epochs; big dot: the last epoch",
+           height=420)
+    xs = [*(100 * part["train_acc_noisy"]), ideal_x]
+    ys = [*(100 * part["train_acc_true"]), 100.0]
+    fig.update_xaxes(range=fitted_range(xs, pad=0.12))  # the data and the star, not the whole diagonal
+    fig.update_yaxes(range=fitted_range(ys, pad=0.12))
     return fig
 
 
@@ -97,8 +102,8 @@ def memorized_curves(curves: pd.DataFrame, rate: float) -> go.Figure:
         line = line.sort_values("epoch")
         fig.add_trace(go.Scatter(x=line["epoch"], y=100 * line["memorized"], name=name, mode="lines+markers",
                                  line=style, hovertemplate=f"{name}<br>epoch %{{x}}<br>memorized %{{y:.1f}}%<extra></extra>"))
-    layout(fig, "Flipped examples memorized (predicted as their wrong label)", "epoch",
-            "memorized (% of flipped examples)", height=400, legend="below")
+    layout(fig, "Flipped examples memorized", "epoch", "memorized (% of flipped examples)",
+           subtitle="flipped training examples predicted as their wrong label", height=380)
     fig.update_xaxes(dtick=1 if part["epoch"].nunique() <= 20 else None)
     return fig
 
@@ -113,7 +118,8 @@ def accuracy_vs_rate(table: pd.DataFrame, metric: str = "test_acc", y_title: str
             x=100 * line["rate"], y=100 * line[f"{metric}_mean"], name=name, mode="lines+markers", line=style,
             error_y=dict(type="data", array=(100 * line[f"{metric}_std"]).fillna(0), visible=True, thickness=1),
             hovertemplate=f"{name}<br>noise %{{x:.0f}}%<br>%{{y:.2f}}%<extra></extra>"))
-    layout(fig, title, "noise rate (% of training labels flipped)", y_title, height=400, legend="below")
+    layout(fig, title, "noise rate (% of training labels flipped)", y_title, subtitle="mean ± std over seeds",
+           height=380)
     return fig
 
 
@@ -131,8 +137,8 @@ def final_bars(table: pd.DataFrame, rate: float, title: str | None = None) -> go
         error_x=dict(type="data", array=(100 * part["test_acc_std"]).fillna(0), visible=True, color="#444"),
         text=[f"{v:.1f}" for v in acc], textposition="inside", insidetextanchor="start",
         textfont=dict(color="white", size=FONT_SIZE), hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
-    layout(fig, title or f"Final clean test accuracy at {rate:.0%} noise (mean ± std over seeds)",
-            "test accuracy (%)", "", height=140 + 34 * len(names), legend="below")
+    layout(fig, title or f"Final clean test accuracy at {rate:.0%} noise", "test accuracy (%)", "",
+           subtitle="mean ± std over seeds", height=max(280, 120 + 34 * len(names)), legend="none")
     fig.update_xaxes(range=[0, 100])  # bars start at 0
     fig.update_yaxes(autorange="reversed")  # in table order, top to bottom
     return fig
@@ -167,6 +173,6 @@ def toy_error_vs_k(table: pd.DataFrame) -> go.Figure:
             hovertemplate=f"{name}<br>%{{text}}<br>test error %{{y:.2f}}%<extra></extra>",
             marker=dict(size=11, symbol=symbol, color=[colors[float(k)] for k in part["k"]],
                         line=dict(color="black", width=1))))
-    layout(fig, "Toy: test error against k, per label-noise rate", "k (log scale)", "test error (%)", height=400,
-            legend="below")
-    return k_axis(fig)
+    layout(fig, "Toy: test error against k", "k (log scale)", "test error (%)",
+           subtitle="one line per label-noise rate; mean ± std over runs", height=380)
+    return fitted_k_axis(fig, table["k"])

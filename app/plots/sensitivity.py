@@ -14,26 +14,35 @@ from app.plots.style import REFERENCE_DASH, FONT_SIZE, k_colors, reference_color
 from core.curves import format_k
 
 
-def update_curves(df: pd.DataFrame, log_axes: bool = False) -> go.Figure:
+def display_name(name: str) -> str:
+    """A reference loss's name as the page's controls write it: 'Focal (gamma=2)' -> 'Focal (γ = 2)'."""
+    return name.replace("gamma=", "γ = ").replace("q=", "q = ")
+
+
+def update_curves(df: pd.DataFrame, log_axes: bool = False, normalized: bool = False) -> go.Figure:
     """|f_y| (and reference losses' |dL/dz_y|) against |eps_y|, from core.curves.curves_frame.
 
-    On log axes the y axis starts at (smallest |ε_y|)², not at the 1e-15 a steep curve reaches there:
-    curves with slope above 2 leave through the bottom.
+    Cross-entropy is the k = 1 curve itself: when k = 1 is drawn, its legend entry says so and the CE
+    overlay (which would hide exactly under it) is left out. On log axes the y axis starts at (smallest
+    |ε_y|)², not at the 1e-15 a steep curve reaches there: curves with slope above 2 leave through the bottom.
     """
     fig = go.Figure()
     ks = sorted(df.loc[df.family == "k", "k"].unique())
     colors = k_colors(ks)
     for k in ks:
         part = df[(df.family == "k") & (df.k == k)]
-        fig.add_trace(go.Scatter(x=part.abs_eps, y=part["size"], name=part.curve.iloc[0], mode="lines",
+        name = part.curve.iloc[0] + (" (= cross-entropy)" if k == 1 else "")
+        fig.add_trace(go.Scatter(x=part.abs_eps, y=part["size"], name=name, mode="lines",
                                  line=dict(color=colors[k], width=3)))
     for i, (name, part) in enumerate(df[df.family == "reference"].groupby("curve", sort=False)):
-        fig.add_trace(go.Scatter(x=part.abs_eps, y=part["size"], name=name, mode="lines",
+        if 1.0 in ks and reference_color(name) == reference_color("ce"):
+            continue
+        fig.add_trace(go.Scatter(x=part.abs_eps, y=part["size"], name=display_name(name), mode="lines",
                                  line=dict(color=reference_color(name), width=2.5,
                                            dash=REFERENCE_DASH[i % len(REFERENCE_DASH)])))
-    # taller with more curves: on a phone the legend below takes one row per curve
-    layout(fig, "How hard one example pushes its true-class logit", "|ε_y| = 1 − p_y (prediction error)",
-            "|f_y| (true-class update)", height=380 + 16 * len(fig.data), legend="below")
+    layout(fig, "Update size against prediction error", "|ε_y| = 1 − p_y (prediction error)",
+           "|f_y| ÷ its peak" if normalized else "|f_y| (true-class update)", height=400,
+           subtitle="each curve scaled to peak 1" if normalized else "how hard one example pushes its true-class logit")
     if log_axes:
         fig.update_xaxes(type="log")
         positive = df.loc[(df["size"] > 0) & (df.abs_eps > 0)]
@@ -92,15 +101,15 @@ def hard_easy(k_grid: np.ndarray, ratios: np.ndarray, chosen: dict[float, float]
     y_range = [lo - pad, hi + 3 * pad]  # room above for the top label
     refs = [(name, r) for name, r in references.items() if r > 0 and math.isfinite(r)]
     heights = _label_heights([math.log10(r) for _, r in refs], y_range[0] + 0.5 * pad, y_range[1] - 1.5 * pad,
-                             gap=0.07 * (y_range[1] - y_range[0]))
+                             gap=0.085 * (y_range[1] - y_range[0]))
     for i, ((name, r), y) in enumerate(zip(refs, heights)):
         color = reference_color(name)
         fig.add_hline(y=r, line=dict(dash=REFERENCE_DASH[i % len(REFERENCE_DASH)], width=2, color=color))
         fig.add_annotation(x=1, xref="x domain", xanchor="right", y=y, yref="y", yanchor="bottom", showarrow=False,
                            text=f"{name}: {times(r)}", font=dict(color=color, size=FONT_SIZE),
                            bgcolor="rgba(255,255,255,0.8)")
-    layout(fig, f"How much more a hard example (|ε_y| = {hard:g}) moves the model than an easy one ({easy:g})",
-            "k", "weight ratio hard / easy", legend="below")
+    layout(fig, "Hard against easy: weight ratio", "k", "weight ratio hard / easy (×)",
+           subtitle=f"hard example |ε_y| = {hard:g}, easy one {easy:g}", height=400)
     k_axis(fig)
     fig.update_yaxes(type="log", exponentformat="power", range=y_range)
     return fig
@@ -117,7 +126,7 @@ def vector_bars(bars: pd.DataFrame, target: int) -> go.Figure:
                              marker_pattern_shape="/" if is_ce else ""))
     fig.add_vrect(x0=target - 0.5, x1=target + 0.5, fillcolor="gold", opacity=0.15, line_width=0,
                   annotation_text="true class", annotation_position="top")
-    layout(fig, "The full update vector f of one example", "class j", "f_j (negative: raise this logit)", legend="below")
+    layout(fig, "The full update vector f of one example", "class j", "f_j (negative: raise this logit)")
     fig.update_layout(barmode="group")
     fig.update_xaxes(dtick=1)
     return fig

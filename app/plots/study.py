@@ -57,8 +57,8 @@ def study_depth(table: pd.DataFrame, per_seed: pd.DataFrame) -> go.Figure:
                                      name=f"{name}: paper", legendgroup=name,
                                      marker=dict(size=13, symbol="diamond-open", color=color, line=dict(width=2)),
                                      line=dict(color=color, dash="dot", width=1)))
-    layout(fig, "Selected k against depth", "hidden layers (bars: range of the seeds' choices; ◇ the paper)",
-            "selected k (log scale)", height=440)
+    layout(fig, "Selected k against depth", "hidden layers", "selected k (log scale)",
+           subtitle="bars: range of the seeds' choices; ◇: the paper's k", height=400)
     depths = sorted(table["layers"].unique())
     fig.update_xaxes(tickvals=depths, range=[depths[0] - 0.6, depths[-1] + 0.6])
     ks = pd.concat([table["selected_k"], per_seed.get("selected_k", pd.Series(dtype=float)),
@@ -88,6 +88,5 @@ def study_surface(surface: pd.DataFrame, title: str, selected: tuple[float, floa
         if point is not None:
             fig.add_trace(go.Scatter(x=[f"{point[1]:g}"], y=[format_k(point[0])], mode="markers", name=name,
                                      marker=dict(size=34, symbol="circle-open", color=color, line=dict(width=3))))
-    layout(fig, title, "learning rate", "k", height=380)
-    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    layout(fig, title, "learning rate", "k", height=360)
     return fig

@@ -64,8 +64,9 @@ def k_colors(ks) -> dict[float, str]:
         if k in out:
             continue
         e = math.log2(k)
-        nearest = [K_PALETTE[p] for p in sorted(K_PALETTE, key=lambda p: abs(p - e)) if K_PALETTE[p] not in taken]
-        candidates = nearest + [c for c in _K_SPARE if c not in taken]
+        reserved = taken | set(REFERENCE_COLORS.values()) | {K_PALETTE[0]}  # black is k = 1 (cross-entropy) alone
+        nearest = [K_PALETTE[p] for p in sorted(K_PALETTE, key=lambda p: abs(p - e)) if K_PALETTE[p] not in reserved]
+        candidates = nearest + [c for c in _K_SPARE if c not in reserved]
         out[k] = next((c for c in candidates if all(color_distance(c, t) >= 25 for t in taken)), None) \
             or _farthest(candidates + _wheel(12), taken)
         taken.add(out[k])
@@ -118,6 +119,20 @@ def wrap_title(title: str, width: int = TITLE_CHARS) -> str:
     return "<br>".join(lines)
 
 
+def split_title(title: str, subtitle: str | None = None) -> tuple[str, str | None]:
+    """A title longer than TITLE_CHARS as (its head, the rest in the subtitle line), split at ' (', ': '
+    or ' · ', else at the last space that fits, so a title is always one line."""
+    if len(title) <= TITLE_CHARS:
+        return title, subtitle
+    cut = max((title.rfind(sep, 0, TITLE_CHARS + 1) for sep in (" (", ": ", " · ")), default=-1)
+    if cut < 12:
+        cut = title.rfind(" ", 0, TITLE_CHARS + 1)
+    head, rest = title[:cut].rstrip(":"), title[cut:].strip(" :·")
+    if rest.startswith("(") and rest.endswith(")"):
+        rest = rest[1:-1]
+    return head, rest + (f"; {subtitle}" if subtitle else "")
+
+
 def legend_rows(names: list[str], width_px: float = LEGEND_WIDTH_PX) -> int:
     """How many rows a horizontal legend of `names` takes at `width_px` (symbol and gap included)."""
     rows, used = 1, 0.0
@@ -134,6 +149,7 @@ def layout(fig: go.Figure, title: str, x: str, y: str, *, subtitle: str | None =
     """The shared frame. The plotting area keeps `height` minus the title and axis margins; the legend
     below adds its rows to the figure's height rather than taking them from the plot. legend="inside"
     puts it in the top-right corner of the plot (few short entries), "none" hides it."""
+    title, subtitle = split_title(title, subtitle)
     sub = wrap_title(subtitle, SUBTITLE_CHARS) if subtitle else None
     top = 36 + (16 * (sub.count("<br>") + 1) + 6 if sub else 0)
     names = [t.name for t in fig.data if t.name and t.showlegend is not False]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from app.plots.style import k_colors, layout
+from app.plots.style import fitted_k_axis, fitted_range, k_colors, layout
 from core.curves import format_k
 
 
@@ -31,8 +31,8 @@ def _toy_background(fig: go.Figure, alpha: float, x_range: tuple[float, float] =
     fig.add_annotation(x=0, y=1.08, text="best threshold t = 0", showarrow=False, yref="y")
 
 
-def _toy_title(alpha: float, label_noise: float) -> str:
-    title = f"The distribution D: x uniform on [−1, 1], label +1 on [0, {alpha:g}]"
+def _toy_subtitle(alpha: float, label_noise: float) -> str:
+    title = f"x uniform on [−1, 1], label +1 on [0, {alpha:g}]"
     return title + (f", {label_noise:.0%} of training labels flipped" if label_noise else "")
 
 
@@ -57,7 +57,7 @@ def toy_distribution(alpha: float, thresholds: pd.DataFrame | None = None, label
             y = rows[k] + np.linspace(-0.02, 0.02, len(t))
             fig.add_trace(go.Scatter(x=t, y=y, mode="markers", name=f"k = {format_k(k)}",
                                      marker=dict(symbol="line-ns-open", size=16, line=dict(width=3), color=colors[k])))
-    layout(fig, _toy_title(alpha, label_noise), "x", "", height=260)
+    layout(fig, "The distribution D", "x", "", subtitle=_toy_subtitle(alpha, label_noise), height=260)
     fig.update_yaxes(visible=False, range=[0, 1.15])
     fig.update_xaxes(range=[-1.02, 1.02])
     return fig
@@ -91,10 +91,11 @@ def toy_vs_k(per_k: pd.DataFrame, metric: str, title: str, y_title: str,
         error_y=dict(type="data", array=per_k[f"{metric}_std"].fillna(0), visible=True),
         marker=dict(size=10, color=[colors[k] for k in per_k["k"]], line=dict(color="black", width=1)),
         line=dict(color="black", width=1)))
-    layout(fig, title, "k (log scale)", y_title, height=380)
-    ticks = [2.0**e for e in range(-6, 5)]
-    fig.update_xaxes(type="log", tickvals=ticks, ticktext=[format_k(t) for t in ticks])
-    return fig
+    layout(fig, title, "k (log scale)", y_title, subtitle="points: mean ± std over runs; dotted: n → ∞ limit"
+           if population is not None else "mean ± std over runs", height=360)
+    mean, std = per_k[f"{metric}_mean"].to_numpy(float), per_k[f"{metric}_std"].fillna(0).to_numpy(float)
+    fig.update_yaxes(range=fitted_range([mean - std, mean + std], pad=0.15))  # the limit curve may leave the frame
+    return fitted_k_axis(fig, per_k["k"])
 
 
 def _zoom(values: np.ndarray) -> tuple[float, float]:
@@ -134,8 +135,10 @@ def toy_animation(alpha: float, means: pd.DataFrame | None, runs: pd.DataFrame |
     n_static = len(fig.data)
     for trace in moving:
         fig.add_trace(trace)
-    layout(fig, title or _toy_title(alpha, label_noise), "x (zoomed on the thresholds)", "",
-            height=300 + 22 * len(ks) + (90 if len(epochs) > 1 else 0))
+    layout(fig, title or "The distribution D", "x (zoomed on the thresholds)", "", legend="none",
+           subtitle=(_toy_subtitle(alpha, label_noise) if title is None else
+                     "◆ mean over runs, | each run" + (", × the n → ∞ limit" if limit is not None else "")),
+           height=300 + 22 * len(ks) + (90 if len(epochs) > 1 else 0))
     fig.update_yaxes(range=[0, 1.15], tickvals=[rows[k] for k in ks], ticktext=[f"k = {format_k(k)}" for k in ks],
                      showgrid=False, zeroline=False)
     fig.update_xaxes(range=list(x_range))
@@ -188,4 +191,4 @@ def _player(fig: go.Figure, epochs: list) -> None:
         sliders=[dict(active=len(epochs) - 1, x=0.16, len=0.84, y=-0.12, yanchor="top", pad=dict(t=0, b=0),
                       currentvalue=dict(prefix="epoch ", visible=True, xanchor="right"),
                       steps=[dict(label=f"{e:,}", method="animate", args=[[str(e)], pause]) for e in epochs])],
-        margin=dict(l=80, r=20, t=60, b=150))
+        margin=dict(l=80, b=150))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import plots
+from app.plots.sensitivity import display_name
 from app.widgets import k_values
 from core.curves import (
     LOGIT_PRESETS,
@@ -28,14 +29,14 @@ QP = "query-params"  # every widget below is bound to the URL, so a link reopens
 @st.cache_resource(show_spinner=False, max_entries=128)
 def _curves(ks: tuple[float, ...], refs: tuple[str, ...], q: float, gamma: float, normalize: bool, log: bool):
     df = curves_frame(list(ks), list(refs), q=q, gamma=gamma, normalize=normalize, log_x=log)
-    return plots.update_curves(df, log_axes=log)
+    return plots.update_curves(df, log_axes=log, normalized=normalize)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
 def _ratios(ks: tuple[float, ...], refs: tuple[str, ...], hard: float, easy: float, q: float, gamma: float):
     grid, ratios = hard_easy_curve(hard, easy)
     chosen = {k: float(hard_easy_ratio(k, hard, easy)) for k in ks}
-    refs_r = reference_ratios(list(refs), hard, easy, q=q, gamma=gamma)
+    refs_r = {display_name(n): r for n, r in reference_ratios(list(refs), hard, easy, q=q, gamma=gamma).items()}
     return chosen, refs_r, plots.hard_easy(grid, ratios, chosen, refs_r, hard, easy)
 
 
