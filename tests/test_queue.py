@@ -245,3 +245,137 @@ def test_shutdown_cancels_everything_and_refuses_new_jobs():
     assert [manager.get(j.id).status for j in (running, queued)] == ["stopped", "stopped"]
     with pytest.raises(JobManagerClosedError):
         manager.submit("late", lambda ctx: None)
+
+
+def _held_device(manager, owners: int, per_owner: int, release: threading.Event):
+    """A device kept busy by one job, with `per_owner` jobs waiting for each of `owners` owners."""
+    started = threading.Event()
+    manager.submit("blocker", _blocker(started, release), owner="blocker")
+    assert started.wait(TIMEOUT)
+    return [manager.submit(f"o{o}-{n}", lambda ctx: None, owner=f"o{o}")
+            for n in range(per_owner) for o in range(owners)]
+
+
+def test_queue_positions_are_the_round_robin_start_order():
+    """Every waiting job's queue_position is its place in the order jobs actually start (owners
+    served in turn, each owner's jobs first-in first-out), for uneven lines of several owners."""
+    manager, release = JobManager(), threading.Event()
+    order = []
+    try:
+        started = threading.Event()
+        manager.submit("blocker", _blocker(started, release), owner="a")
+        assert started.wait(TIMEOUT)
+        names = [(owner, f"{owner}{n}") for owner, first, count in (("a", 0, 3), ("b", 0, 1), ("c", 0, 2), ("a", 3, 1))
+                 for n in range(first, first + count)]
+        jobs = [manager.submit(name, lambda ctx, name=name: order.append(name), owner=owner) for owner, name in names]
+        positions = {job.name: job.queue_position for job in manager.active() if job.status == "queued"}
+        assert sorted(positions.values()) == list(range(len(jobs)))
+        release.set()
+        for job in jobs:
+            manager.wait(job.id, TIMEOUT)
+        assert sorted(positions, key=positions.get) == order
+    finally:
+        release.set()
+        manager.shutdown(timeout=TIMEOUT)
+
+
+def test_active_costs_grow_linearly_with_waiting_jobs():
+    """active() with 10x the waiting jobs (20 owners x 24 instead of 2 x 24) costs less than 40x as
+    much (best of 5 each): positions come from one pass, not one serving-order replay per job."""
+    costs = []
+    for owners in (2, 20):
+        manager, release = JobManager(), threading.Event()
+        try:
+            _held_device(manager, owners, 24, release)
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                assert len(manager.active()) == 1 + owners * 24
+                times.append(time.perf_counter() - t0)
+            costs.append(min(times))
+        finally:
+            release.set()
+            manager.shutdown(timeout=TIMEOUT)
+    assert costs[1] < 40 * costs[0], f"2 owners: {costs[0] * 1e3:.2f} ms, 20 owners: {costs[1] * 1e3:.2f} ms"
+
+
+def test_snapshots_are_built_outside_the_lock(monkeypatch):
+    """Job snapshots of active(), jobs(), board() and get() are built with the manager's lock
+    released, so a training thread's report() never waits for a page's poll to build them."""
+    from core.engine import queue
+
+    manager, release = JobManager(), threading.Event()
+    held = []
+    real_job = queue.Job
+
+    def recording_job(**fields):
+        held.append(manager._lock._is_owned())
+        return real_job(**fields)
+
+    try:
+        waiting = _held_device(manager, 2, 2, release)
+        monkeypatch.setattr(queue, "Job", recording_job)
+        manager.active(), manager.jobs(), manager.board(owner="o1"), manager.get(waiting[0].id)
+        assert held and not any(held)
+    finally:
+        release.set()
+        manager.shutdown(timeout=TIMEOUT)
+
+
+def test_board_holds_every_active_job_and_the_owners():
+    """board(owner) gives every active job (any owner) and, from the same snapshot, the owner's own,
+    with filters by kind and by meta."""
+    manager, release = JobManager(), threading.Event()
+    try:
+        started = threading.Event()
+        manager.submit("blocker", _blocker(started, release), owner="a", kind="toy", meta={"launch": "L1"})
+        assert started.wait(TIMEOUT)
+        manager.submit("b0", lambda ctx: None, owner="b", kind="mnist", meta={"launch": "L2"})
+        manager.submit("a1", lambda ctx: None, owner="a", kind="mnist", meta={"launch": "L1"})
+        board = manager.board(owner="a")
+        assert [j.name for j in board.jobs] == ["blocker", "b0", "a1"]
+        assert [j.name for j in board.mine] == ["blocker", "a1"]
+        assert [j.name for j in board.of_kind("mnist")] == ["b0", "a1"]
+        assert [j.name for j in board.where(launch="L1")] == ["blocker", "a1"]
+        assert manager.cancel_all(owner="a", where={"launch": "L1"}) == 2
+        assert [j.name for j in manager.board(owner="a").jobs] == ["b0"] or release.set() is None
+    finally:
+        release.set()
+        manager.shutdown(timeout=TIMEOUT)
+
+
+def test_submit_all_queues_every_job_or_none():
+    """submit_all past an owner's cap, or on a shut-down manager, queues none of the jobs."""
+    from core.engine.queue import JobSpec, QueueFullError
+
+    manager, release = JobManager(max_queued_per_owner=3), threading.Event()
+    try:
+        _held_device(manager, 1, 1, release)  # o0 has one job waiting
+        with pytest.raises(QueueFullError, match="at most 3"):
+            manager.submit_all([JobSpec(f"j{i}", lambda ctx: None, owner="o0") for i in range(3)])
+        assert [j.name for j in manager.active()] == ["blocker", "o0-0"]
+        jobs = manager.submit_all([JobSpec(f"j{i}", lambda ctx: None, owner="o0") for i in range(2)])
+        assert [j.queue_position for j in jobs] == [1, 2]
+    finally:
+        release.set()
+        manager.shutdown(timeout=TIMEOUT)
+    with pytest.raises(JobManagerClosedError):
+        manager.submit_all([JobSpec("late", lambda ctx: None)])
+
+
+def test_an_error_in_on_end_is_logged_not_raised(manager, caplog):
+    """Stopping a queued job whose on_end raises returns normally (the error is logged), and the
+    job reads stopped: a page's Stop button never shows a traceback."""
+    started, release = threading.Event(), threading.Event()
+    manager.submit("blocker", _blocker(started, release))
+    assert started.wait(TIMEOUT)
+
+    def broken(job):
+        raise RuntimeError("store is gone")
+
+    queued = manager.submit("queued", lambda ctx: None, on_end=broken)
+    with caplog.at_level("ERROR", logger="core.engine.queue"):
+        assert manager.cancel(queued.id) is True
+    assert "store is gone" in caplog.text
+    assert manager.wait(queued.id, 0).status == "stopped"
+    release.set()

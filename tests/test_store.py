@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from core.engine import store as runstore
-from core.engine.store import SCHEMA_VERSION, RunNotFoundError, RunStore, RunStoreError, owner_alive, owner_token
+from core.engine.store import SCHEMA_VERSION, RunNotFoundError, RunStore, RunStoreError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -178,28 +178,6 @@ def test_runs_of_another_live_process_are_not_interrupted(store):
     assert store.get_run(run_id)["status"] == "interrupted"
 
 
-def test_owner_token_identifies_this_process_only():
-    """The current token is alive; the same pid with another nonce (an earlier process) and junk are not."""
-    token = owner_token()
-    host, pid, ticks, nonce = token.split("|")
-    assert owner_alive(token)
-    assert int(pid) == os.getpid()
-    assert not owner_alive(f"{host}|{pid}|{ticks}|{'0' * len(nonce) if nonce != '0' * len(nonce) else '1'}")
-    assert not owner_alive(None) and not owner_alive("not a token")
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
-def test_live_pid_counts_only_with_same_host_and_start_time():
-    """A live pid is the owner only on the same host with the same start time (else the pid was reused)."""
-    host, _, _, nonce = owner_token().split("|")
-    parent = os.getppid()
-    ticks = runstore._process_start_ticks(parent)
-    assert ticks
-    assert owner_alive(f"{host}|{parent}|{ticks}|{nonce}")
-    assert not owner_alive(f"{host}|{parent}|{int(ticks) + 1}|{nonce}")
-    assert not owner_alive(f"another-{host}|{parent}|{ticks}|{nonce}")
-
-
 def test_list_runs_filters_and_flattens(store):
     """list_runs filters by kind, status and group (one value or several), newest first, with
     config as cfg.* and summary as final.* columns."""
@@ -229,6 +207,7 @@ def test_delete_removes_runs_and_their_epochs(store):
     gone, kept = store.create_run("toy", {}), store.create_run("toy", {})
     for run_id in (gone, kept):
         store.log_epoch(run_id, 1, {"loss": 1.0})
+        store.finish(run_id, "done")
     assert store.delete_runs([gone]) == 1
     with pytest.raises(RunNotFoundError):
         store.get_run(gone)
@@ -301,3 +280,134 @@ def test_owner_logging_again_revives_its_interrupted_run(store):
     store.log_epoch(run_id, 1, {"loss": 1.0})
     run = store.get_run(run_id)
     assert (run["status"], run["finished_at"]) == ("running", None)
+
+
+def _filled(path: Path, runs: int = 40) -> None:
+    """A database at `path` with `runs` finished runs, each with a few epochs (several pages of data)."""
+    store = RunStore(path)
+    for i in range(runs):
+        run_id = store.create_run("toy", {"i": i, "pad": "x" * 200})
+        store.log_epoch(run_id, 1, {"loss": 1.0})
+        store.finish(run_id, "done")
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file, as after a clean exit
+    conn.close()
+
+
+def _truncate(path: Path) -> None:
+    _filled(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("damage", ["directory", "truncated", "truncated header", "not sqlite"])
+def test_an_unreadable_database_raises_one_clear_error(tmp_path, damage):
+    """A directory, a truncated file or a file that is not SQLite at the database path raises
+    StoreUnreadableError (a RunStoreError, never a raw sqlite3 error) naming the file and saying to
+    move it aside."""
+    from core.engine.store import StoreUnreadableError
+
+    path = tmp_path / "runs.sqlite"
+    if damage == "directory":
+        path.mkdir()
+    elif damage == "truncated":
+        _truncate(path)
+    elif damage == "truncated header":
+        _filled(path)
+        path.write_bytes(path.read_bytes()[:60])
+    else:
+        path.write_text("id,loss\n1,0.5\n" * 50)
+    with pytest.raises(StoreUnreadableError) as caught:
+        RunStore(path).list_runs()
+    message = str(caught.value)
+    assert str(path) in message and "Move it aside" in message and "\n" not in message
+    assert isinstance(caught.value, RunStoreError) and not isinstance(caught.value, sqlite3.Error)
+
+
+def test_damage_found_while_reading_raises_the_same_error(tmp_path):
+    """A page of the file overwritten with junk after opening: the read that meets it raises
+    StoreUnreadableError, not sqlite3.DatabaseError."""
+    from core.engine.store import StoreUnreadableError
+
+    path = tmp_path / "runs.sqlite"
+    _filled(path, runs=200)
+    store = RunStore(path)
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    data[2 * page:] = b"\xff" * (len(data) - 2 * page)  # every page after the first two
+    path.write_bytes(bytes(data))
+    store.close()
+    with pytest.raises(StoreUnreadableError, match="Move it aside"):
+        RunStore(path).list_runs()
+
+
+def test_delete_refuses_queued_and_running_runs(store):
+    """delete_runs of a queued or running run raises ActiveRunError naming it and deletes nothing;
+    once the run has ended it is deleted."""
+    from core.engine.store import ActiveRunError
+
+    queued, running, done = (store.create_run("toy", {}) for _ in range(3))
+    store.mark_running(running, "cpu")
+    store.finish(done, "done")
+    with pytest.raises(ActiveRunError, match=rf"#{queued} \(queued\), #{running} \(running\).*Stop them first"):
+        store.delete_runs([done, queued, running])
+    assert sorted(store.list_runs()["id"]) == [queued, running, done]
+    store.finish(running, "stopped")
+    store.finish(queued, "stopped")
+    assert store.delete_runs([done, queued, running]) == 3
+
+
+def _queries(store) -> list[str]:
+    """Every SQL statement the calling thread's connection runs from now on."""
+    seen: list[str] = []
+    store._connect().set_trace_callback(seen.append)
+    return seen
+
+
+def test_readers_filter_and_limit_in_one_query(store):
+    """list_runs and runs filter by ids, by a key inside the config and to the newest N in SQL, with
+    one SELECT each; count_runs and status_counts count without reading the runs."""
+    ids = [store.create_run("study", {"study": {"id": "s1" if i % 2 else "s2"}, "i": i}) for i in range(6)]
+    store.create_run("toy", {"i": 99})
+    for run_id in ids[:4]:
+        store.finish(run_id, "done", summary={"acc": 0.5})
+    seen = _queries(store)
+    assert store.list_runs(kind="study", limit=2)["id"].tolist() == ids[:-3:-1]
+    assert store.list_runs(ids=[ids[0], ids[3], 10_000])["id"].tolist() == [ids[3], ids[0]]
+    assert [r["id"] for r in store.runs(kind="study", config={"study.id": "s1"})] == [ids[5], ids[3], ids[1]]
+    assert [r["config"]["i"] for r in store.runs(ids=ids[:2])] == [1, 0]
+    assert store.runs(ids=ids[:1])[0]["summary"] == {"acc": 0.5}
+    assert len([q for q in seen if q.lstrip().upper().startswith("SELECT")]) == 5  # one per call
+    assert store.count_runs(kind="study") == 6 and store.count_runs(config={"study.id": "s2"}) == 3
+    assert store.status_counts(kind="study") == {"done": 4, "queued": 2}
+
+
+def test_export_reads_only_the_runs_it_exports(store):
+    """export_csv of some runs works even when another run's row cannot be decoded: it reads only
+    the runs asked for (not every run of every kind)."""
+    run_id = store.create_run("mnist", {"k": 0.5}, label="k=0.5")
+    store.log_epoch(run_id, 1, {"loss": 0.3})
+    other = store.create_run("toy", {})
+    conn = sqlite3.connect(store.path)
+    with conn:
+        conn.execute("UPDATE runs SET config = '{broken' WHERE id = ?", (other,))
+    conn.close()
+    assert "k=0.5" in store.export_csv([run_id])
+
+
+def test_end_process_runs_ends_this_process_runs_for_good(store):
+    """end_process_runs marks this process's running runs interrupted and queued ones stopped, keeps
+    ended ones, and afterwards an epoch or finish from a late training thread changes nothing."""
+    queued, running, done = (store.create_run("toy", {}) for _ in range(3))
+    store.mark_running(running, "cpu")
+    store.log_epoch(running, 1, {"loss": 1.0})
+    store.finish(done, "done")
+    assert store.end_process_runs("the server received SIGTERM") == 2
+    store.log_epoch(running, 2, {"loss": 0.5})
+    store.finish(running, "stopped")
+    runs = {r["id"]: r for r in store.runs()}
+    assert [runs[i]["status"] for i in (queued, running, done)] == ["stopped", "interrupted", "done"]
+    assert runs[running]["error"] == "the server received SIGTERM" and runs[running]["epochs_done"] == 1
+    with pytest.raises(RunStoreError, match="ending"):
+        store.create_run("toy", {})

@@ -58,18 +58,21 @@ steps. Python cannot kill a thread, so a job that never checks runs to its end.
 from __future__ import annotations
 
 import argparse
-import itertools
+import heapq
+import logging
 import secrets
 import sys
 import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from core.engine.status import DONE, FAILED, QUEUED, RUNNING, STOPPED, eta_seconds
+
+log = logging.getLogger(__name__)
 
 JOB_STATUSES = (QUEUED, RUNNING, DONE, STOPPED, FAILED)  # a job's words: a subset of a run's
 FINAL_JOB_STATUSES = (DONE, STOPPED, FAILED)
@@ -204,10 +207,45 @@ def _new_id(taken: Mapping[str, Any]) -> str:
             return job_id
 
 
+@dataclass(frozen=True)
+class Board:
+    """Every active job at one moment, and which of them are `owner`'s: what a page draws per poll,
+    from one `JobManager.board(owner)` call."""
+
+    jobs: tuple[Job, ...]  # queued and running jobs of every owner, in submission order
+    owner: str | None  # whose jobs `mine` holds
+
+    @property
+    def mine(self) -> tuple[Job, ...]:
+        return tuple(job for job in self.jobs if job.owner == self.owner)
+
+    def of_kind(self, *kinds: str) -> list[Job]:
+        """The active jobs of these kinds (all of them when no kind is given)."""
+        return [job for job in self.jobs if not kinds or job.kind in kinds]
+
+    def where(self, **meta: Any) -> list[Job]:
+        """The active jobs whose meta holds these items, e.g. `board.where(launch=launch_id)`."""
+        return [job for job in self.jobs if all(job.meta.get(k) == v for k, v in meta.items())]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job for `JobManager.submit_all`: the arguments of `submit`."""
+
+    name: str  # what the user sees
+    fn: Callable[[JobContext], Any]  # the work: fn(ctx), returns the job's result
+    device: str = "cpu"  # the queue it waits in
+    kind: str = ""  # free text for filtering, e.g. "mnist"
+    meta: Mapping[str, Any] | None = None  # attached to every snapshot, e.g. run ids
+    owner: str = ""  # who may stop it
+    on_end: Callable[[Job], None] | None = None  # called once with the final snapshot
+
+
 class JobManager:
     """Thread-based job queue: one job at a time per device by default, owners served
     round-robin (see module docstring). Every method is thread-safe and returns quickly; only
-    `wait` and `shutdown` block."""
+    `wait` and `shutdown` block. Snapshots are built outside the lock, so pages polling many jobs
+    never hold up a training thread's `report`."""
 
     def __init__(self, max_concurrent_per_device: int = 1, max_queued_per_owner: int | None = None,
                  keep_finished: int = 200):
@@ -220,6 +258,7 @@ class JobManager:
         self._records: dict[str, _Record] = {}  # all jobs, in submission order
         self._queues: dict[str, dict[str, deque[_Record]]] = {}  # device -> owner -> jobs waiting, FIFO
         self._served: dict[tuple[str, str], int] = {}  # (device, owner) -> when it was last served (a counter)
+        self._positions: dict[str, dict[str, int]] = {}  # device -> job id -> place in line (a cache)
         self._serial = 0
         self._slots: dict[str, threading.BoundedSemaphore] = {}  # device -> free run slots
         self._closed = False
@@ -253,24 +292,38 @@ class JobManager:
         """Queue `fn(ctx)` on `device` for `owner`; it starts when the device has a free slot and
         it is its owner's turn. `on_end(final_job)` is called once when it ends, in whichever
         thread ends it. Returns its first snapshot. QueueFullError past the owner's cap."""
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-        device, owner = str(device), str(owner)
+        return self.submit_all([JobSpec(name, fn, device, kind, meta, owner, on_end)])[0]
+
+    def submit_all(self, specs: Sequence[JobSpec]) -> list[Job]:
+        """Queue every job or none: QueueFullError (an owner's cap), JobManagerClosedError or
+        TypeError (an fn that is not callable) before any is queued. Returns their first snapshots."""
+        for spec in specs:
+            if not callable(spec.fn):
+                raise TypeError(f"fn must be callable, got {type(spec.fn).__name__}")
         with self._lock:
             if self._closed:
                 raise JobManagerClosedError("this JobManager was shut down; create a new one")
-            self.check_capacity(owner)
-            record = _Record(
-                id=_new_id(self._records), name=str(name), kind=str(kind), device=device, owner=owner, fn=fn,
-                meta=dict(meta or {}), on_end=on_end, submitted_at=time.time(),
-            )  # fmt: skip
-            self._records[record.id] = record
-            self._serial += 1
-            record.seq = self._serial
-            self._queues.setdefault(device, {}).setdefault(owner, deque()).append(record)
-            self._slots.setdefault(device, threading.BoundedSemaphore(self.max_concurrent_per_device))
-            self._dispatch(device)
-            return self._snapshot(record)
+            for owner in {str(spec.owner) for spec in specs}:
+                self.check_capacity(owner, sum(str(spec.owner) == owner for spec in specs))
+            records = [self._enqueue(spec) for spec in specs]
+            for device in dict.fromkeys(record.device for record in records):
+                self._dispatch(device)
+            states = [self._state(record) for record in records]
+        return [self._job(*state) for state in states]
+
+    def _enqueue(self, spec: JobSpec) -> _Record:
+        """Add one job to its owner's line on its device. Caller holds the lock."""
+        device, owner = str(spec.device), str(spec.owner)
+        self._serial += 1
+        record = _Record(
+            id=_new_id(self._records), name=str(spec.name), kind=str(spec.kind), device=device, owner=owner,
+            fn=spec.fn, meta=dict(spec.meta or {}), on_end=spec.on_end, submitted_at=time.time(), seq=self._serial,
+        )  # fmt: skip
+        self._records[record.id] = record
+        self._queues.setdefault(device, {}).setdefault(owner, deque()).append(record)
+        self._slots.setdefault(device, threading.BoundedSemaphore(self.max_concurrent_per_device))
+        self._positions.pop(device, None)
+        return record
 
     def _next_waiting(self, device: str) -> _Record | None:
         """Pop the next job to start on `device`: the first waiting job of the owner served least
@@ -282,6 +335,7 @@ class JobManager:
         owner = min(waiting)[2]
         self._serial += 1
         self._served[(device, owner)] = self._serial
+        self._positions.pop(device, None)
         return self._queues[device][owner].popleft()
 
     def _dispatch(self, device: str) -> None:
@@ -319,14 +373,15 @@ class JobManager:
             self._slots[record.device].release()
             final = self._end(record, status)
             self._dispatch(record.device)
-        self._call_on_end(record, final)
+        self._call_on_end(record, self._job(*final))
 
-    def _end(self, record: _Record, status: str) -> Job:
-        """Mark a job ended, free its live data, forget the oldest finished jobs. Caller holds the lock."""
+    def _end(self, record: _Record, status: str) -> tuple:
+        """Mark a job ended, free its live data, forget the oldest finished jobs; returns its final
+        state (for `_job`). Caller holds the lock."""
         record.status = status
         record.finished_at = time.time()
         record.finished_mono = time.monotonic()
-        final = self._snapshot(record)  # on_end sees the last live data
+        final = self._state(record)  # on_end sees the last live data
         record.data = {}  # a finished job's live data (curves, snapshots) is what the store keeps
         record.fn = _ended
         finished = [r.id for r in self._records.values() if r.status in FINAL_JOB_STATUSES]
@@ -335,9 +390,13 @@ class JobManager:
         return final
 
     def _call_on_end(self, record: _Record, final: Job) -> None:
+        """Run the job's on_end once; an error in it is logged, never raised into the caller (a
+        page's Stop button, a worker thread)."""
         try:
             if record.on_end is not None:
                 record.on_end(final)
+        except Exception:  # noqa: BLE001
+            log.exception("on_end of job %s (%s) raised", record.id, record.name)
         finally:
             record.on_end = None
             record.ended.set()
@@ -359,16 +418,20 @@ class JobManager:
             if record.status != QUEUED:
                 return False
             self._queues[record.device][record.owner].remove(record)
+            self._positions.pop(record.device, None)
             record.cancel_event.set()
             final = self._end(record, STOPPED)
-        self._call_on_end(record, final)
+        self._call_on_end(record, self._job(*final))
         return True
 
-    def cancel_all(self, kind: str | None = None, owner: str | None = None) -> int:
-        """Cancel every queued and running job (of `kind` and `owner`, where given); returns how many."""
+    def cancel_all(self, kind: str | None = None, owner: str | None = None,
+                   where: Mapping[str, Any] | None = None) -> int:
+        """Cancel every queued and running job (of `kind` and `owner`, and whose meta holds the
+        items of `where`, where given), with no snapshot taken; returns how many."""
         with self._lock:
             ids = [r.id for r in self._records.values() if r.status in (QUEUED, RUNNING)
-                   and (kind is None or r.kind == kind) and (owner is None or r.owner == owner)]
+                   and (kind is None or r.kind == kind) and (owner is None or r.owner == owner)
+                   and all(r.meta.get(k) == v for k, v in (where or {}).items())]
         return sum(self.cancel(i) for i in ids)
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
@@ -378,7 +441,8 @@ class JobManager:
         if not record.ended.wait(timeout):
             raise TimeoutError(f"job {job_id} ({record.name}) still {record.status} after {timeout} s")
         with self._lock:
-            return self._snapshot(record)
+            state = self._state(record)
+        return self._job(*state)
 
     def clear_finished(self, owner: str | None = None) -> int:
         """Forget jobs that have ended (of `owner`, where given); returns how many."""
@@ -410,54 +474,78 @@ class JobManager:
         except KeyError:
             raise JobNotFoundError(job_id) from None
 
-    def _snapshot(self, record: _Record) -> Job:
-        """Caller holds the lock."""
-        now = time.monotonic()
-        elapsed = 0.0
-        if record.started_mono is not None:
-            elapsed = (record.finished_mono if record.finished_mono is not None else now) - record.started_mono
-        eta = record.eta_s
-        if record.status == RUNNING and eta is None:
-            eta = eta_seconds(elapsed, record.fraction)
+    def _state(self, record: _Record) -> tuple[_Record, dict[str, Any]]:
+        """The fields of a job that change, copied (cheap: no Job is built here). Caller holds the lock."""
         position = None
         if record.status == QUEUED:
-            position = self._position(record)
-        return Job(
-            id=record.id, name=record.name, kind=record.kind, device=record.device, owner=record.owner,
-            status=record.status, submitted_at=record.submitted_at, started_at=record.started_at,
-            finished_at=record.finished_at, elapsed_s=elapsed, fraction=record.fraction, message=record.message,
-            eta_s=eta, queue_position=position, cancel_requested=record.cancel_event.is_set(),
-            data=dict(record.data), meta=dict(record.meta), result=record.result,
+            position = self._line(record.device).get(record.id)
+        return record, dict(
+            status=record.status, started_at=record.started_at, finished_at=record.finished_at,
+            started_mono=record.started_mono, finished_mono=record.finished_mono, fraction=record.fraction,
+            message=record.message, eta_s=record.eta_s, queue_position=position,
+            cancel_requested=record.cancel_event.is_set(), data=dict(record.data), result=record.result,
             error=record.error, traceback=record.traceback,
         )  # fmt: skip
 
-    def _position(self, record: _Record) -> int:
-        """How many waiting jobs start before this one if nobody else submits (the serving order)."""
-        queues = {owner: deque(q) for owner, q in self._queues[record.device].items()}
-        served = {owner: self._served.get((record.device, owner), -1) for owner in queues}
-        for ahead in itertools.count():
-            owner = min((served[o], q[0].seq, o) for o, q in queues.items() if q)[2]
-            if queues[owner].popleft() is record:
-                return ahead
-            served[owner] = self._serial + ahead + 1
-        raise AssertionError("unreachable")
+    @staticmethod
+    def _job(record: _Record, state: dict[str, Any]) -> Job:
+        """A Job from a state `_state` copied; needs no lock (what it reads of `record` never changes)."""
+        started, finished = state.pop("started_mono"), state.pop("finished_mono")
+        elapsed = 0.0
+        if started is not None:
+            elapsed = (finished if finished is not None else time.monotonic()) - started
+        if state["status"] == RUNNING and state["eta_s"] is None:
+            state["eta_s"] = eta_seconds(elapsed, state["fraction"])
+        return Job(id=record.id, name=record.name, kind=record.kind, device=record.device, owner=record.owner,
+                   submitted_at=record.submitted_at, elapsed_s=elapsed, meta=dict(record.meta), **state)
+
+    def _line(self, device: str) -> dict[str, int]:
+        """Job id -> how many waiting jobs start before it on `device` if nobody else submits: the
+        serving order of `_next_waiting`, in one pass over the waiting jobs (cached until the line
+        changes). Caller holds the lock."""
+        line = self._positions.get(device)
+        if line is not None:
+            return line
+        queues = self._queues.get(device, {})
+        heap = [(self._served.get((device, owner), -1), queue[0].seq, owner, 0)
+                for owner, queue in queues.items() if queue]
+        heapq.heapify(heap)
+        line = {}
+        while heap:
+            _, _, owner, index = heapq.heappop(heap)
+            queue = queues[owner]
+            line[queue[index].id] = len(line)
+            if index + 1 < len(queue):  # once served, the owner's next job waits for its next turn
+                heapq.heappush(heap, (self._serial + len(line), queue[index + 1].seq, owner, index + 1))
+        self._positions[device] = line
+        return line
+
+    def _select(self, kind: str | None, owner: str | None, active: bool) -> list[Job]:
+        """Snapshots of the matching jobs: their changing fields copied under the lock, the Jobs
+        built after it is released."""
+        with self._lock:
+            states = [self._state(r) for r in self._records.values()
+                      if (not active or r.status in (QUEUED, RUNNING))
+                      and (kind is None or r.kind == kind) and (owner is None or r.owner == owner)]
+        return [self._job(*state) for state in states]
 
     def get(self, job_id: str) -> Job:
         """The job's current snapshot; JobNotFoundError if unknown (or long finished and forgotten)."""
         with self._lock:
-            return self._snapshot(self._record(job_id))
+            state = self._state(self._record(job_id))
+        return self._job(*state)
 
     def jobs(self, kind: str | None = None, owner: str | None = None) -> list[Job]:
         """Snapshots of all jobs (of `kind` and `owner`, where given), in submission order."""
-        with self._lock:
-            return [self._snapshot(r) for r in self._records.values()
-                    if (kind is None or r.kind == kind) and (owner is None or r.owner == owner)]
+        return self._select(kind, owner, active=False)
 
     def active(self, kind: str | None = None, owner: str | None = None) -> list[Job]:
         """Snapshots of the queued and running jobs, in submission order."""
-        with self._lock:
-            return [self._snapshot(r) for r in self._records.values() if r.status in (QUEUED, RUNNING)
-                    and (kind is None or r.kind == kind) and (owner is None or r.owner == owner)]
+        return self._select(kind, owner, active=True)
+
+    def board(self, owner: str | None = None) -> Board:
+        """Every active job and which are `owner`'s, from one snapshot: what a page's poll needs."""
+        return Board(tuple(self._select(None, None, active=True)), owner)
 
 
 def _ended(ctx: JobContext) -> None:  # what a finished record holds instead of its function

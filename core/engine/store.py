@@ -50,21 +50,23 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
+__all__ = ["ENV_VAR", "DB_NAME", "RUN_COLUMNS", "ActiveRunError", "RunNotFoundError", "RunStore", "RunStoreError",
+           "StoreUnreadableError", "default_path", "owner_alive", "owner_token"]
+
+from core.engine.dbfile import ENV_VAR, RunStoreError, StoreUnreadableError, check_file, translated
+from core.engine.owner import owner_alive, owner_token
 from core.engine.status import FINAL, check_status, from_jsonable, to_jsonable
 
-ENV_VAR = "TUNABLE_RUNS_DB"
 DB_NAME = "runs.sqlite"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another writer before raising
@@ -109,12 +111,12 @@ CREATE TABLE epochs (
 """
 
 
-class RunStoreError(RuntimeError):
-    """The run database cannot be used (newer schema, unwritable path); the message says what to do."""
-
-
 class RunNotFoundError(KeyError):
     """No run has this id (it may have been deleted)."""
+
+
+class ActiveRunError(RuntimeError):
+    """The runs are still queued or running (delete needs ended runs); the message names them."""
 
 
 # ---------------------------------------------------------------- JSON
@@ -139,76 +141,6 @@ def _flatten(obj: Any, prefix: str) -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
-
-
-# ---------------------------------------------------------------- process ownership
-
-
-def _process_start_ticks(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux), or "" where unknown.
-    Together with the pid it names one process, even after the pid is reused."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces and ')'
-    return fields[19] if len(fields) > 19 else ""  # field 22 of stat; fields[0] is field 3
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        import ctypes
-
-        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
-        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        try:
-            code = ctypes.c_ulong()
-            ok = kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-            return bool(ok) and code.value == 259  # STILL_ACTIVE
-        finally:
-            kernel32.CloseHandle(handle)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    return True
-
-
-_OWNER_LOCK = threading.Lock()
-_OWNER: tuple[int, str] | None = None  # (pid, token), recomputed after fork
-
-
-def owner_token() -> str:
-    """This process's owner token: "host|pid|start ticks|nonce"."""
-    global _OWNER
-    pid = os.getpid()
-    with _OWNER_LOCK:
-        if _OWNER is None or _OWNER[0] != pid:
-            token = f"{socket.gethostname()}|{pid}|{_process_start_ticks(pid)}|{secrets.token_hex(4)}"
-            _OWNER = (pid, token)
-        return _OWNER[1]
-
-
-def owner_alive(token: str | None) -> bool:
-    """Whether the process named by an owner token still runs (the current process: True)."""
-    if not token:
-        return False
-    if token == owner_token():
-        return True
-    try:
-        host, pid_text, ticks, _nonce = token.split("|")
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if host != socket.gethostname() or pid == os.getpid() or not _pid_alive(pid):
-        return False  # same pid but another nonce: an earlier process with our pid
-    return not ticks or _process_start_ticks(pid) in ("", ticks)
 
 
 # ---------------------------------------------------------------- the store
@@ -236,11 +168,37 @@ def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else list(value)
 
 
+def _json_path(key: str) -> str:
+    """"study.id" -> '$."study"."id"' (SQLite's JSON path of a dotted key)."""
+    return "$" + "".join('."' + part.replace('"', '""') + '"' for part in key.split("."))
+
+
+def _where(kind=None, status=None, group_id=None, ids=None, config=None) -> tuple[str, list]:
+    """The SQL WHERE clause (with its parameters) of the readers' filters: each of kind, status and
+    group_id one value or several; ids any number of run ids; config {dotted key: value} matched
+    inside the stored config (e.g. {"study.id": "ab12"})."""
+    where, params = [], []
+    for column, value in (("kind", kind), ("status", status), ("group_id", group_id)):
+        values = _as_list(value)
+        if values is not None:
+            where.append(f"{column} IN ({','.join('?' * len(values))})")
+            params += values
+    if ids is not None:
+        where.append("id IN (SELECT value FROM json_each(?))")  # one parameter, however many ids
+        params.append(json.dumps(_as_ids(ids)))
+    for key, value in (config or {}).items():
+        where.append("json_extract(config, ?) IS ?")
+        params += [_json_path(key), to_jsonable(value)]
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
 def _local_time(column: pd.Series) -> pd.Series:
     """Unix seconds -> naive local datetimes (NaT where missing)."""
-    return pd.to_datetime(
-        [None if pd.isna(t) else datetime.fromtimestamp(float(t)) for t in column], errors="coerce"
-    )
+    import pandas as pd
+    from dateutil.tz import tzlocal
+
+    seconds = pd.to_numeric(column, errors="coerce").astype("float64")
+    return pd.to_datetime(seconds, unit="s", utc=True).dt.tz_convert(tzlocal()).dt.tz_localize(None)
 
 
 class RunStore:
@@ -249,6 +207,8 @@ class RunStore:
     Safe to share between threads and processes: each thread uses its own connection."""
 
     def __init__(self, path: str | os.PathLike | None = None):
+        """Open (or create) the database. RunStoreError if it cannot be used: StoreUnreadableError
+        for a damaged file or a directory, naming the file and saying to move it aside."""
         self.path = Path(path).expanduser() if path is not None else default_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,7 +217,9 @@ class RunStore:
                 f"cannot create {self.path.parent} for the run database: {exc}. "
                 f"Set {ENV_VAR} to a writable file path."
             ) from exc
+        check_file(self.path)
         self._local = threading.local()
+        self._ended_reason: str | None = None  # set by end_process_runs: this store writes no more
         self.journal_mode = self._init_schema()
 
     # -------------------------------------------------------- connections and schema
@@ -271,10 +233,7 @@ class RunStore:
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():  # a forked child opens its own
             return conn
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.OperationalError as exc:
-            raise RunStoreError(f"cannot open the run database {self.path}: {exc}") from exc
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = FULL")  # a committed epoch survives power loss too
@@ -290,19 +249,28 @@ class RunStore:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        yield self._connect()  # autocommit mode: each statement reads a consistent snapshot
+        with translated(self.path):
+            yield self._connect()  # autocommit mode: each statement reads a consistent snapshot
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction, holding the write lock from its start (no deadlock on upgrade)."""
-        conn = self._connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with translated(self.path):
+            conn = self._connect()
+            if conn.in_transaction:  # one an exception (a signal) cut short between BEGIN and its end
+                conn.execute("ROLLBACK")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _writable(self) -> bool:
+        """False once end_process_runs ran: this process is ending and its runs' statuses are final."""
+        return self._ended_reason is None
 
     def _init_schema(self) -> str:
         with self._read() as conn:
@@ -338,6 +306,8 @@ class RunStore:
         """Add a run (config: a dict or dataclass; provenance: core.engine.status.provenance()) and
         return its id."""
         check_status(status)
+        if not self._writable():
+            raise RunStoreError(f"this process is ending ({self._ended_reason}): it creates no more runs")
         now = time.time()
         with self._write() as conn:
             cursor = conn.execute(
@@ -354,6 +324,8 @@ class RunStore:
 
     def mark_running(self, run_id: int, device: str | None = None) -> None:
         """The run has started, in this process, on `device`."""
+        if not self._writable():
+            return
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE runs SET status = 'running', started_at = ?, device = COALESCE(?, device), owner = ?"
@@ -368,6 +340,8 @@ class RunStore:
         (1 after the first; 0 may hold an evaluation before training); logging the same epoch
         twice keeps the later metrics."""
         run_id, epoch = int(run_id), int(epoch)
+        if not self._writable():
+            return
         with self._write() as conn:
             try:
                 conn.execute(
@@ -395,6 +369,8 @@ class RunStore:
     ) -> None:
         """End a run with a final status, its final metrics, an optional payload and error text."""
         check_status(status, FINAL, what="final status")
+        if not self._writable():
+            return
         now = time.time()
         with self._write() as conn:
             cursor = conn.execute(
@@ -412,14 +388,40 @@ class RunStore:
                 raise RunNotFoundError(run_id)
 
     def delete_runs(self, run_ids: int | Iterable[int]) -> int:
-        """Delete runs and their epochs; returns how many runs were deleted."""
+        """Delete ended runs and their epochs; returns how many runs were deleted. ActiveRunError
+        (nothing deleted) if any of them is still queued or running: stop it first."""
         ids = _as_ids(run_ids)
         if not ids:
             return 0
-        marks = ",".join("?" * len(ids))
+        where, params = _where(ids=ids)
         with self._write() as conn:
-            conn.execute(f"DELETE FROM epochs WHERE run_id IN ({marks})", ids)
-            return conn.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids).rowcount
+            active = conn.execute(f"SELECT id, status FROM runs{where} AND status IN ('queued', 'running')"
+                                  " ORDER BY id", params).fetchall()
+            if active:
+                listed = ", ".join(f"#{row['id']} ({row['status']})" for row in active[:10])
+                more = f" and {len(active) - 10} more" if len(active) > 10 else ""
+                raise ActiveRunError(
+                    f"cannot delete runs that are still queued or running: {listed}{more}. Stop them first; "
+                    "if the process that ran them is gone, `python -m core.runstore recover` ends them."
+                )
+            conn.execute("DELETE FROM epochs WHERE run_id IN (SELECT value FROM json_each(?))", params)
+            return conn.execute(f"DELETE FROM runs{where}", params).rowcount
+
+    def end_process_runs(self, reason: str = "the process ended") -> int:
+        """Mark this process's runs ended now: running -> "interrupted", queued -> "stopped" (error:
+        `reason`; finished epochs stay). From then on this RunStore writes nothing (its runs' statuses
+        are final: a training thread that logs one more epoch does not revive them). For a process
+        that is ending (a SIGTERM or atexit handler). Returns how many runs were marked."""
+        now, owner = time.time(), owner_token()
+        with self._write() as conn:
+            marked = conn.execute(
+                "UPDATE runs SET status = CASE status WHEN 'running' THEN 'interrupted' ELSE 'stopped' END,"
+                " finished_at = ?, seconds = CASE WHEN started_at IS NULL THEN NULL ELSE ? - started_at END,"
+                " error = ? WHERE owner = ? AND status IN ('queued', 'running')",
+                (now, now, reason, owner),
+            ).rowcount
+        self._ended_reason = reason
+        return marked
 
     def recover_interrupted(self) -> int:
         """Mark as "interrupted" every running run whose owner process is gone (their epochs
@@ -456,18 +458,49 @@ class RunStore:
         return marked
 
     # -------------------------------------------------------- reading
+    # Every reader filters and limits in SQL (one query; only the rows returned are decoded).
 
     def get_run(self, run_id: int) -> dict[str, Any]:
-        """One run as a dict: the `runs` columns, with config/summary/result decoded and
-        times as Unix seconds."""
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-        if row is None:
+        """One run as a dict: the `runs` columns, with config/summary/result/provenance decoded and
+        times as Unix seconds. RunNotFoundError if it does not exist."""
+        found = self.runs(ids=[run_id], with_result=True)
+        if not found:
             raise RunNotFoundError(run_id)
-        run = dict(row)
-        for key in ("config", "summary", "result", "provenance"):
-            run[key] = _loads(run[key])
-        return run
+        return found[0]
+
+    def runs(self, kind=None, status=None, group_id=None, *, ids: Iterable[int] | None = None,
+             config: Mapping[str, Any] | None = None, limit: int | None = None,
+             with_result: bool = False) -> list[dict[str, Any]]:
+        """Runs as dicts (as get_run; "result" only `with_result`), newest first, in one query. Filters
+        as list_runs; `limit`: the newest that many."""
+        where, params = _where(kind, status, group_id, ids, config)
+        columns = "*" if with_result else ", ".join((*RUN_COLUMNS, "config", "summary", "provenance"))
+        sql = f"SELECT {columns} FROM runs{where} ORDER BY id DESC"
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, int(limit)]
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        out = []
+        for row in rows:
+            run = dict(row)
+            for key in ("config", "summary", "result", "provenance"):
+                if key in run:
+                    run[key] = _loads(run[key])
+            out.append(run)
+        return out
+
+    def count_runs(self, kind=None, status=None, group_id=None, *, config: Mapping[str, Any] | None = None) -> int:
+        """How many runs match the filters (as list_runs), without reading them."""
+        where, params = _where(kind, status, group_id, None, config)
+        with self._read() as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()[0])
+
+    def status_counts(self, kind=None, group_id=None) -> dict[str, int]:
+        """{status: number of runs} of the matching runs, in one query (e.g. a page's status filter)."""
+        where, params = _where(kind, None, group_id)
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT status, COUNT(*) FROM runs{where} GROUP BY status", params).fetchall()
+        return {row[0]: int(row[1]) for row in rows}
 
     def list_runs(
         self,
@@ -475,23 +508,25 @@ class RunStore:
         status: str | Iterable[str] | None = None,
         group_id: str | Iterable[str] | None = None,
         *,
+        ids: Iterable[int] | None = None,
+        config: Mapping[str, Any] | None = None,
+        limit: int | None = None,
         with_result: bool = False,
     ) -> pd.DataFrame:
         """One row per run, newest first: RUN_COLUMNS (times as local datetimes), then the
         config flattened as "cfg.<key>" ("cfg.a.b" for nested keys), then the summary as
-        "final.<key>", then "result" (decoded) if `with_result`. Each filter takes one value
-        or several."""
-        where, params = [], []
-        for column, value in (("kind", kind), ("status", status), ("group_id", group_id)):
-            values = _as_list(value)
-            if values is not None:
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                params += values
+        "final.<key>", then "result" (decoded) if `with_result`. Filters: kind, status and group_id
+        take one value or several; `ids` any number of run ids; `config` {dotted key: value} inside
+        the config (e.g. {"study.id": "ab12"}); `limit` keeps the newest that many."""
+        import pandas as pd
+
+        where, params = _where(kind, status, group_id, ids, config)
         sql = f"SELECT {', '.join(RUN_COLUMNS)}, config, summary{', result' if with_result else ''} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql += where + " ORDER BY id DESC"
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, int(limit)]
         with self._read() as conn:
-            rows = conn.execute(sql + " ORDER BY id DESC", params).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         records = []
         for row in rows:
             record = {column: row[column] for column in RUN_COLUMNS}
@@ -513,14 +548,16 @@ class RunStore:
     def history(self, run_ids: int | Iterable[int]) -> pd.DataFrame:
         """Per-epoch metrics, long format: columns run_id, epoch, at (local datetime), then one
         column per metric (nested metrics as "a.b"), sorted by run_id and epoch."""
+        import pandas as pd
+
         ids = _as_ids(run_ids)
         rows = []
         if ids:
             with self._read() as conn:
                 rows = conn.execute(
-                    f"SELECT run_id, epoch, at, metrics FROM epochs WHERE run_id IN ({','.join('?' * len(ids))})"
+                    "SELECT run_id, epoch, at, metrics FROM epochs WHERE run_id IN (SELECT value FROM json_each(?))"
                     " ORDER BY run_id, epoch",
-                    ids,
+                    (json.dumps(ids),),
                 ).fetchall()
         records = [
             {"run_id": r["run_id"], "epoch": r["epoch"], "at": r["at"], **_flatten(_loads(r["metrics"]), "")}
@@ -532,10 +569,11 @@ class RunStore:
 
     def export_csv(self, run_ids: int | Iterable[int], path: str | os.PathLike | None = None) -> str:
         """The runs' epochs as CSV text, one row per (run, epoch), each row carrying its run's
-        kind, label, group, status, cfg.* and final.* columns; also written to `path` if given."""
+        kind, label, group, status, cfg.* and final.* columns; also written to `path` if given.
+        Reads only these runs."""
         ids = _as_ids(run_ids)
         epochs = self.history(ids)
-        runs = self.list_runs().query("id in @ids").drop(columns=["error", "owner"])
+        runs = self.list_runs(ids=ids).drop(columns=["error", "owner"])
         runs = runs.rename(columns={"id": "run_id", "epochs_done": "run_epochs_done"})
         meta = ["kind", "label", "group_id", "status"]
         metrics = [c for c in epochs.columns if c not in ("run_id", "epoch", "at")]
