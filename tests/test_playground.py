@@ -14,7 +14,8 @@ from core.playground.cli import build_config, command_for, main
 from core.playground.datasets import OUTLIER_DISTANCE, OUTLIER_SPREAD
 from core.playground.model import StackedMLP
 from core.playground.presets import PRESETS
-from core.playground.train import pseudo_backward, snapshot_steps, train_step
+from core.playground.steps import pseudo_backward, train_step
+from core.playground.train import snapshot_steps
 from core.pseudograd import tunable_cross_entropy
 
 
@@ -195,39 +196,72 @@ def test_a_clean_run_learns_the_moons():
     assert (result.test_acc[0] < 0.75).all()  # it did not start there
 
 
-# --------------------------------------------------------------------------- presets do what they say
-def test_outlier_preset_cross_entropy_fits_the_far_points_and_quarter_k_ignores_them():
-    """Outliers preset: CE (k = 1) ends predicting the outliers' wrong label, k = 1/4 leaves almost all of them alone,
-    and the two boundaries differ over a visible part of the panel."""
-    cfg = PRESETS["outliers"].config
-    result = fit(cfg, "cpu")
-    out = result.dataset.outlier
-    fitted = _fitted(result)[:, out].mean(1)  # per k: share of outliers on their (wrong) label's side
-    quarter, ce = cfg.ks.index(0.25), cfg.ks.index(1.0)
-    assert fitted[ce] >= 0.8 and fitted[quarter] <= 0.2, fitted
-    moved = ((result.prob[-1, ce] > 0.5) != (result.prob[-1, quarter] > 0.5)).mean()
-    assert moved > 0.03, moved  # share of the panel where the two boundaries disagree
-    assert abs(result.test_acc[-1, ce] - result.test_acc[-1, quarter]) < 0.02  # the clean data: both fine
+# --------------------------------------------------------------------------- presets do what they say (5 seeds)
+def _five_seeds(name: str, steps: list[int]):
+    """The preset run with 5 initializations per k; yields (step, snapshot, per-model fit (S, K, N))."""
+    import dataclasses
+
+    cfg = dataclasses.replace(PRESETS[name].config, seeds=5)
+    session = LiveSession(cfg)
+    for step in steps:
+        snap = session.advance(step - session.step)
+        with torch.no_grad():
+            logits = session.model(torch.from_numpy(snap["x"]))  # (S * K, N, 2)
+        fits = (logits.argmax(-1).numpy() == snap["y"]).reshape(5, len(cfg.ks), -1)
+        yield step, snap, fits, session
 
 
-def test_label_noise_preset_quarter_k_memorizes_less_and_tests_better_than_cross_entropy():
-    """Label-noise preset: CE fits more flipped labels than k = 1/4 and ends with lower clean test accuracy."""
-    cfg = PRESETS["label-noise"].config
-    result = fit(cfg, "cpu")
-    flipped = _fitted(result)[:, result.dataset.flipped].mean(1)
-    quarter, ce = cfg.ks.index(0.25), cfg.ks.index(1.0)
-    assert flipped[ce] > flipped[quarter] + 0.1, flipped
-    assert result.test_acc[-1, quarter] > result.test_acc[-1, ce] + 0.03, result.runs()
+def test_outlier_presets_cross_entropy_fits_the_far_points_and_quarter_k_leaves_them_from_every_start():
+    """Outliers and k-family presets, 5 seeds: k = 1/4 leaves the outliers alone and CE (and every k >= 1) fits
+    them from every start; k = 1/2 fits them from some starts and not others (its range); CE's boundary
+    differs visibly from k = 1/4's while both stay right on the clean test points."""
+    _, snap, fits, _ = next(_five_seeds("outliers", [PRESETS["outliers"].config.steps]))
+    out = snap["outlier"]
+    fitted = fits[:, :, out].mean(2)  # (S, K) share of outliers on their (wrong) label's side
+    assert (fitted[:, 1] >= 0.8).all() and (fitted[:, 0] <= 0.2).all(), fitted
+    assert ((snap["prob"][1] > 0.5) != (snap["prob"][0] > 0.5)).mean() > 0.03
+    assert (np.abs(snap["test_accuracy_seeds"][:, 1] - snap["test_accuracy_seeds"][:, 0]) < 0.02).all()
+    _, snap, fits, _ = next(_five_seeds("k-family", [PRESETS["k-family"].config.steps]))
+    fitted = fits[:, :, snap["outlier"]].mean(2)  # ks 1/4, 1/2, 1, 2, 4
+    assert (fitted[:, 0] <= 0.2).all() and (fitted[:, 2:] >= 0.8).all(), fitted
+    assert (fitted[:, 1] <= 0.2).any() and (fitted[:, 1] >= 0.8).any(), fitted
 
 
-def test_spiral_preset_quarter_k_learns_first():
-    """Spiral preset: at step 200 k = 1/4 is above 95% test accuracy and ahead of CE and k = 4; all end above 95%."""
-    cfg = PRESETS["spiral"].config
-    result = fit(cfg, "cpu")
-    at = int(np.searchsorted(result.steps, 200))
-    acc = dict(zip(cfg.ks, result.test_acc[at]))
-    assert acc[0.25] > 0.95 and acc[0.25] > acc[1.0] + 0.05 and acc[0.25] > acc[4.0] + 0.05, acc
-    assert (result.test_acc[-1] > 0.95).all(), result.runs()
+def test_clean_preset_every_k_learns_and_large_k_leans_on_few_points():
+    """Clean preset, 5 seeds: every k above 97% clean test accuracy; the top tenth of points carries over 90% of
+    k = 4's push, less than 80% of k = 1/4's, and CE sits between them."""
+    from core.playground.steps import evaluate
+
+    _, snap, _, session = next(_five_seeds("clean", [PRESETS["clean"].config.steps]))
+    assert (snap["test_accuracy_seeds"] > 0.97).all(), snap["test_accuracy_seeds"]
+    push = evaluate(session.model, session._x, session._target, session._model_ks(), session._x_test,
+                    session._y_test, None)["push"].numpy()
+    top = -np.sort(-push, 1)
+    share = (top[:, :len(snap["y"]) // 10].sum(1) / top.sum(1)).reshape(5, 3)  # (S, K): k = 1/4, 1, 4
+    assert (share[:, 2] > 0.9).all() and (share[:, 0] < 0.8).all(), share
+    assert ((share[:, 0] < share[:, 1]) & (share[:, 1] < share[:, 2])).all(), share
+
+
+def test_label_noise_preset_cross_entropy_fits_more_flips_and_tests_worse_over_seeds():
+    """Label-noise preset, 5 seeds: CE fits more flipped labels than k = 1/4 from every start, and ends with
+    lower clean test accuracy, by 3 to 8 points on average ("about 5")."""
+    _, snap, fits, _ = next(_five_seeds("label-noise", [PRESETS["label-noise"].config.steps]))
+    flipped = fits[:, :, snap["flipped"]].mean(2)  # (S, K): k = 1/4, 1
+    assert (flipped[:, 1] > flipped[:, 0]).all(), flipped
+    test = snap["test_accuracy_seeds"]
+    assert (test[:, 0] > test[:, 1]).all() and 0.03 < (test[:, 0] - test[:, 1]).mean() < 0.08, test
+
+
+def test_spiral_preset_quarter_k_is_steadiest_over_seeds():
+    """Spiral preset, 5 seeds: at step 200 k = 1/4 is above 90% test accuracy from every start, CE from some but
+    not all, k = 4 is behind both on average; at step 500 one k = 4 start is still below 90%."""
+    runs = _five_seeds("spiral", [200, PRESETS["spiral"].config.steps])
+    _, snap, _, _ = next(runs)
+    test = snap["test_accuracy_seeds"]  # (S, K): k = 1/4, 1, 4
+    assert (test[:, 0] > 0.9).all() and (test[:, 1] > 0.9).any() and (test[:, 1] < 0.9).any(), test
+    assert test[:, 2].mean() < min(test[:, 0].mean(), test[:, 1].mean()), test
+    _, snap, _, _ = next(runs)
+    assert (snap["test_accuracy_seeds"][:, 2] < 0.9).any(), snap["test_accuracy_seeds"]
 
 
 # --------------------------------------------------------------------------- CLI
@@ -264,3 +298,130 @@ def test_the_page_shell_command_rebuilds_the_same_config():
                                                        PlaygroundConfig(data=DataConfig("xor", seed=2, test_points=50), seed=3)]:
         argv = command_for(cfg).split()[3:]  # drop "python -m core.playground"
         assert build_config(_parser().parse_args(argv)) == cfg
+
+
+# --------------------------------------------------------------------------- live session
+from core.playground.live import MAX_ADDED, LiveSession, LiveSessionError, branch_from  # noqa: E402
+
+_LIVE = PlaygroundConfig(data=DataConfig("moons", points=60, outliers=3), ks=(0.25, 1.0, 4.0), grid=12)
+
+
+def test_advance_returns_the_promised_snapshot():
+    """advance(steps) trains that many steps and returns step, ks (K,), accuracy (K,) against the given labels,
+    push (K, N) = |f_y| and the boundary grids; advance(0) changes nothing."""
+    session = LiveSession(_LIVE)
+    snap = session.advance(7)
+    assert snap["step"] == 7 and isinstance(snap["step"], int)
+    np.testing.assert_array_equal(snap["ks"], _LIVE.ks)
+    n = len(snap["y"])
+    assert snap["accuracy"].shape == (3,) and snap["push"].shape == (3, n) and snap["prob"].shape == (3, 12, 12)
+    assert snap["test_accuracy"].shape == (3,) and n == 63
+    logits = session.model(torch.from_numpy(snap["x"]))  # (K, N, 2)
+    np.testing.assert_allclose(snap["accuracy"], (logits.argmax(-1).numpy() == snap["y"]).mean(1))
+    p_y = torch.softmax(logits, -1).gather(2, torch.from_numpy(snap["y"]).expand(3, n)[..., None])[..., 0]
+    np.testing.assert_allclose(snap["push"], ((1 - p_y) ** torch.tensor(_LIVE.ks)[:, None]).detach().numpy(),
+                               rtol=1e-4, atol=1e-6)
+    again = session.advance(0)
+    assert again["step"] == 7
+    np.testing.assert_array_equal(again["prob"], snap["prob"])
+
+
+def _same(a: dict, b: dict) -> None:
+    for key in ("step", "accuracy", "push", "prob", "test_accuracy", "x", "y"):
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_two_sessions_of_one_config_give_identical_snapshots_through_edits():
+    """The same config and the same calls (advance, set, add_point, flip) give the same snapshots bit for bit."""
+    def play():
+        s = LiveSession(_LIVE)
+        s.advance(5)
+        s.set(k=(0.25, 2.0, 4.0), lr=0.05)
+        s.add_point(1.0, 1.0, 0)
+        s.flip(4)
+        return s.advance(6)
+    _same(play(), play())
+
+
+def test_set_keeps_every_networks_weights():
+    """set(k=..., lr=...) leaves the boundaries where they were (same weights); a replaced k keeps its panel's
+    weights and from then on pushes with the new k; training continues from there, not from step 0."""
+    session = LiveSession(_LIVE)
+    before = session.advance(10)
+    session.set(k=(0.25, 2.0, 4.0), lr=0.01)
+    after = session.advance(0)
+    np.testing.assert_array_equal(after["prob"], before["prob"])
+    eps = before["push"][1] ** (1 / 1.0)  # k was 1: push = |eps_y|
+    np.testing.assert_allclose(after["push"][1], eps ** 2.0, rtol=1e-4, atol=1e-7)
+    assert after["step"] == 10 and session.optimizer.param_groups[0]["lr"] == 0.01
+    moved = session.advance(5)
+    assert moved["step"] == 15 and not np.array_equal(moved["prob"], before["prob"])
+
+
+def test_a_new_k_branches_off_the_panel_it_replaces_or_the_nearest_one():
+    """branch_from: kept ks keep their panel, new ks take removed panels in order, extra ones the nearest k."""
+    assert branch_from((0.25, 1.0, 4.0), (0.25, 2.0, 4.0)) == [0, 1, 2]
+    assert branch_from((0.25, 1.0), (0.25, 1.0, 0.5)) == [0, 1, 0]
+    assert branch_from((0.25, 1.0), (4.0, 1.0, 0.25)) == [1, 1, 0]
+    session = LiveSession(_LIVE)
+    before = session.advance(10)
+    after = (session.set(k=(0.25, 1.0, 4.0, 0.5)), session.advance(0))[1]
+    np.testing.assert_array_equal(after["prob"][:3], before["prob"])
+    np.testing.assert_array_equal(after["prob"][3], before["prob"][0])  # 1/2 starts from 1/4's weights
+
+
+def test_adding_and_flipping_points_changes_the_data_not_the_weights():
+    """add_point appends a point (every panel), flip swaps a label; the boundaries stay until the next step."""
+    session = LiveSession(_LIVE)
+    before = session.advance(10)
+    index = session.add_point(0.3, -0.2, 1)
+    session.flip(0)
+    after = session.advance(0)
+    np.testing.assert_array_equal(after["prob"], before["prob"])
+    assert index == 63 and after["push"].shape == (3, 64) and after["added"][63] and after["y"][63] == 1
+    assert after["y"][0] == 1 - before["y"][0] and after["flipped"][0] != before["flipped"][0]
+    out = session.add_point(5.0, 5.0, session.label_against(5.0, 5.0), outlier=True)
+    assert session.advance(1)["outlier"][out] and session.step == 11
+
+
+def test_reset_returns_to_step_zero():
+    """reset() gives the step-0 snapshot of a fresh session on the current data; keep_data=False the original data."""
+    session, fresh = LiveSession(_LIVE), LiveSession(_LIVE)
+    session.advance(10)
+    session.flip(2)
+    zero = session.reset()
+    assert zero["step"] == 0 and zero["y"][2] != fresh.advance(0)["y"][2]
+    np.testing.assert_array_equal(zero["prob"], fresh.advance(0)["prob"])
+    _same(session.reset(keep_data=False), fresh.advance(0))
+
+
+def test_bad_edits_and_settings_raise_a_clear_error():
+    """Out-of-range edits and settings raise LiveSessionError (a ValueError) naming what is allowed."""
+    session = LiveSession(_LIVE)
+    for call, word in ((lambda: session.flip(99), "index"), (lambda: session.add_point(float("nan"), 0.0, 1), "finite"),
+                       (lambda: session.add_point(0.0, 0.0, 2), "label"), (lambda: session.set(k=(-1.0,)), "k"),
+                       (lambda: session.set(lr=5.0), "learning rate"), (lambda: session.advance(-1), "steps")):
+        with pytest.raises(LiveSessionError, match=word):
+            call()
+    for _ in range(MAX_ADDED):
+        session.add_point(0.0, 0.0, 1)
+    with pytest.raises(LiveSessionError, match="at most"):
+        session.add_point(0.0, 0.0, 1)
+
+
+def test_seeds_report_mean_and_range_and_draw_the_median_seed():
+    """With 3 seeds, accuracy is the seeds' mean (min, max beside it) and each panel draws its median seed's
+    boundary: the same boundary a one-seed session started from that seed draws."""
+    import dataclasses
+
+    cfg = dataclasses.replace(_LIVE, seeds=3, seed=4)
+    snap = LiveSession(cfg).advance(15)
+    acc = snap["accuracy_seeds"]
+    assert acc.shape == (3, 3)
+    np.testing.assert_allclose(snap["accuracy"], acc.mean(0))
+    np.testing.assert_array_equal(snap["accuracy_min"], acc.min(0))
+    for j in range(3):
+        median = snap["median_seed"][j]
+        assert np.sort(acc[:, j])[1] == acc[median, j]
+        alone = LiveSession(dataclasses.replace(cfg, seeds=1, seed=4 + int(median))).advance(15)
+        np.testing.assert_allclose(snap["prob"][j], alone["prob"][j], atol=1e-5)

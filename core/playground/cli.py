@@ -24,7 +24,7 @@ from core.playground.runs import last_store_error, run_and_record
 _DATA_FLAGS = {"dataset": "dataset", "points": "points", "label_noise": "label_noise", "outliers": "outliers",
                "test_points": "test_points", "seed": "seed", "data_seed": "seed"}  # --data-seed wins over --seed
 _TRAIN_FLAGS = {"k": "ks", "hidden": "hidden", "activation": "activation", "lr": "lr", "steps": "steps",
-                "batch_size": "batch_size", "frames": "frames", "grid": "grid", "seed": "seed"}
+                "batch_size": "batch_size", "frames": "frames", "grid": "grid", "seed": "seed", "seeds": "seeds"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", type=int, default=None, help="boundary grid size per side (default 50)")
     p.add_argument("--seed", type=int, default=None, help="data, initial weights and batch order (default 0)")
     p.add_argument("--data-seed", type=int, default=None, help="the data's own seed, if not --seed")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="initializations per k (seed, seed + 1, ...): accuracies are their mean (default 1)")
     p.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (the models are tiny: 1 is as fast)")
     p.add_argument("--json", default=None, metavar="FILE", help="write the results as JSON here")
@@ -82,7 +84,8 @@ def command_for(cfg: PlaygroundConfig) -> str:
     for flag, value, default in (("--hidden", " ".join(map(str, cfg.hidden)), " ".join(map(str, base.hidden))),
                                  ("--activation", cfg.activation, base.activation), ("--lr", f"{cfg.lr:g}", f"{base.lr:g}"),
                                  ("--steps", cfg.steps, None), ("--batch-size", cfg.batch_size, base.batch_size),
-                                 ("--frames", cfg.frames, base.frames), ("--grid", cfg.grid, base.grid)):
+                                 ("--frames", cfg.frames, base.frames), ("--grid", cfg.grid, base.grid),
+                                 ("--seeds", cfg.seeds, base.seeds)):
         if value != default:
             args.append(f"{flag} {value}")
     if cfg.seed != 0:

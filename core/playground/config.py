@@ -26,7 +26,9 @@ ACTIVATIONS = ("tanh", "relu")
 
 MAX_POINTS = 5000  # training points: more makes the page slow without showing more
 MAX_OUTLIERS = 100
-MAX_KS = 6  # panels side by side
+MAX_KS = 8  # panels (one per k)
+SEEDS = (1, 3, 5)  # initializations per k the page offers; the config takes 1 to MAX_SEEDS
+MAX_SEEDS = 5
 MAX_STEPS = 5000
 MAX_FRAMES = 60  # snapshots: each adds K grids to the browser's payload
 MAX_GRID = 80
@@ -81,6 +83,7 @@ class PlaygroundConfig:
     frames: int = 40  # snapshots recorded, evenly spaced from step 0 to the last step
     grid: int = 50  # the decision boundary is evaluated on grid x grid points
     seed: int = 0  # the initial weights (shared by every k) and the minibatch order
+    seeds: int = 1  # initializations per k (weights from seed, seed + 1, ...): accuracies are their mean
 
     def __post_init__(self) -> None:
         _need(isinstance(self.data, DataConfig), "data must be a DataConfig")
@@ -109,6 +112,8 @@ class PlaygroundConfig:
         _need(_is_int(self.grid) and 10 <= self.grid <= MAX_GRID,
               f"grid must be a whole number from 10 to {MAX_GRID}; got {self.grid!r}")
         _need(_is_int(self.seed) and 0 <= self.seed < 2**31, f"seed must be a whole number >= 0; got {self.seed!r}")
+        _need(_is_int(self.seeds) and 1 <= self.seeds <= MAX_SEEDS,
+              f"seeds (initializations per k) must be a whole number from 1 to {MAX_SEEDS}; got {self.seeds!r}")
 
     def to_dict(self) -> dict:
         """Plain JSON-able dict (tuples become lists)."""

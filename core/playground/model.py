@@ -14,6 +14,7 @@ random extrapolation of the initial weights; whatever the boundary does later, t
 
 How:
     model = StackedMLP(3, (16, 16), "tanh", seed=0)
+    model = StackedMLP(6, (16, 16), "tanh", seeds=(0, 1))  # models 0-2 start from seed 0, 3-5 from seed 1
     logits = model(x)              # x (N, 2) shared by all models -> (3, N, 2)
     net = model.to_sequential(1)   # model 1 alone, as a plain nn.Sequential
 """
@@ -34,16 +35,22 @@ class StackedMLP(nn.Module):
     """K MLPs n_in -> hidden... -> n_out with identical initial weights, run as one batched model."""
 
     def __init__(self, num_models: int, hidden: Sequence[int], activation: str = "tanh", *, seed: int = 0,
-                 n_in: int = 2, n_out: int = 2, dtype: torch.dtype = torch.float32,
-                 device: str | torch.device = "cpu") -> None:
+                 seeds: Sequence[int] | None = None, n_in: int = 2, n_out: int = 2,
+                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> None:
+        """`seeds` (optional): consecutive equal blocks of the models start from init_params(seed=seeds[i])."""
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        seeds = (seed,) if seeds is None else tuple(seeds)
+        if num_models % len(seeds):
+            raise ValueError(f"{num_models} models do not split into {len(seeds)} equal blocks of seeds")
+        per_seed = num_models // len(seeds)
         self.activation = activation
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        for w, b in init_params(tuple(hidden), seed=seed, n_in=n_in, n_out=n_out):  # (in, out), (out,)
-            stacked_w = w.expand(num_models, *w.shape).clone()  # (K, in, out): one init, K copies
-            stacked_b = b.expand(num_models, 1, b.shape[0]).clone()  # (K, 1, out)
+        inits = [init_params(tuple(hidden), seed=s, n_in=n_in, n_out=n_out) for s in seeds]
+        for layer in zip(*inits):  # per layer: one (weight (in, out), bias (out,)) per seed
+            stacked_w = torch.cat([w.expand(per_seed, *w.shape) for w, _ in layer])  # (K, in, out)
+            stacked_b = torch.cat([b.expand(per_seed, 1, b.shape[0]) for _, b in layer])  # (K, 1, out)
             self.weights.append(nn.Parameter(stacked_w.to(device=device, dtype=dtype)))
             self.biases.append(nn.Parameter(stacked_b.to(device=device, dtype=dtype)))
 
@@ -51,12 +58,16 @@ class StackedMLP(nn.Module):
     def num_models(self) -> int:
         return self.weights[0].shape[0]
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits (K, N, out) from x (N, in), shared by all models, or per-model x (K, N, in)."""
+    def forward(self, x: Tensor, models: Tensor | None = None) -> Tensor:
+        """Logits (K, N, out) from x (N, in), shared by all models, or per-model x (K, N, in).
+        `models` (J,) int: run only those models (logits (J, N, out))."""
         act = ACTIVATIONS[self.activation][0]
-        h = x.expand(self.num_models, *x.shape) if x.dim() == 2 else x  # (K, N, in)
+        count = self.num_models if models is None else len(models)
+        h = x.expand(count, *x.shape) if x.dim() == 2 else x  # (K, N, in)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            if models is not None:
+                w, b = w[models], b[models]
             h = torch.baddbmm(b, h, w)  # (K, N, out)
             if i < last:
                 h = act(h)
