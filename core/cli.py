@@ -36,7 +36,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from core.curves import K_MAX, K_MIN, parse_k
+from core.kvalue import K_MAX, K_MIN, parse_k
 
 OK, FAILED_EXIT, USAGE, INTERRUPTED_EXIT = 0, 1, 2, 130
 DEBUG_ENV = "TUNABLE_DEBUG"  # set to 1 to let unexpected errors show their traceback

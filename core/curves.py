@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import argparse
 import math
-from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 import torch
 
+from core.cli import Parser, k_value, main_of, positive, run
+from core.kvalue import K_MAX, K_MIN, format_k, parse_k
 from core.pseudograd import pseudo_grad
 
 K_PRESETS: tuple[str, ...] = ("1/16", "1/8", "1/4", "1/2", "1", "2", "4")
@@ -46,42 +47,6 @@ LOGIT_PRESETS: dict[str, str] = {
     "uncertain": "all logits close together: a medium error",
     "two-way confusion": "the true class and one other class tie, the rest are low",
 }
-
-
-K_MIN, K_MAX = 1e-6, 1e6  # the k a command or page accepts (the library itself takes any finite k > 0)
-
-
-def parse_k(text: str | float) -> float:
-    """A k value from user text: '0.25', '1/4', '2**-2', or a number, in [K_MIN, K_MAX].
-    Raises ValueError with a one-line message naming the text and what is allowed."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        value = float(text)
-    else:
-        s = str(text).strip().replace(" ", "")
-        if not s:
-            raise ValueError("empty k value")
-        try:
-            if "**" in s or "^" in s:
-                base, exp = s.replace("^", "**").split("**", 1)
-                value = float(base) ** float(exp)
-            else:
-                value = float(Fraction(s))
-        except OverflowError:
-            value = math.inf
-        except (ValueError, ZeroDivisionError, TypeError):
-            raise ValueError(f"cannot read k from {text!r}; write e.g. 0.25, 1/4 or 2^-2") from None
-    if not math.isfinite(value) or not K_MIN <= value <= K_MAX:
-        raise ValueError(f"k = {text!r} is out of range: k must be a number from {K_MIN:g} to {K_MAX:g}")
-    return value
-
-
-def format_k(k: float) -> str:
-    """k as a short label: '1/16' for reciprocals of whole numbers below 1, '0.3' otherwise (every page writes k so)."""
-    if 0 < k < 1 and math.isfinite(1 / k):
-        inv = 1 / k
-        if abs(inv - round(inv)) < 1e-9 and round(inv) <= 1024:
-            return f"1/{round(inv)}"
-    return f"{k:g}"
 
 
 def update_size(abs_eps: np.ndarray, k: float) -> np.ndarray:
@@ -237,17 +202,17 @@ def explore_vector(logits: list[float], target: int, ks: list[float]) -> tuple[p
     return pd.DataFrame(rows), pd.DataFrame(summary)
 
 
-def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m core.curves", description=__doc__.splitlines()[0])
-    parser.add_argument("--k", nargs="+", default=list(K_PRESETS), help="k values, e.g. 1/16 0.5 2")
-    parser.add_argument("--hard", type=float, default=0.9, help="|eps_y| of a hard example")
-    parser.add_argument("--easy", type=float, default=0.1, help="|eps_y| of an easy example")
-    args = parser.parse_args(argv)
-    try:
-        ks = [parse_k(k) for k in args.k]
-        ratios = hard_easy_ratio(np.array(ks), args.hard, args.easy)
-    except ValueError as exc:
-        parser.error(str(exc))
+def _unit(text: str) -> float:
+    """|eps| in (0, 1] from the command line."""
+    value = positive(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]")
+    return value
+
+
+def _body(args) -> int:
+    ks = [k if isinstance(k, float) else parse_k(k) for k in args.k]
+    ratios = hard_easy_ratio(np.array(ks), args.hard, args.easy)
     grid = [0.01, 0.1, 0.5, 0.9, 1.0]
     print("k        " + " ".join(f"|f_y|@{e:<5g}" for e in grid) + f"  hard/easy ({args.hard:g}/{args.easy:g})")
     for k, r in zip(ks, ratios):
@@ -255,7 +220,16 @@ def _main(argv: list[str] | None = None) -> None:
     print("\nreference losses: hard/easy ratio and the k that matches it")
     for label, r in reference_ratios(list(REFERENCE_LOSSES), args.hard, args.easy).items():
         print(f"  {label:<24} {r:>8.3g}   k = {matching_k(r, args.hard, args.easy):.3g}")
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = Parser(prog="python -m core.curves", description=__doc__.splitlines()[0])
+    parser.add_argument("--k", nargs="+", type=k_value, default=list(K_PRESETS), help="k values, e.g. 1/16 0.5 2")
+    parser.add_argument("--hard", type=_unit, default=0.9, help="|eps_y| of a hard example, in (0, 1]")
+    parser.add_argument("--easy", type=_unit, default=0.1, help="|eps_y| of an easy example, in (0, 1]")
+    return main_of(parser, _body)(argv)
 
 
 if __name__ == "__main__":
-    _main()
+    run(_main)

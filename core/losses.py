@@ -61,6 +61,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from core.cli import Parser, finite, main_of, run, whole
 from core.pseudograd import tunable_cross_entropy
 
 __all__ = [
@@ -335,29 +336,16 @@ def make_objective(spec: ObjectiveSpec | str) -> Objective:
     return Objective(parse_objective(spec) if isinstance(spec, str) else spec)
 
 
-def _main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m core.losses",
-        description="List the training objectives, or print value and logit gradient of some for one example.",
-    )
-    parser.add_argument("specs", nargs="*", help="objectives such as ce, gce:q=0.5, tunable:k=0.25 (none: list all)")
-    parser.add_argument("--logits", type=float, nargs="+", default=[2.0, 0.5, -1.0], help="logits z_1..z_C")
-    parser.add_argument("--target", type=int, default=1, help="true class index y")
-    args = parser.parse_args(argv)
+def _body(args) -> int:
     if not args.specs:
         for name, info in OBJECTIVES.items():
             print(f"{str(ObjectiveSpec(name)):<30} {info.description}")
-        return
+        return 0
     z = torch.tensor([args.logits], dtype=torch.float64)
     y = torch.tensor([args.target])
     if not 0 <= args.target < z.shape[1]:
-        parser.error(f"--target must lie in [0, {z.shape[1] - 1}]")
-    try:
-        objectives = [make_objective(s) for s in args.specs]
-    except ValueError as exc:
-        parser.error(str(exc))
+        raise ValueError(f"--target {args.target} must lie in 0..{z.shape[1] - 1}")
+    objectives = [make_objective(s) for s in args.specs]
     print(f"{'objective':<24} {'value':>9}  gradient d/dz")
     for objective in objectives:
         logits = z.clone().requires_grad_(True)
@@ -365,7 +353,19 @@ def _main(argv: list[str] | None = None) -> None:
         value.backward()
         grad = " ".join(f"{g:>9.5f}" for g in logits.grad[0].tolist())
         print(f"{objective.spec.label:<24} {value.item():>9.5f}  {grad}")
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = Parser(
+        prog="python -m core.losses",
+        description="List the training objectives, or print value and logit gradient of some for one example.",
+    )
+    parser.add_argument("specs", nargs="*", help="objectives such as ce, gce:q=0.5, tunable:k=0.25 (none: list all)")
+    parser.add_argument("--logits", type=finite, nargs="+", default=[2.0, 0.5, -1.0], help="logits z_1..z_C")
+    parser.add_argument("--target", type=whole, default=1, help="true class index y")
+    return main_of(parser, _body)(argv)
 
 
 if __name__ == "__main__":
-    _main()
+    run(_main)

@@ -1,7 +1,6 @@
 """`python -m core.data`: fetch, verify and cache a data set (see core.data.cli)."""
 
-import sys
-
+from core.cli import run
 from core.data.cli import main
 
-sys.exit(main())
+run(main)

@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
+from core.cli import Parser, main_of
 from core.data.cache import ENV_VAR
-from core.data.errors import DatasetUnavailableError
 from core.data.registry import DATASETS, get_dataset
 
 
@@ -37,7 +37,7 @@ def _print_progress(message: str, fraction: float | None) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     names = "\n".join(f"  {name:<14} {entry.summary}" for name, entry in DATASETS.items())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m core.data",
         description="Fetch, verify and cache a data set, then report where it came from.",
         epilog=f"data sets:\n{names}",
@@ -53,19 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    try:
-        entry = get_dataset(args.dataset)
-    except ValueError as exc:
-        parser.error(str(exc))
+def _body(args: argparse.Namespace) -> int:
+    entry = get_dataset(args.dataset)
     start = time.perf_counter()
-    try:
-        data = entry.load(data_dir=args.data_dir, on_progress=None if args.quiet else _print_progress)
-    except DatasetUnavailableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    data = entry.load(data_dir=args.data_dir, on_progress=None if args.quiet else _print_progress)
     seconds = time.perf_counter() - start
     print(f"data set:   {entry.info.title} ({data.num_classes} classes)")
     print(f"source:     {data.source}")
@@ -76,3 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cache:      {data.cache_path}")
     print(f"load time:  {seconds:.3f} s")
     return 0
+
+
+main = main_of(_parser(), _body)
