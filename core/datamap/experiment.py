@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.data import dataset_names
 from core.datamap.detection import cross_val_probs
 from core.datamap.io import DYNAMICS_DIR, Dynamics, DynamicsFileError, combine, read_run, save_arrays
 from core.datamap.recording import DynamicsRecording
@@ -65,6 +66,8 @@ class DatamapConfig:
     data_dir: str | None = None  # core.data directory; None = its default
 
     def __post_init__(self) -> None:
+        if self.dataset not in dataset_names():
+            raise ConfigError(f"unknown data set {self.dataset!r}; choose one of {', '.join(dataset_names())}")
         ks = tuple(float(k) for k in self.ks)
         if not ks or len(set(ks)) != len(ks):
             raise ConfigError(f"give one or more distinct k values; got {self.ks!r}")

@@ -139,3 +139,27 @@ def hardest(scores: dict[str, np.ndarray], by: str, slot: int, n: int) -> np.nda
     key = values if RANKINGS[by][0] == "ascending" else -values
     key = np.where(np.isnan(key), np.inf, key)
     return np.argsort(key, kind="stable")[:n]
+
+
+def per_k_table(dyn, scores: dict[str, np.ndarray]) -> list[dict]:
+    """One row per k: mean confidence and AUM of clean and flipped examples, forgetting events,
+    the flipped share of the last epoch's push, the regions' sizes and how many clean images
+    this k gave up on (given_up)."""
+    flipped = dyn.flipped
+    share = push_share(dyn)
+    gave_up = given_up(dyn, scores)
+    rows = []
+    for slot, k in enumerate(dyn.k):
+        where = region(scores["confidence"][slot], scores["variability"][slot])
+        last = share[slot][~np.isnan(share[slot])]
+        row = {"k": float(k), "epochs": int((~np.isnan(dyn.k_epoch[slot])).sum()),
+               "confidence_clean": float(np.nanmean(scores["confidence"][slot][~flipped])) if (~flipped).any() else np.nan,
+               "confidence_flipped": float(np.nanmean(scores["confidence"][slot][flipped])) if flipped.any() else np.nan,
+               "aum_clean": float(np.nanmean(scores["aum"][slot][~flipped])) if (~flipped).any() else np.nan,
+               "aum_flipped": float(np.nanmean(scores["aum"][slot][flipped])) if flipped.any() else np.nan,
+               "forgetting_mean": float(np.nanmean(scores["forgetting"][slot])),
+               "push_share_flipped_last": float(last[-1]) if len(last) else np.nan,
+               "given_up": len(gave_up[slot]) if slot in gave_up else 0}
+        row.update({name: int((where == name).sum()) for name in REGIONS})
+        rows.append(row)
+    return rows
