@@ -4,8 +4,9 @@ checked before any work, one exit-code rule, and never a traceback.
 What: `Parser` (an ArgumentParser whose errors are one line), typed flag values that name the
 bad value and what is allowed (`count`, `positive`, `fraction`, `k_value`, ...), shared flag
 groups (`add_mlp_flags`, `add_runtime_flags`, `add_executor_flags`, `add_output_flags`), the
-checks run before training (`check_outputs`, `open_lab`, `apply_threads`) and `main_of`, which
-wraps a command's body with the exit-code rule:
+checks run before training (`check_outputs`, `apply_threads`; core.engine.commands adds
+`open_lab` and `make_executor_of`) and `main_of`, which wraps a command's body with the exit-code
+rule:
 
     0    every run ended done or diverged (a diverged run is a result, reported as such)
     1    a run failed or was interrupted (its error on stderr, one line per distinct error),
@@ -178,10 +179,12 @@ def add_runtime_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def add_executor_flags(parser: argparse.ArgumentParser) -> None:
-    """--executor and --ray-address (the command's user chooses the cluster)."""
-    from core.engine import add_executor_args
-
-    add_executor_args(parser)
+    """--executor and --ray-address (a command's user chooses the cluster; pages never do)."""
+    g = parser.add_argument_group("executor")
+    g.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: train in this process (default); ray: one Ray task per batched group")
+    g.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="join this Ray cluster; default with --executor ray: start a local Ray")
 
 
 def add_output_flags(parser: argparse.ArgumentParser, *, csv: str | None = "write the table as CSV here",
@@ -222,32 +225,6 @@ def apply_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
 
 
-def open_lab(args: argparse.Namespace):
-    """The Lab on --db (or the default store), after ending the runs of dead processes; CliError
-    (exit 1) naming the file when the database cannot be used."""
-    from core.engine.lab import Lab
-    from core.engine.store import RunStore, RunStoreError
-
-    try:
-        store = RunStore(getattr(args, "db", None))
-        store.recover_interrupted()
-    except RunStoreError as exc:
-        raise CliError(str(exc), FAILED_EXIT) from None
-    return Lab(store=store)
-
-
-def make_executor_of(args: argparse.Namespace):
-    """The executor of --executor/--ray-address; CliError when it cannot run here."""
-    from core.engine import ExecutorUnavailableError, make_executor
-
-    try:
-        return make_executor(args.executor, args.ray_address)
-    except ExecutorUnavailableError as exc:
-        raise CliError(str(exc), FAILED_EXIT) from None
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-
-
 # ----------------------------------------------------------------------------- the exit-code rule
 
 def exit_status(statuses: Iterable[str], errors: Iterable[str | None] = ()) -> int:
@@ -263,19 +240,12 @@ def exit_status(statuses: Iterable[str], errors: Iterable[str | None] = ()) -> i
     return OK
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean 'the environment or the input is wrong', reported in one line, exit 1."""
-    from core.data import DatasetUnavailableError
-    from core.engine.store import RunStoreError
-
-    found: list[type[BaseException]] = [DatasetUnavailableError, RunStoreError, OSError]
-    return tuple(found)
-
-
-def main_of(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+def main_of(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], int],
+            expected: tuple[type[BaseException], ...] = ()) -> Callable[..., int]:
     """`main(argv=None) -> exit status`: parse, run `body`, apply the exit-code rule. Bad values
-    (ValueError from a config) exit 2, environment problems exit 1, Ctrl-C exits 130, and any
-    unexpected error is one line too (set TUNABLE_DEBUG=1 for its traceback)."""
+    (ValueError from a config) exit 2; `expected` errors (the environment: missing data, an
+    unreadable database) and OSError exit 1; Ctrl-C exits 130; any unexpected error is one line
+    too (set TUNABLE_DEBUG=1 for its traceback)."""
 
     def main(argv: Sequence[str] | None = None) -> int:
         prog = parser.prog
@@ -288,7 +258,7 @@ def main_of(parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace]
         except KeyboardInterrupt:
             print(f"{prog}: stopped", file=sys.stderr)
             return INTERRUPTED_EXIT
-        except _expected_errors() as exc:
+        except (*expected, OSError) as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return FAILED_EXIT
         except ValueError as exc:
@@ -318,4 +288,4 @@ def run(main: Callable[[], int]) -> None:
 
 __all__ = ["CliError", "K_MAX", "K_MIN", "Parser", "add_executor_flags", "add_mlp_flags", "add_output_flags",
            "add_runtime_flags", "apply_threads", "check_outputs", "count", "exit_status", "finite", "fraction", "k_value",
-           "main_of", "make_executor_of", "non_negative", "open_lab", "positive", "run", "whole"]
+           "main_of", "non_negative", "positive", "run", "whole"]

@@ -23,7 +23,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from core.cli import (CliError, Parser, add_executor_flags, add_mlp_flags, add_output_flags, add_runtime_flags,
-                      apply_threads, check_outputs, exit_status, k_value, main_of, make_executor_of, open_lab, run)
+                      apply_threads, check_outputs, exit_status, k_value, main_of, run)
+from core.data import DatasetUnavailableError
+from core.engine.commands import ENVIRONMENT_ERRORS, make_executor_of, open_lab
 from core.device import pick_device
 from core.engine.executors import Epoch, Event, Finished
 from core.engine.status import to_jsonable
@@ -175,7 +177,7 @@ def _body(args: argparse.Namespace) -> int:
     return exit_status([r["status"] for r in runs], [r.get("error") for r in runs])
 
 
-main = main_of(build_parser(), _body)
+main = main_of(build_parser(), _body, expected=(DatasetUnavailableError, *ENVIRONMENT_ERRORS))
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ import time
 import pandas as pd
 
 from core.cli import (CliError, Parser, add_executor_flags, add_mlp_flags, add_output_flags, add_runtime_flags,
-                      apply_threads, check_outputs, count, exit_status, fraction, main_of, make_executor_of, open_lab,
-                      positive, run)
+                      apply_threads, check_outputs, count, exit_status, fraction, main_of, positive, run)
+from core.data import DatasetUnavailableError
+from core.engine.commands import ENVIRONMENT_ERRORS, make_executor_of, open_lab
 from core.engine.status import to_jsonable
 from core.labelnoise import NOISE_KINDS
 from core.mnist import DataConfig, TrainConfig
@@ -128,7 +129,7 @@ def _body(args) -> int:
     return exit_status([r.status for r in results], [getattr(r, "error", None) for r in results])
 
 
-main = main_of(_parser(), _body)
+main = main_of(_parser(), _body, expected=(DatasetUnavailableError, *ENVIRONMENT_ERRORS))
 
 
 if __name__ == "__main__":

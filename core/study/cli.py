@@ -20,8 +20,9 @@ import time
 import pandas as pd
 
 from core.cli import (CliError, Parser, add_executor_flags, add_output_flags, add_runtime_flags, apply_threads,
-                      check_outputs, count, exit_status, fraction, k_value, main_of, make_executor_of, open_lab,
-                      positive)
+                      check_outputs, count, exit_status, fraction, k_value, main_of, positive)
+from core.data import DatasetUnavailableError
+from core.engine.commands import ENVIRONMENT_ERRORS, make_executor_of, open_lab
 from core.device import pick_device
 from core.engine.executors import Event, Finished, GroupEnded
 from core.study.config import StudyConfig
@@ -148,4 +149,4 @@ def _body(args: argparse.Namespace) -> int:
     return exit_status([status for status, _ in ends], [error for _, error in ends])
 
 
-main = main_of(build_parser(), _body)
+main = main_of(build_parser(), _body, expected=(DatasetUnavailableError, *ENVIRONMENT_ERRORS))

@@ -24,8 +24,10 @@ import sys
 import numpy as np
 import pandas as pd
 
-from core.cli import (CliError, Parser, add_executor_flags, add_output_flags, check_outputs, count, exit_status, finite,
-                      main_of, make_executor_of, open_lab, run, whole)
+from core.cli import (CliError, Parser, add_executor_flags, add_output_flags, check_outputs, count, exit_status,
+                      finite, main_of, run, whole)
+from core.data import DatasetUnavailableError
+from core.engine.commands import ENVIRONMENT_ERRORS, make_executor_of, open_lab
 from core.curves import parse_k
 from core.engine.executors import Event, Progress
 from core.engine.status import eta_seconds, to_jsonable
@@ -125,7 +127,7 @@ def _body(args: argparse.Namespace) -> int:
     return _report(saved, lab.store, args)
 
 
-main = main_of(_parser(), _body)
+main = main_of(_parser(), _body, expected=(DatasetUnavailableError, *ENVIRONMENT_ERRORS))
 
 
 if __name__ == "__main__":
