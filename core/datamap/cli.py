@@ -20,8 +20,8 @@ import sys
 import pandas as pd
 
 from core.cli import (CliError, Parser, add_executor_flags, add_output_flags, add_runtime_flags, apply_threads,
-                      check_outputs, count, exit_status, fraction, k_value, main_of, make_executor_of, open_lab,
-                      positive)
+                      check_outputs, count, exit_status, fraction, k_value, main_of, positive)
+from core.engine.commands import ENVIRONMENT_ERRORS, make_executor_of, open_lab
 from core.datamap import detection, metrics
 from core.datamap.experiment import KIND, DatamapConfig, run_datamap
 from core.datamap.io import DynamicsFileError
