@@ -223,12 +223,16 @@ def _body(args) -> int:
     return 0
 
 
-def _main(argv: list[str] | None = None) -> int:
+def _parser() -> Parser:
     parser = Parser(prog="python -m core.curves", description=__doc__.splitlines()[0])
     parser.add_argument("--k", nargs="+", type=k_value, default=list(K_PRESETS), help="k values, e.g. 1/16 0.5 2")
     parser.add_argument("--hard", type=_unit, default=0.9, help="|eps_y| of a hard example, in (0, 1]")
     parser.add_argument("--easy", type=_unit, default=0.1, help="|eps_y| of an easy example, in (0, 1]")
-    return main_of(parser, _body)(argv)
+    return parser
+
+
+def _main(argv: list[str] | None = None) -> int:
+    return main_of(_parser(), _body)(argv)
 
 
 if __name__ == "__main__":

@@ -356,7 +356,7 @@ def _body(args) -> int:
     return 0
 
 
-def _main(argv: list[str] | None = None) -> int:
+def _parser() -> Parser:
     parser = Parser(
         prog="python -m core.losses",
         description="List the training objectives, or print value and logit gradient of some for one example.",
@@ -364,7 +364,11 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("specs", nargs="*", help="objectives such as ce, gce:q=0.5, tunable:k=0.25 (none: list all)")
     parser.add_argument("--logits", type=finite, nargs="+", default=[2.0, 0.5, -1.0], help="logits z_1..z_C")
     parser.add_argument("--target", type=whole, default=1, help="true class index y")
-    return main_of(parser, _body)(argv)
+    return parser
+
+
+def _main(argv: list[str] | None = None) -> int:
+    return main_of(_parser(), _body)(argv)
 
 
 if __name__ == "__main__":
