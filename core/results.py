@@ -66,7 +66,9 @@ def summary_stats(values: Sequence[float], level: float = 0.95) -> dict[str, flo
 
 
 def _hashable(value):
-    """A cell usable as a group key: lists (hidden widths) as tuples, NaN as None."""
+    """A cell usable as a group key: lists (hidden widths) as tuples, dicts as sorted item tuples, NaN as None."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
     if isinstance(value, list | np.ndarray):
         return tuple(_hashable(v) for v in value)
     if isinstance(value, float) and math.isnan(value):
@@ -121,6 +123,30 @@ def group_runs(runs: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], 
     columns = [*keys, "group", "n", "run_ids"] + [f"{m}_{s}" for m in metrics for s in ("mean", "std", "lo", "hi")]
     groups = pd.DataFrame(rows) if rows else pd.DataFrame(columns=columns)
     return Results(frame, groups, tuple(keys), tuple(metrics))
+
+
+def latest_values(runs: pd.DataFrame, history: pd.DataFrame, metrics: Sequence[str], *, run_id: str = "id",
+                  final_prefix: str = "final.") -> pd.DataFrame:
+    """`runs` with one column per metric: the run's final value (`final.<metric>`) when it has one, else
+    its latest logged epoch's (a running or stopped run), so a comparison is not blank while training."""
+    out = runs.copy()
+    last = (history.sort_values("epoch").groupby("run_id").last() if len(history)
+            else pd.DataFrame(columns=list(metrics)))
+    for m in metrics:
+        final = out[f"{final_prefix}{m}"] if f"{final_prefix}{m}" in out else pd.Series(math.nan, index=out.index)
+        latest = out[run_id].map(last[m]) if m in last else pd.Series(math.nan, index=out.index)
+        out[m] = pd.to_numeric(final, errors="coerce").fillna(pd.to_numeric(latest, errors="coerce"))
+    return out
+
+
+def export_table(frame: pd.DataFrame, columns: dict[str, str], percent: Sequence[str] = ()) -> pd.DataFrame:
+    """A page's CSV: only `columns` ({column: header with unit}), in that order, `percent` columns
+    (fractions) times 100, so a download holds what the page shows and nothing of other pages."""
+    out = frame.reindex(columns=list(columns)).copy()
+    for column in percent:
+        if column in out:
+            out[column] = 100 * pd.to_numeric(out[column], errors="coerce")
+    return out.rename(columns=columns)
 
 
 def varying(groups: pd.DataFrame, keys: Sequence[str]) -> list[str]:

@@ -24,7 +24,7 @@ def test_empty_page_and_quick_preset_fills_the_form_and_launches(app):
     at = app("views/mnist.py")
     assert "Quick" in at.info[0].value
     example = {f["layout"]["title"]["text"]: f for f in plotly_figures(at)}
-    val = example["Example: validation error (Quick preset)"]
+    val = example["Example: validation error"]
     assert [t["name"] for t in val["data"]] == ["k = 1/2 · lr 0.1 · seed 0", "k = 1 · lr 0.1 · seed 0"]
     assert all(0 < y < 20 for t in val["data"] for y in t["y"])  # percent, and it learned
     at.button(key="mnist_quick").click().run()
@@ -182,3 +182,40 @@ def test_a_cli_run_in_another_process_shows_live_on_the_page(app, tmp_path):
         cli.wait(60)
     poll_until(at, lambda a: not any(s.value == "Training in another process" for s in a.subheader), timeout=30)
     assert set(at.dataframe[0].value["status"]) == {"stopped"}
+
+
+def _seed_store(runs) -> None:
+    """Runs written straight into the page's store: (k, lr, seed, status, final test error)."""
+    import dataclasses
+
+    from core.engine.store import RunStore
+    from core.mnist import DataConfig, TrainConfig
+
+    store = RunStore()
+    for k, lr, seed, status, err in runs:
+        config = {"train": TrainConfig(hidden=(32,), k=k, lr=lr, epochs=2, seed=seed).to_dict(),
+                  "data": dataclasses.asdict(DataConfig(n_train=1000))}
+        rid = store.create_run("mnist", config, label=f"k={k}", group_id="g")
+        store.mark_running(rid)
+        for epoch in (1, 2):
+            store.log_epoch(rid, epoch, {"val_error": err + 0.01, "test_error": err + 0.02 * (2 - epoch),
+                                         "test_ce": 0.4, "train_loss": 0.3})
+        store.finish(rid, status, summary={"test_error": err, "val_error": err + 0.01} if status == "done" else None)
+
+
+def test_final_error_against_k_is_one_line_per_configuration_mean_over_seeds(app):
+    """Two seeds and a stopped relaunch of each k: one line per learning rate, in k order, through the mean of
+    the finished seeds (the stopped run's worse error is left out), and every legend label unique."""
+    _seed_store([(0.5, 0.1, 0, "done", 0.10), (0.5, 0.1, 1, "done", 0.12), (1.0, 0.1, 0, "done", 0.11),
+                 (1.0, 0.1, 1, "done", 0.13), (0.5, 0.1, 0, "stopped", 0.175), (1.0, 0.1, 0, "stopped", 0.172)])
+    at = app("views/mnist.py")
+    at.multiselect(key="mnist_sel").set_value(list(range(1, 7))).run()
+    figs = {f["layout"]["title"]["text"]: f for f in plotly_figures(at)}
+    lines = figs["Final test error against k"]["data"]
+    assert len(lines) == 1
+    assert list(lines[0]["x"]) == [0.5, 1.0]
+    assert list(lines[0]["y"]) == pytest.approx([11.0, 12.0])
+    names = [t["name"] for t in figs["Validation error"]["data"]]
+    assert len(names) == 6 and len(set(names)) == 6
+    assert any("2 stopped" in c.value for c in at.caption)
+

@@ -76,3 +76,23 @@ def test_missing_values_are_dashes():
     assert dash(0.1234) == "0.12"
     assert mean_std(3.851, float("nan")) == "3.85" and mean_std(3.851, 0.24) == "3.85 ± 0.24"
     assert mean_std(float("nan"), 1.0) == "–"
+
+
+def test_latest_values_fill_a_running_run_from_its_last_epoch():
+    """A finished run keeps its final value; a running one shows its latest epoch's (not blank)."""
+    from core.results import latest_values
+
+    runs = pd.DataFrame(dict(id=[1, 2], status=["done", "running"], **{"final.test_error": [0.1, float("nan")]}))
+    history = pd.DataFrame(dict(run_id=[1, 2, 2], epoch=[1, 1, 2], test_error=[0.3, 0.5, 0.4]))
+    out = latest_values(runs, history, ["test_error"])
+    assert list(out["test_error"]) == [0.1, 0.4]
+
+
+def test_export_keeps_only_the_pages_columns_in_its_units():
+    """An export has exactly the page's columns, headed with units, fractions shown as %."""
+    from core.results import export_table
+
+    frame = pd.DataFrame(dict(run_id=[1], test_error=[0.0123], **{"cfg.other_page": [None]}))
+    out = export_table(frame, {"run_id": "run", "test_error": "test error (%)"}, percent=["test_error"])
+    assert list(out.columns) == ["run", "test error (%)"]
+    assert out["test error (%)"].iloc[0] == pytest.approx(1.23)
