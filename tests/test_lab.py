@@ -220,3 +220,169 @@ def test_kill_9_mid_grid_then_restart(tmp_path):
     assert [r["status"] for r in runs] == ["done", "done", "interrupted", "interrupted", "stopped", "stopped"]
     assert runs[0]["summary"] and runs[0]["epochs_done"] == 2
     assert runs[2]["epochs_done"] >= 3 and all(r["status"] in FINAL for r in runs)
+
+
+def test_stop_ends_every_run_even_when_the_store_fails_on_one(lab, caplog):
+    """Stopping a queued launch whose first run the store cannot end raises nothing into the caller
+    (the page's Stop button), logs the error, and still ends the other runs "stopped"."""
+    engine_tasks.GATES["fail-one"] = threading.Event()
+    blocker = _launch(lab, [engine_tasks.group(gate="fail-one")])
+    launched = _launch(lab, [engine_tasks.group(runs=3)])
+    real_finish = lab.store.finish
+
+    def finish(run_id, status, **kwargs):
+        if run_id == launched.run_ids[0]:
+            raise RuntimeError("database is locked")
+        real_finish(run_id, status, **kwargs)
+
+    lab.store.finish = finish
+    with caplog.at_level("ERROR", logger="core.engine.lab"):
+        assert lab.stop_launch(launched.launch_id, owner="me") == 1
+    assert "database is locked" in caplog.text
+    assert _statuses(lab, launched.run_ids) == ["queued", "stopped", "stopped"]
+    lab.store.finish = real_finish
+    engine_tasks.GATES["fail-one"].set()
+    _wait_all(lab, blocker)
+
+
+def test_stop_launch_stops_every_part_and_only_the_owners(lab):
+    """stop_launch stops all the parts of a launch for its owner; another session's call stops nothing."""
+    engine_tasks.GATES["parts"] = threading.Event()
+    blocker = _launch(lab, [engine_tasks.group(gate="parts")], owner="other")
+    launched = _launch(lab, [engine_tasks.group(), engine_tasks.group()])
+    assert lab.stop_launch(launched.launch_id, owner="intruder") == 0
+    assert lab.stop_launch(launched.launch_id, owner="me") == 2
+    assert _statuses(lab, launched.run_ids) == ["stopped"] * 4
+    engine_tasks.GATES["parts"].set()
+    _wait_all(lab, blocker)
+
+
+def test_a_launch_that_cannot_be_queued_leaves_no_run(lab):
+    """Launching on a shut-down queue raises JobManagerClosedError and leaves no run behind (none
+    "queued" forever with no job to run it)."""
+    from core.engine.queue import JobManagerClosedError
+
+    lab.jobs.shutdown()
+    with pytest.raises(JobManagerClosedError):
+        _launch(lab, [engine_tasks.group(), engine_tasks.group()])
+    assert lab.store.list_runs().empty
+
+
+@pytest.mark.parametrize("how", ["launch", "run_here"])
+def test_a_store_error_while_saving_the_runs_removes_those_saved(lab, how):
+    """When saving the third run of a grid fails, the error is raised and the two runs saved before
+    it are removed, from launch and from run_here alike."""
+    real_create, calls = lab.store.create_run, []
+
+    def create_run(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real_create(*args, **kwargs)
+
+    lab.store.create_run = create_run
+    groups = [engine_tasks.group(), engine_tasks.group()]
+    configs, labels = engine_tasks.records(groups)
+    with pytest.raises(OSError, match="disk full"):
+        if how == "launch":
+            lab.launch("test", groups, configs, labels, device="cpu", owner="me")
+        else:
+            lab.run_here("test", groups, configs, labels, device="cpu")
+    assert lab.store.list_runs().empty and not lab.jobs.active()
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals: main thread")
+def test_a_second_ctrl_c_aborts_and_the_runs_still_end_stopped(tmp_path):
+    """run_here: the first Ctrl-C asks to stop, a second raises KeyboardInterrupt at once; the runs end
+    "stopped" (with their epochs), not "failed: KeyboardInterrupt"."""
+    lab = Lab(RunStore(tmp_path / "runs.sqlite"))
+
+    def on_event(gi, event):
+        if getattr(event, "epoch", 0) == 2 and getattr(event, "index", 1) == 0:
+            signal.raise_signal(signal.SIGINT)  # asks to stop after this step
+            signal.raise_signal(signal.SIGINT)  # aborts now
+
+    groups = [engine_tasks.group(epochs=5), engine_tasks.group(epochs=5)]
+    configs, labels = engine_tasks.records(groups)
+    with pytest.raises(KeyboardInterrupt):
+        lab.run_here("test", groups, configs, labels, device="cpu", on_event=on_event)
+    runs = lab.store.list_runs().sort_values("id")
+    assert runs["status"].tolist() == ["stopped"] * 4
+    assert runs["error"].isna().all() and runs["epochs_done"].tolist() == [2, 1, 0, 0]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+_RUN_HERE_SCRIPT = """
+import sys
+from core.engine.lab import Lab
+from core.engine.store import RunStore
+from tests import engine_tasks
+lab = Lab(RunStore(sys.argv[1]))
+groups = [engine_tasks.group(epochs=1000, sleep_s=0.05), engine_tasks.group()]
+configs, labels = engine_tasks.records(groups)
+def on_event(gi, event):
+    if getattr(event, "epoch", 0) == 2:
+        print("training", flush=True)
+lab.run_here("test", groups, configs, labels, device="cpu", on_event=on_event)
+"""
+
+_DASHBOARD_SCRIPT = """
+import signal, sys, threading
+from core.engine.lab import Lab
+from core.engine.store import RunStore
+from tests import engine_tasks
+lab = Lab(RunStore(sys.argv[1]))
+stop = threading.Event()
+if sys.argv[2] == "script-thread":  # like Streamlit: the server owns SIGTERM on the main thread and
+    signal.signal(signal.SIGTERM, lambda *a: stop.set())  # returns; the app runs in another thread
+    worker = threading.Thread(target=lab.end_runs_at_exit)
+    worker.start()
+    worker.join()
+else:
+    lab.end_runs_at_exit()
+groups = [engine_tasks.group(epochs=2), engine_tasks.group(epochs=1000, sleep_s=0.05), engine_tasks.group()]
+configs, labels = engine_tasks.records(groups)
+launched = lab.launch("test", groups, configs, labels, device="cpu", owner="app")
+lab.jobs.wait(launched.job_ids[0], 60)
+while lab.store.get_run(launched.run_ids[2])["epochs_done"] < 2:
+    stop.wait(0.02)
+print("training", flush=True)
+stop.wait(600)
+"""
+
+
+def _terminated(tmp_path, script, *args):
+    """Run `script` with the database path and `args`, SIGTERM it once it prints "training"; returns
+    (exit code, seconds from SIGTERM to exit, the runs by id order)."""
+    db = tmp_path / "runs.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script), str(db), *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "training"
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(TIMEOUT)
+        took = time.monotonic() - t0
+    finally:
+        proc.kill()
+    return code, took, RunStore(db).list_runs().sort_values("id")
+
+
+def test_sigterm_during_run_here_ends_the_runs_interrupted_at_once(tmp_path):
+    """SIGTERM of a CLI training with run_here: it exits 143 within seconds, the runs that had started
+    read "interrupted" with their epochs, the group that never started "stopped"; none is left running."""
+    code, took, runs = _terminated(tmp_path, _RUN_HERE_SCRIPT)
+    assert code == 143 and took < 10
+    assert runs["status"].tolist() == ["interrupted", "interrupted", "stopped", "stopped"]
+    assert runs["epochs_done"].iloc[0] >= 2 and "SIGTERM" in runs["error"].iloc[0]
+
+
+@pytest.mark.parametrize("where", ["main-thread", "script-thread"])
+def test_end_runs_at_exit_ends_a_dashboards_runs_when_it_is_terminated(tmp_path, where):
+    """A process that called lab.end_runs_at_exit() (on its main thread, or from another thread while
+    its main thread handles SIGTERM itself, as Streamlit's server does) ends its runs at SIGTERM:
+    running -> interrupted (epochs kept), queued -> stopped, finished ones stay done."""
+    code, took, runs = _terminated(tmp_path, _DASHBOARD_SCRIPT, where)
+    assert took < 10 and code == (143 if where == "main-thread" else 0)
+    assert runs["status"].tolist() == ["done", "done", "interrupted", "interrupted", "stopped", "stopped"]
+    assert runs["epochs_done"].iloc[2] >= 2

@@ -25,9 +25,9 @@ import ray
 from ray._private.authentication_test_utils import reset_auth_token_state
 
 import ray_tasks
-from core.engine import make_executor
+from core.engine import RAY_ADDRESS_ENV, make_executor, server_ray_address
 from core.engine.executors import Epoch, Finished, Group, GroupEnded
-from core.engine.ray_executor import MIN_GPU_SHARE, ROOT, RayExecutor, gpu_share, worker_env
+from core.engine.ray_executor import MIN_GPU_SHARE, ROOT, RayAddressError, RayExecutor, gpu_share, worker_env
 from core.engine.status import DONE, FAILED, INTERRUPTED
 from ray_tasks import Spec, expected, summary
 
@@ -175,6 +175,46 @@ class TestLocalRay:
         assert [summary(e) for e in events[0]] == expected(Spec(0, runs=1, epochs=1))
         guest.close()
         assert ray.is_initialized()
+
+
+    def test_a_second_different_address_is_refused(self, executor):
+        """While this process runs a local Ray, an executor for a cluster address is refused with a
+        message naming it (make_executor and start alike), instead of silently using the local Ray."""
+        with pytest.raises(RayAddressError, match="cannot join 127.0.0.1:1 as well.*TUNABLE_RAY_ADDRESS"):
+            make_executor("ray", address="127.0.0.1:1")
+        with pytest.raises(RayAddressError, match="127.0.0.1:1"):
+            RayExecutor(address="127.0.0.1:1").start()
+        assert ray.is_initialized()
+
+
+def test_server_ray_address_comes_from_the_environment(monkeypatch):
+    """server_ray_address() is $TUNABLE_RAY_ADDRESS (trimmed); unset or blank means a local Ray (None)."""
+    monkeypatch.setenv(RAY_ADDRESS_ENV, " 10.0.0.5:6379 ")
+    assert server_ray_address() == "10.0.0.5:6379"
+    monkeypatch.setenv(RAY_ADDRESS_ENV, " ")
+    assert server_ray_address() is None
+    monkeypatch.delenv(RAY_ADDRESS_ENV)
+    assert server_ray_address() is None
+
+
+@pytest.mark.timeout(120)
+def test_close_releases_ray_but_never_ends_a_run_in_flight(ray_env, tmp_path):
+    """A page closes its executor right after launching: the run in flight goes on to its end, and
+    then the Ray it started is shut down (nothing else holds it)."""
+    assert not ray.is_initialized()
+    executor = make_executor("ray", num_cpus=2)
+    spec = Spec(0, runs=1, epochs=4, sleep_s=0.3, shared_dir=str(tmp_path))
+    closed = threading.Event()
+
+    def close_once_running(gi, event):
+        if isinstance(event, Epoch) and not closed.is_set():
+            executor.close()
+            closed.set()
+            assert ray.is_initialized()
+
+    events, _ = run_grid(executor, [sleepy_group(spec)], on_emit=close_once_running)
+    assert closed.is_set() and [summary(e) for e in events[0]] == expected(spec)
+    assert not ray.is_initialized()
 
 
 # ---- a real cluster: a head and a second node on 127.0.0.1, each a `ray start --block` process ----

@@ -17,8 +17,8 @@ An exception in a task, or a lost worker, ends only that group: the executor emi
 other groups go on.
 
     from core.engine import make_executor
-    executor = make_executor("local")            # or make_executor("ray", address="10.0.0.5:6379")
-    executor.run(groups, emit=lambda gi, event: print(gi, event), cancel=threading.Event())
+    with make_executor("local") as executor:     # or make_executor("ray", address="10.0.0.5:6379")
+        executor.run(groups, emit=lambda gi, event: print(gi, event), cancel=threading.Event())
 """
 
 from __future__ import annotations
@@ -98,6 +98,9 @@ class Executor(Protocol):
         (On Ray a task's own `cancel` is never set: ray.cancel raises KeyboardInterrupt in it, so a
         task must not swallow BaseException.)"""
 
+    def close(self) -> None:
+        """Release what the executor holds (a Ray connection); runs in flight go on. Idempotent."""
+
 
 def run_task(group: Group, cancel: threading.Event) -> Iterator[Event]:
     """The group's events, led by a Progress the moment it starts (its runs read "running" from
@@ -122,3 +125,12 @@ class LocalExecutor:
                 return
             for event in run_task(group, cancel):
                 emit(gi, event)
+
+    def close(self) -> None:
+        """Nothing to release: it trains in the calling thread."""
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

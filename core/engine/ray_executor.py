@@ -24,8 +24,15 @@ The rules it follows:
 - Ray: with no address it starts a local instance (`ray.init(address="local")`: never silently
   joins a cluster someone started on this machine; pass address="auto" for that), with this
   machine's CPUs, no dashboard and usage stats off (`RAY_USAGE_STATS_ENABLED=0` unless set). With
-  an address it joins that cluster. A Ray already initialized in this process is reused, and
-  `close()` shuts down only a Ray this executor started. Ray starts on the first `run` (or `start`).
+  an address it joins that cluster. Ray starts on the first `run` (or `start`). A process uses one
+  Ray: a Ray already initialized is reused, and an executor for another address than the one this
+  process is connected to is refused (`RayAddressError`) rather than silently sent to the first.
+  In the dashboard the address is the server's (`core.engine.server_ray_address()`,
+  $TUNABLE_RAY_ADDRESS), never a visitor's.
+- Release: `close()` releases an executor. Ray is shut down once no open executor holds it and no
+  `run` is in progress, if an executor of this process started it (a Ray initialized elsewhere
+  stays up); closing never ends a run in flight. A page closes its executor right after launching
+  (the job's run keeps Ray up until it ends); a CLI uses `with`.
 - Resources: a task asks for `num_cpus_per_task` CPUs and sets torch's intra-op threads to the
   same number (parallel groups on few cores otherwise fight over threads). A group with
   `gpu=True` asks for `gpu_share(n_gpu_groups, n_gpus)` of a GPU: a whole GPU each when there are
@@ -60,8 +67,10 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sys
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -168,6 +177,55 @@ def _machine_cpus() -> int:
         return os.cpu_count() or 1
 
 
+class RayAddressError(ExecutorUnavailableError):
+    """This process is connected to one Ray and was asked to use another (Ray allows one per process)."""
+
+
+class _RayUse:
+    """Who uses this process's Ray: Ray is shut down when an executor of this process started it
+    and no open executor holds it and no run is in progress (closing never ends a run)."""
+
+    lock = threading.Lock()
+    address: str | None = None  # what an executor connected to: "local" or "host:port"; None: not us
+    started = False  # an executor of this process called ray.init
+    holders: weakref.WeakSet = weakref.WeakSet()  # open executors that started or joined it
+    runs = 0  # RayExecutor.run calls in progress
+    job_env: dict[str, str] | None = None  # env_vars of the Ray job an executor started, if one did
+
+
+def _resolve(address: str) -> str:
+    host, _, port = address.rpartition(":")
+    try:
+        return f"{socket.gethostbyname(host)}:{port}"
+    except (OSError, UnicodeError):
+        return address
+
+
+def _address_conflict(wanted: str | None) -> str | None:
+    """Why this process cannot use Ray at `wanted` (None: a local instance; "auto": whatever runs),
+    or None when it can. Caller holds _RayUse.lock."""
+    if not ray.is_initialized() or wanted in (None, "auto"):
+        if ray.is_initialized() and wanted is None and _RayUse.address not in (None, "local"):
+            return f"this process is connected to the Ray cluster at {_RayUse.address}, not to a local instance"
+        return None
+    current = _RayUse.address
+    if current is None:  # a Ray initialized outside the executors: ask it where it is
+        current = ray.get_runtime_context().gcs_address
+    if current == "local":
+        return f"this process runs a local Ray instance and cannot join {wanted} as well"
+    if _resolve(wanted) != _resolve(current):
+        return f"this process is connected to the Ray cluster at {current} and cannot join {wanted} as well"
+    return None
+
+
+def _check_address(wanted: str | None) -> None:
+    """RayAddressError naming both addresses if Ray at `wanted` cannot be used. Caller holds _RayUse.lock."""
+    conflict = _address_conflict(wanted)
+    if conflict:
+        raise RayAddressError(f"{conflict}: a process uses one Ray. The Ray address is the server's choice "
+                              "(TUNABLE_RAY_ADDRESS, or --ray-address of a CLI); restart the process to use another.")
+
+
 class RayExecutor:
     """Runs every group as a Ray task at once and streams their events back (see module docstring)."""
 
@@ -178,48 +236,66 @@ class RayExecutor:
                  num_gpus: int | None = None, object_store_memory: int | None = LOCAL_OBJECT_STORE_BYTES):
         if num_cpus_per_task < 1:
             raise ValueError(f"num_cpus_per_task must be at least 1, got {num_cpus_per_task}")
-        self.address = address or None  # "host:port" of a cluster's head; None: a local instance
+        self.address = None if address in (None, "", "local") else address  # a head's "host:port"; None: local
         self.num_cpus_per_task = int(num_cpus_per_task)  # CPUs (and torch threads) of each task
         self.num_cpus = num_cpus  # CPUs of a local instance; None: this machine's
         self.num_gpus = num_gpus  # GPUs of a local instance; None: the ones Ray finds
         self.object_store_memory = object_store_memory  # bytes, a local instance's object store
-        self._started = False  # this executor called ray.init (so close() shuts it down)
-        self._job_env: dict[str, str] | None = None  # env_vars of the Ray job it started, if it did
-        self._lock = threading.Lock()
+        self._closed = False  # close() was called: a later run only leases Ray, it does not hold it
 
     def __repr__(self) -> str:
         return f"RayExecutor(address={self.address!r}, num_cpus_per_task={self.num_cpus_per_task})"
 
+    def check_address(self) -> None:
+        """RayAddressError if this process is already connected to another Ray than this executor's."""
+        with _RayUse.lock:
+            _check_address(self.address)
+
     def start(self) -> None:
-        """Start (or join) Ray now rather than on the first `run`; a Ray already initialized is reused."""
-        with self._lock:
-            if ray.is_initialized():
-                return
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            job_env = worker_env([])  # every worker of the job has it: tasks of core need no env of their own
-            try:
-                if self.address is None:
-                    ray.init(address="local", num_cpus=self.num_cpus or _machine_cpus(), num_gpus=self.num_gpus,
-                             include_dashboard=False, object_store_memory=self.object_store_memory,
-                             runtime_env={"env_vars": job_env})
-                else:
-                    ray.init(address=self.address, runtime_env={"env_vars": job_env})
-            except (ConnectionError, rex.AuthenticationError, RuntimeError) as exc:
-                if self.address is None:
-                    raise ExecutorUnavailableError(f"cannot start a local Ray instance: {_first_line(exc)}") from exc
-                raise ExecutorUnavailableError(
-                    f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}. Check the address "
-                    "(`ray status --address ADDR`) and, for a cluster with token auth, set RAY_AUTH_MODE=token "
-                    "with the head's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
-                ) from exc
-            self._started, self._job_env = True, job_env
+        """Start (or join) Ray now rather than on the first `run` and hold it until `close()`; a Ray
+        already initialized is reused. RayAddressError if it runs elsewhere than this executor's address."""
+        self._closed = False
+        self._connect(hold=True)
+
+    def _connect(self, hold: bool) -> None:
+        """Make sure Ray is up at this executor's address; `hold`: keep it up until close()."""
+        with _RayUse.lock:
+            _check_address(self.address)
+            if not ray.is_initialized():
+                _RayUse.job_env = self._init()
+                _RayUse.address, _RayUse.started = self.address or "local", True
+            if hold:
+                _RayUse.holders.add(self)
+
+    def _init(self) -> dict[str, str]:
+        """ray.init for this executor's address; returns the job's env_vars. Caller holds _RayUse.lock."""
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        job_env = worker_env([])  # every worker of the job has it: tasks of core need no env of their own
+        try:
+            if self.address is None:
+                ray.init(address="local", num_cpus=self.num_cpus or _machine_cpus(), num_gpus=self.num_gpus,
+                         include_dashboard=False, object_store_memory=self.object_store_memory,
+                         runtime_env={"env_vars": job_env})
+            else:
+                ray.init(address=self.address, runtime_env={"env_vars": job_env})
+        except (ConnectionError, rex.AuthenticationError, RuntimeError) as exc:
+            if self.address is None:
+                raise ExecutorUnavailableError(f"cannot start a local Ray instance: {_first_line(exc)}") from exc
+            raise ExecutorUnavailableError(
+                f"cannot join the Ray cluster at {self.address}: {_first_line(exc)}. Check the address "
+                "(`ray status --address ADDR`) and, for a cluster with token auth, set RAY_AUTH_MODE=token "
+                "with the head's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+            ) from exc
+        return job_env
 
     def close(self) -> None:
-        """Shut down Ray if this executor started it (a Ray initialized elsewhere stays up)."""
-        with self._lock:
-            if self._started and ray.is_initialized():
-                ray.shutdown()
-            self._started, self._job_env = False, None
+        """Release this executor: Ray is shut down once no open executor holds it and no run is in
+        progress, if an executor of this process started it (a Ray initialized elsewhere stays up).
+        Safe at any time: a run in progress goes on and shuts Ray down when it ends."""
+        with _RayUse.lock:
+            self._closed = True
+            _RayUse.holders.discard(self)
+            _shutdown_if_unused()
 
     def __enter__(self) -> RayExecutor:
         return self
@@ -232,11 +308,21 @@ class RayExecutor:
         `cancel` is set (unfinished tasks are then cancelled and emit nothing more)."""
         if not groups or cancel.is_set():
             return
-        self.start()
+        self._connect(hold=not self._closed)
+        with _RayUse.lock:
+            _RayUse.runs += 1
+        try:
+            self._run(groups, emit, cancel)
+        finally:
+            with _RayUse.lock:
+                _RayUse.runs -= 1
+                _shutdown_if_unused()
+
+    def _run(self, groups: Sequence[Group], emit: Emit, cancel: threading.Event) -> None:
         n_gpus = ray.cluster_resources().get("GPU", 0.0)
         share = gpu_share(sum(group.gpu for group in groups), n_gpus)
         env = worker_env(groups)
-        runtime_env = None if env == self._job_env else {"env_vars": env}  # own workers only when needed
+        runtime_env = None if env == _RayUse.job_env else {"env_vars": env}  # own workers only when needed
         pending: dict[Any, int] = {}  # ObjectRefGenerator -> group index
         try:
             for gi, group in enumerate(groups):
@@ -282,6 +368,14 @@ class RayExecutor:
             emit(gi, group_ended(exc))
             return
         emit(gi, event)
+
+
+def _shutdown_if_unused() -> None:
+    """Shut down the Ray an executor started once nothing uses it. Caller holds _RayUse.lock."""
+    if _RayUse.started and not _RayUse.holders and not _RayUse.runs:
+        if ray.is_initialized():
+            ray.shutdown()
+        _RayUse.address, _RayUse.started, _RayUse.job_env = None, False, None
 
 
 def _cancel(gens: list) -> None:

@@ -23,11 +23,16 @@ How:
         store.log_epoch(run_id, epoch, {"train_loss": 0.3, "val_acc": 0.97})
     store.finish(run_id, "done", summary={"test_acc": 0.981})
 
-    store.list_runs(kind="mnist")     # one row per run: id, kind, ..., cfg.k, cfg.lr, final.test_acc
+    store.list_runs(kind="mnist", limit=500)   # newest first: id, kind, ..., cfg.k, cfg.lr, final.test_acc
     store.history([run_id])           # one row per (run_id, epoch): run_id, epoch, at, train_loss, val_acc
     store.recover_interrupted()       # at process start: dead owners' running runs -> interrupted, queued -> stopped
+    store.delete_runs([run_id])       # ended runs only: ActiveRunError for a queued or running one
 
-    python -m core.runstore list [--kind mnist] [--status done] [--json]   (core/runstore.py)
+    python -m core.runstore list [--kind mnist] [--status done] [--json]   (core/engine/runstore_cli.py)
+
+The readers (filtered and limited in SQL) are in core.engine.queries. A file that cannot be a run
+database (a directory, a truncated or foreign file) raises StoreUnreadableError, a RunStoreError
+whose one-line message names the file and says to move it aside (core.engine.dbfile).
 
 Threads and processes: each thread uses its own connection (sqlite3 objects must not
 cross threads), with a busy timeout, so any number of threads and processes may share one
@@ -37,7 +42,8 @@ records an owner token (host, pid, process start time, and a per-process nonce);
 process that is still alive. The database is meant to live on a local disk of one
 machine: runs owned by another host are treated as dead (and revive to "running" if
 their owner logs another epoch). A durable commit costs a few milliseconds (one fsync):
-log once per epoch, not once per step.
+log once per epoch, not once per step. A process that is ending calls `end_process_runs()`
+(core.engine.lab does, at SIGTERM or exit): its runs end at once, and its store writes no more.
 
 JSON columns (config, summary, result, epoch metrics) accept NumPy/torch scalars and arrays
 (via `.tolist()`), dataclasses, paths, sets and tuples. Non-finite floats are stored as the
@@ -55,28 +61,20 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["ENV_VAR", "DB_NAME", "RUN_COLUMNS", "ActiveRunError", "RunNotFoundError", "RunStore", "RunStoreError",
-           "StoreUnreadableError", "default_path", "owner_alive", "owner_token"]
+from typing import Any
 
 from core.engine.dbfile import ENV_VAR, RunStoreError, StoreUnreadableError, check_file, translated
 from core.engine.owner import owner_alive, owner_token
-from core.engine.status import FINAL, check_status, from_jsonable, to_jsonable
+from core.engine.queries import JSON_FIELDS, RUN_COLUMNS, RunNotFoundError, RunQueries, as_ids, where_clause
+from core.engine.status import FINAL, check_status, to_jsonable
+
+__all__ = ["ENV_VAR", "DB_NAME", "JSON_FIELDS", "RUN_COLUMNS", "ActiveRunError", "RunNotFoundError", "RunStore",
+           "RunStoreError", "StoreUnreadableError", "default_path", "owner_alive", "owner_token"]
 
 DB_NAME = "runs.sqlite"
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 30.0  # how long a write waits for another writer before raising
 
-
-# Columns of list_runs() before the flattened cfg.* and final.* columns.
-RUN_COLUMNS = (
-    "id", "kind", "group_id", "label", "status", "device", "created_at", "started_at",
-    "finished_at", "seconds", "epochs_done", "error", "owner",
-)  # fmt: skip
 
 _SCHEMA = """
 CREATE TABLE runs (
@@ -111,10 +109,6 @@ CREATE TABLE epochs (
 """
 
 
-class RunNotFoundError(KeyError):
-    """No run has this id (it may have been deleted)."""
-
-
 class ActiveRunError(RuntimeError):
     """The runs are still queued or running (delete needs ended runs); the message names them."""
 
@@ -124,23 +118,6 @@ class ActiveRunError(RuntimeError):
 
 def _dumps(obj: Any) -> str:
     return json.dumps(to_jsonable(obj), allow_nan=False, separators=(",", ":"))
-
-
-def _loads(text: str | None) -> Any:
-    return None if text is None else from_jsonable(json.loads(text))
-
-
-def _flatten(obj: Any, prefix: str) -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"<prefix>a.b": 1}; lists and scalars are leaves."""
-    if not isinstance(obj, dict):
-        return {} if obj is None else {prefix.rstrip("."): obj}
-    out: dict[str, Any] = {}
-    for key, value in obj.items():
-        if isinstance(value, dict) and value:
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 # ---------------------------------------------------------------- the store
@@ -156,52 +133,7 @@ def default_path() -> Path:
     return data_dir() / DB_NAME
 
 
-def _as_ids(run_ids: int | Iterable[int]) -> list[int]:
-    if isinstance(run_ids, (int, str)) or not isinstance(run_ids, Iterable):
-        run_ids = [run_ids]  # type: ignore[list-item]
-    return [int(i) for i in run_ids]
-
-
-def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
-    if value is None:
-        return None
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _json_path(key: str) -> str:
-    """"study.id" -> '$."study"."id"' (SQLite's JSON path of a dotted key)."""
-    return "$" + "".join('."' + part.replace('"', '""') + '"' for part in key.split("."))
-
-
-def _where(kind=None, status=None, group_id=None, ids=None, config=None) -> tuple[str, list]:
-    """The SQL WHERE clause (with its parameters) of the readers' filters: each of kind, status and
-    group_id one value or several; ids any number of run ids; config {dotted key: value} matched
-    inside the stored config (e.g. {"study.id": "ab12"})."""
-    where, params = [], []
-    for column, value in (("kind", kind), ("status", status), ("group_id", group_id)):
-        values = _as_list(value)
-        if values is not None:
-            where.append(f"{column} IN ({','.join('?' * len(values))})")
-            params += values
-    if ids is not None:
-        where.append("id IN (SELECT value FROM json_each(?))")  # one parameter, however many ids
-        params.append(json.dumps(_as_ids(ids)))
-    for key, value in (config or {}).items():
-        where.append("json_extract(config, ?) IS ?")
-        params += [_json_path(key), to_jsonable(value)]
-    return (" WHERE " + " AND ".join(where)) if where else "", params
-
-
-def _local_time(column: pd.Series) -> pd.Series:
-    """Unix seconds -> naive local datetimes (NaT where missing)."""
-    import pandas as pd
-    from dateutil.tz import tzlocal
-
-    seconds = pd.to_numeric(column, errors="coerce").astype("float64")
-    return pd.to_datetime(seconds, unit="s", utc=True).dt.tz_convert(tzlocal()).dt.tz_localize(None)
-
-
-class RunStore:
+class RunStore(RunQueries):
     """Experiment runs and their per-epoch metrics in one SQLite file (see module docstring).
 
     Safe to share between threads and processes: each thread uses its own connection."""
@@ -390,10 +322,10 @@ class RunStore:
     def delete_runs(self, run_ids: int | Iterable[int]) -> int:
         """Delete ended runs and their epochs; returns how many runs were deleted. ActiveRunError
         (nothing deleted) if any of them is still queued or running: stop it first."""
-        ids = _as_ids(run_ids)
+        ids = as_ids(run_ids)
         if not ids:
             return 0
-        where, params = _where(ids=ids)
+        where, params = where_clause(ids=ids)
         with self._write() as conn:
             active = conn.execute(f"SELECT id, status FROM runs{where} AND status IN ('queued', 'running')"
                                   " ORDER BY id", params).fetchall()
@@ -406,6 +338,14 @@ class RunStore:
                 )
             conn.execute("DELETE FROM epochs WHERE run_id IN (SELECT value FROM json_each(?))", params)
             return conn.execute(f"DELETE FROM runs{where}", params).rowcount
+
+    def discard_queued(self, run_ids: int | Iterable[int]) -> int:
+        """Delete runs this process saved that never started (still "queued"): what a launch that
+        could not be queued leaves. Other runs among `run_ids` are kept. Returns how many were deleted."""
+        where, params = where_clause(ids=as_ids(run_ids))
+        with self._write() as conn:
+            return conn.execute(f"DELETE FROM runs{where} AND status = 'queued' AND owner = ?",
+                                [*params, owner_token()]).rowcount
 
     def end_process_runs(self, reason: str = "the process ended") -> int:
         """Mark this process's runs ended now: running -> "interrupted", queued -> "stopped" (error:
@@ -457,130 +397,3 @@ class RunStore:
                 ).rowcount
         return marked
 
-    # -------------------------------------------------------- reading
-    # Every reader filters and limits in SQL (one query; only the rows returned are decoded).
-
-    def get_run(self, run_id: int) -> dict[str, Any]:
-        """One run as a dict: the `runs` columns, with config/summary/result/provenance decoded and
-        times as Unix seconds. RunNotFoundError if it does not exist."""
-        found = self.runs(ids=[run_id], with_result=True)
-        if not found:
-            raise RunNotFoundError(run_id)
-        return found[0]
-
-    def runs(self, kind=None, status=None, group_id=None, *, ids: Iterable[int] | None = None,
-             config: Mapping[str, Any] | None = None, limit: int | None = None,
-             with_result: bool = False) -> list[dict[str, Any]]:
-        """Runs as dicts (as get_run; "result" only `with_result`), newest first, in one query. Filters
-        as list_runs; `limit`: the newest that many."""
-        where, params = _where(kind, status, group_id, ids, config)
-        columns = "*" if with_result else ", ".join((*RUN_COLUMNS, "config", "summary", "provenance"))
-        sql = f"SELECT {columns} FROM runs{where} ORDER BY id DESC"
-        if limit is not None:
-            sql, params = sql + " LIMIT ?", [*params, int(limit)]
-        with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        out = []
-        for row in rows:
-            run = dict(row)
-            for key in ("config", "summary", "result", "provenance"):
-                if key in run:
-                    run[key] = _loads(run[key])
-            out.append(run)
-        return out
-
-    def count_runs(self, kind=None, status=None, group_id=None, *, config: Mapping[str, Any] | None = None) -> int:
-        """How many runs match the filters (as list_runs), without reading them."""
-        where, params = _where(kind, status, group_id, None, config)
-        with self._read() as conn:
-            return int(conn.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()[0])
-
-    def status_counts(self, kind=None, group_id=None) -> dict[str, int]:
-        """{status: number of runs} of the matching runs, in one query (e.g. a page's status filter)."""
-        where, params = _where(kind, None, group_id)
-        with self._read() as conn:
-            rows = conn.execute(f"SELECT status, COUNT(*) FROM runs{where} GROUP BY status", params).fetchall()
-        return {row[0]: int(row[1]) for row in rows}
-
-    def list_runs(
-        self,
-        kind: str | Iterable[str] | None = None,
-        status: str | Iterable[str] | None = None,
-        group_id: str | Iterable[str] | None = None,
-        *,
-        ids: Iterable[int] | None = None,
-        config: Mapping[str, Any] | None = None,
-        limit: int | None = None,
-        with_result: bool = False,
-    ) -> pd.DataFrame:
-        """One row per run, newest first: RUN_COLUMNS (times as local datetimes), then the
-        config flattened as "cfg.<key>" ("cfg.a.b" for nested keys), then the summary as
-        "final.<key>", then "result" (decoded) if `with_result`. Filters: kind, status and group_id
-        take one value or several; `ids` any number of run ids; `config` {dotted key: value} inside
-        the config (e.g. {"study.id": "ab12"}); `limit` keeps the newest that many."""
-        import pandas as pd
-
-        where, params = _where(kind, status, group_id, ids, config)
-        sql = f"SELECT {', '.join(RUN_COLUMNS)}, config, summary{', result' if with_result else ''} FROM runs"
-        sql += where + " ORDER BY id DESC"
-        if limit is not None:
-            sql, params = sql + " LIMIT ?", [*params, int(limit)]
-        with self._read() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        records = []
-        for row in rows:
-            record = {column: row[column] for column in RUN_COLUMNS}
-            record.update(_flatten(_loads(row["config"]), "cfg."))
-            record.update(_flatten(_loads(row["summary"]), "final."))
-            if with_result:
-                record["result"] = _loads(row["result"])
-            records.append(record)
-        columns = list(RUN_COLUMNS) + (["result"] if with_result else [])
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=columns)
-        extra = sorted(c for c in frame.columns if c.startswith("cfg.")) + sorted(
-            c for c in frame.columns if c.startswith("final.")
-        )
-        frame = frame[list(RUN_COLUMNS) + extra + (["result"] if with_result else [])]
-        for column in ("created_at", "started_at", "finished_at"):
-            frame[column] = _local_time(frame[column])
-        return frame
-
-    def history(self, run_ids: int | Iterable[int]) -> pd.DataFrame:
-        """Per-epoch metrics, long format: columns run_id, epoch, at (local datetime), then one
-        column per metric (nested metrics as "a.b"), sorted by run_id and epoch."""
-        import pandas as pd
-
-        ids = _as_ids(run_ids)
-        rows = []
-        if ids:
-            with self._read() as conn:
-                rows = conn.execute(
-                    "SELECT run_id, epoch, at, metrics FROM epochs WHERE run_id IN (SELECT value FROM json_each(?))"
-                    " ORDER BY run_id, epoch",
-                    (json.dumps(ids),),
-                ).fetchall()
-        records = [
-            {"run_id": r["run_id"], "epoch": r["epoch"], "at": r["at"], **_flatten(_loads(r["metrics"]), "")}
-            for r in rows
-        ]
-        frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=["run_id", "epoch", "at"])
-        frame["at"] = _local_time(frame["at"])
-        return frame
-
-    def export_csv(self, run_ids: int | Iterable[int], path: str | os.PathLike | None = None) -> str:
-        """The runs' epochs as CSV text, one row per (run, epoch), each row carrying its run's
-        kind, label, group, status, cfg.* and final.* columns; also written to `path` if given.
-        Reads only these runs."""
-        ids = _as_ids(run_ids)
-        epochs = self.history(ids)
-        runs = self.list_runs(ids=ids).drop(columns=["error", "owner"])
-        runs = runs.rename(columns={"id": "run_id", "epochs_done": "run_epochs_done"})
-        meta = ["kind", "label", "group_id", "status"]
-        metrics = [c for c in epochs.columns if c not in ("run_id", "epoch", "at")]
-        rest = [c for c in runs.columns if c not in ["run_id", *meta] and c not in epochs.columns]
-        frame = epochs.merge(runs[["run_id", *meta, *rest]], on="run_id", how="left")
-        frame = frame[["run_id", "epoch", "at", *meta, *metrics, *rest]]
-        text = frame.to_csv(index=False)
-        if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
-        return text

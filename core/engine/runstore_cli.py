@@ -1,0 +1,93 @@
+"""`python -m core.runstore`: the run history from the shell (the store is core.engine.store).
+
+    python -m core.runstore list [--kind mnist] [--status done] [--group ID] [--limit N] [--json]
+    python -m core.runstore history 3 4 [--csv out.csv]
+    python -m core.runstore recover | delete 3 4 | --help
+
+`list --json` prints one object per run: id, kind, status, epochs (logged), label, config,
+summary, provenance, created_at (Unix seconds), the same runs the dashboard shows, read in one
+query. Exit codes: 0 done; 1 the database cannot be used or a run is still active (one line on
+stderr); 2 bad arguments. `core/runstore.py` is the entry point that keeps `python -m
+core.runstore` working; this module holds the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from core.engine.store import DB_NAME, ENV_VAR, ActiveRunError, RunStore, RunStoreError
+
+
+def runs_json(store: RunStore, kind=None, status=None, group_id=None, limit: int | None = None) -> list[dict]:
+    """The runs as JSON-able dicts (newest first), with `epochs`: how many epochs each logged. One
+    query (RunStore.json_rows); non-finite floats stay "NaN"/"Infinity" strings, as stored."""
+    return [json.loads(text) for text in store.json_rows(kind, status, group_id, limit=limit)]
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core.runstore", description="Inspect the run history.")
+    parser.add_argument("--db", default=None, help=f"database file (default: ${ENV_VAR}, else <data dir>/{DB_NAME})")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_list = sub.add_parser("list", help="one line per run, newest first")
+    p_list.add_argument("--kind", default=None)
+    p_list.add_argument("--status", default=None)
+    p_list.add_argument("--group", default=None)
+    p_list.add_argument("--limit", type=_positive, default=None, help="only the newest N runs")
+    p_list.add_argument("--json", action="store_true", help="print the runs as a JSON list")
+    p_hist = sub.add_parser("history", help="per-epoch metrics of some runs")
+    p_hist.add_argument("ids", type=int, nargs="+")
+    p_hist.add_argument("--csv", default=None, help="write a CSV export here instead of printing")
+    sub.add_parser("recover", help="mark runs of dead processes as interrupted (never-started ones: stopped)")
+    p_del = sub.add_parser("delete", help="delete ended runs and their epochs (active runs are refused)")
+    p_del.add_argument("ids", type=int, nargs="+")
+    return parser
+
+
+def _run(store: RunStore, args: argparse.Namespace) -> None:
+    if args.command == "list" and args.json:  # one run per line, as SQLite wrote it: nothing decoded
+        rows = store.json_rows(args.kind, args.status, args.group, limit=args.limit)
+        print("[\n" + ",\n".join(rows) + "\n]" if rows else "[]")
+        return
+    if args.command == "recover":
+        print(f"ended {store.recover_interrupted()} run(s) of dead processes")
+        return
+    if args.command == "delete":
+        print(f"deleted {store.delete_runs(args.ids)} run(s)")
+        return
+    import pandas as pd  # the tables below; list --json does without
+
+    with pd.option_context("display.max_columns", 30, "display.width", 200):
+        if args.command == "list":
+            runs = store.list_runs(kind=args.kind, status=args.status, group_id=args.group, limit=args.limit)
+            print(runs.drop(columns=["owner"]).to_string(index=False) if len(runs) else "no runs")
+        elif args.csv:
+            store.export_csv(args.ids, args.csv)
+            print(f"wrote {args.csv}")
+        else:
+            print(store.history(args.ids).to_string(index=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        _run(RunStore(args.db), args)
+    except (RunStoreError, ActiveRunError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
