@@ -110,8 +110,9 @@ def test_tiny_toy_comparison_shows_error_against_k(app):
     table = at.dataframe[0].value
     assert len(table) == 3 * 2  # k = 4, 1 (CE), 1/4 at two rates
     titles = [f["layout"]["title"]["text"].replace("<br>", " ") for f in plotly_figures(at)]  # wrapped for phones
-    assert "Toy: test error against k, per label-noise rate" in titles
+    assert "Toy: test error against k" in titles
     assert "Toy: test error against the noise rate" in titles
+    assert any("Why noise can lower the toy's test error" in c.value for c in at.caption)  # the surprise, explained
 
 
 def test_bad_input_shows_an_error_not_a_traceback(app):
@@ -136,3 +137,47 @@ def test_stop_button_stops_and_keeps_the_runs(app):
     _poll_until(at, lambda a: not a.get("progress"), timeout=30)
     assert at.selectbox(key="noise_pick").value.startswith("mnist:")
     assert any("**stopped**" in c.value for c in at.caption)
+
+
+def _toy_run(store, group: str, rate: float, status: str = "done") -> int:
+    import dataclasses
+
+    from core.toy import ToyConfig
+
+    cfg = ToyConfig(ks=(4.0, 1.0), runs=1, n_train=500, n_val=500, n_test=500, label_noise=rate)
+    rid = store.create_run("toy", dataclasses.asdict(cfg), label=f"label noise · 2 k, noise {rate:.0%}",
+                           group_id=group)
+    if status != "queued":
+        store.finish(rid, status)
+    return rid
+
+
+def test_toy_comparisons_are_grouped_by_their_launch_not_by_their_labels():
+    """Two toy comparisons whose run labels look alike stay two comparisons (grouped by the store's group id),
+    each with all of its noise rates."""
+    from core.engine.store import RunStore
+    from core.noise.summary import saved_comparisons
+
+    store = RunStore()
+    a = [_toy_run(store, "launchA", r) for r in (0.0, 0.2)]
+    b = [_toy_run(store, "launchB", 0.4)]
+    found = {e["key"]: e["ids"] for e in saved_comparisons(store)}
+    assert found == {"toy:launchA": a, "toy:launchB": b}
+
+
+def test_picker_labels_never_carry_a_status_and_the_status_is_the_stores(app):
+    """A comparison's label in the picker says what it is, not 'no finished epoch' (which went stale beside
+    'Status: done'); the status line beside it reads the store on every draw."""
+    from core.engine.store import RunStore
+
+    store = RunStore()
+    ids = [_toy_run(store, "g1", r, status="queued") for r in (0.0, 0.2)]
+    at = app(PAGE)
+    label_before = at.selectbox(key="noise_pick").options[0]
+    assert "no finished epoch" not in label_before
+    assert any("2 **queued**" in c.value for c in at.caption)
+    for rid in ids:
+        store.finish(rid, "stopped")
+    at.run()
+    assert at.selectbox(key="noise_pick").options[0] == label_before
+    assert any("2 **stopped**" in c.value for c in at.caption)

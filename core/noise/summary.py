@@ -15,6 +15,7 @@ import math
 import pandas as pd
 
 from core.noise.grid import method_of
+from core.results import group_runs
 
 _FINAL = ("test_error", "test_ce", "train_acc_noisy", "train_acc_true", "memorized", "corrected")
 
@@ -43,28 +44,29 @@ def summarize(results) -> pd.DataFrame:
     results: core.mnist.RunResults (from fit, or read back with Lab.load_mnist_results). Columns:
     method, objective, k, lr, weight_decay, noise, rate, seeds (runs), diverged, stopped, epochs (mean
     finished), then <metric>_mean and <metric>_std over seeds for test_acc, test_error, test_ce,
-    train_acc_noisy, train_acc_true, memorized, corrected (final epoch; fractions, CE in nats). Diverged
-    runs count in `diverged` and are left out of the means; the std of a single seed is nan.
+    train_acc_noisy, train_acc_true, memorized, corrected (final epoch; fractions, CE in nats), grouped by
+    core.results: `n` runs averaged (only finished ones), diverged and stopped (stopped, failed or
+    interrupted) runs counted in their columns and left out of the means; the std of one seed is nan.
     """
     runs = _runs_frame(results)
     metrics = ["test_acc", "test_error", "test_ce", "train_acc_noisy", "train_acc_true", "memorized", "corrected"]
     keys = ["method", "objective", "k", "lr", "weight_decay", "noise", "rate"]
     if runs.empty:
-        return pd.DataFrame(columns=keys + ["seeds", "diverged", "stopped", "epochs"]
-                            + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+        return pd.DataFrame(columns=keys + ["seeds", "n", "diverged", "stopped", "epochs"]
+                            + [f"{m}_{s}" for m in metrics for s in ("mean", "std", "lo", "hi")])
     runs["noise"] = runs["noise"].replace("none", "clean")
-    runs["diverged"] = runs["status"] == "diverged"
-    runs["stopped"] = runs["status"] == "stopped"
-    grouped = runs.groupby(keys, sort=False, dropna=False)
-    table = grouped.agg(seeds=("seed", "size"), diverged=("diverged", "sum"), stopped=("stopped", "sum"),
-                        epochs=("epochs", "mean"), _order=("_order", "min"))
-    stats = grouped[metrics].agg(["mean", "std"])
-    stats.columns = [f"{m}_{s}" for m, s in stats.columns]
-    table = table.join(stats).reset_index()
+    res = group_runs(runs, keys, metrics, seed="seed", run_id="_order", label=None)
+    table = res.groups.rename(columns={"n_diverged": "diverged"})
+    table["seeds"] = table["run_ids"].map(len)
+    table["stopped"] = table["n_stopped"] + table["n_failed"] + table["n_interrupted"]
+    table["epochs"] = res.runs.groupby("group")["epochs"].mean().reindex(table["group"]).to_numpy()
+    table["_order"] = table["run_ids"].map(min)
     first = runs.groupby("method", sort=False)["_order"].min()
     table["_m"] = table["method"].map(first)
-    table = table.sort_values(["_m", "rate", "_order"], kind="stable").drop(columns=["_m", "_order"])
-    return table.reset_index(drop=True)
+    table = table.sort_values(["_m", "rate", "_order"], kind="stable")
+    columns = keys + ["seeds", "n", "diverged", "stopped", "epochs"] + [f"{m}_{s}" for m in metrics
+                                                                       for s in ("mean", "std", "lo", "hi")]
+    return table[columns].reset_index(drop=True)
 
 
 def curves(results) -> pd.DataFrame:
@@ -106,7 +108,7 @@ def summarize_toy(results) -> pd.DataFrame:
         per_run = getattr(res, "per_run", None)
         if per_run is None or per_run.empty or getattr(res, "config", None) is None:
             continue
-        frames.append(per_run.assign(rate=float(res.config.label_noise)))
+        frames.append(per_run.assign(rate=float(res.config.label_noise), status=getattr(res, "status", "done")))
     cols = ["method", "objective", "k", "rate", "runs"]
     metrics = ["test_error", "test_acc", "test_ce", "threshold"]
     if not frames:
@@ -114,15 +116,14 @@ def summarize_toy(results) -> pd.DataFrame:
     runs = pd.concat(frames, ignore_index=True)
     runs["test_error"] = runs["test_error"] / 100  # toy errors are in %
     runs["test_acc"] = 1 - runs["test_error"]
-    grouped = runs.groupby(["k", "rate"])
-    table = grouped[metrics].agg(["mean", "std"])
-    table.columns = [f"{m}_{s}" for m, s in table.columns]
-    table = table.join(grouped["run"].size().rename("runs")).join(grouped["epochs"].mean().rename("epochs_mean"))
-    table = table.reset_index()
+    runs["id"] = range(len(runs))
+    table = group_runs(runs, ["k", "rate"], metrics + ["epochs"], seed="run", label=None).groups
+    table = table.rename(columns={"n": "runs"}).drop(columns=["epochs_std", "epochs_lo", "epochs_hi"])
     table["method"] = [f"tunable:k={k:g}" for k in table["k"]]
     table["objective"] = [f"k = {k:g}" for k in table["k"]]
     table = table.sort_values(["k", "rate"], ascending=[False, True], kind="stable")
-    return table[cols + [c for c in table.columns if c not in cols]].reset_index(drop=True)
+    return table[cols + [c for c in table.columns if c not in cols + ["group", "run_ids"]
+                         and not c.startswith("n_")]].reset_index(drop=True)
 
 
 _SHOWN = {  # table column -> header, for printing (fractions shown in %)
@@ -149,3 +150,34 @@ def format_table(table: pd.DataFrame) -> pd.DataFrame:
         out[header] = [("–" if not math.isfinite(m) else f"{m:.{digits}f}" if not math.isfinite(s)
                         else f"{m:.{digits}f} ± {s:.{digits}f}") for m, s in zip(mean, std)]
     return out
+
+
+TOY_TAG = "label noise"  # toy runs launched by a label-noise comparison are named "label noise · ..."
+
+
+def saved_comparisons(store) -> list[dict]:
+    """The comparisons a run store holds, newest first: one per launch (the store's group id), MNIST
+    ones (kind "noise") and toy ones (kind "toy", named TOY_TAG or trained on noisy labels). Each is
+    {"key": "mnist:<group>" | "toy:<group>", "ids", "created", "label"}; the label names what was run
+    (never its status, which changes while it trains)."""
+    out = []
+    for kind, runs in (("mnist", store.list_runs(kind="noise")), ("toy", store.list_runs(kind="toy"))):
+        if runs.empty:
+            continue
+        if kind == "toy":
+            noisy = runs.get("cfg.label_noise", pd.Series(0.0, index=runs.index)).fillna(0) > 0
+            runs = runs[runs["label"].str.startswith(TOY_TAG) | noisy]
+            rate_col, what = "cfg.label_noise", "Toy"
+        else:
+            rate_col, what = "cfg.train.noise.rate", "MNIST"
+        groups = [g if isinstance(g, str) and g else f"run{i}" for g, i in zip(runs["group_id"], runs["id"])]
+        for group, part in runs.groupby(groups, sort=False):
+            rates = sorted(part.get(rate_col, pd.Series([0.0])).fillna(0.0).unique())
+            noise = ""
+            if kind == "mnist":
+                kinds = sorted(set(part.get("cfg.train.noise.kind", pd.Series(["symmetric"]))) - {"none"})
+                noise = (", ".join(kinds) or "clean") + " "
+            out.append(dict(key=f"{kind}:{group}",
+                            ids=sorted(int(i) for i in part["id"]), created=part["created_at"].min(),
+                            label=f"{what} · {noise}{', '.join(f'{r:.0%}' for r in rates)} noise · {len(part)} runs"))
+    return sorted(out, key=lambda e: e["created"], reverse=True)

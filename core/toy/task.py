@@ -249,6 +249,18 @@ def submit(lab: Lab, cfg: ToyConfig, owner: str, name: str | None = None,
                       executor=executor, meta={"alpha": cfg.alpha, "label_noise": cfg.label_noise})
 
 
+def submit_group(lab: Lab, cfgs: list[ToyConfig], owner: str, names: list[str],
+                 executor: Executor | None = None) -> Launched:
+    """Queue several toy experiments as one launch (e.g. one per label-noise rate of a comparison):
+    each is its own run and job, and all share one group id in the store, so they are read back together."""
+    if not cfgs or len(names) != len(cfgs):
+        raise ValueError("give one name per toy configuration")
+    groups = [toy_group(cfg) for cfg in cfgs]
+    configs = [to_jsonable(dataclasses.asdict(cfg)) for cfg in cfgs]
+    return lab.launch(KIND, groups, configs, list(names), device=str(float64_device(cfgs[0].device)), owner=owner,
+                      name=names[0], executor=executor, meta={"alpha": cfgs[0].alpha})
+
+
 def run_here(lab: Lab, cfg: ToyConfig, name: str | None = None, executor: Executor | None = None,
                  cancel=None, on_event: Callable[[int, Event], None] | None = None) -> SavedToy:
     """Train now on the calling thread (a CLI's main thread: Ctrl-C stops it, keeping what is
