@@ -77,3 +77,27 @@ def test_estimate_grows_with_work():
     big = estimate_seconds([TrainConfig(hidden=(800,), epochs=10)], DataConfig(device="cpu"))
     assert 0 < small < big
     assert estimate_seconds([TrainConfig(hidden=(800,), epochs=10)] * 2, DataConfig(device="cpu")) > big
+
+
+def test_fit_is_run_here_through_the_lab(lab):
+    """fit (the library API) trains through the Lab: given a lab, every run is saved in its store with
+    the same status and epochs fit returns; the trained weights come back in memory, never stored."""
+    from core.mnist import fit
+
+    configs = [TrainConfig(hidden=(8,), k=k, lr=0.1, epochs=2) for k in (0.5, 1.0)]
+    seen = []
+    results = fit(configs, TINY, on_epoch=seen.append, lab=lab)
+    runs = lab.store.list_runs(kind="mnist")
+    assert sorted(runs["status"]) == ["done", "done"] and len(seen) == 4
+    assert [e.status for e in seen if e.index == 0] == ["running", "done"]
+    assert all(r.state is not None and r.status == "done" for r in results)
+    assert "state" not in str(lab.store.get_run(int(runs["id"].iloc[0])).get("result"))
+
+
+def test_failed_and_interrupted_runs_keep_their_status_when_read_back(lab):
+    """load returns each run's stored status: a failed run reads "failed", not "stopped"."""
+    configs = [TrainConfig(hidden=(8,), epochs=1)]
+    run_ids, _ = run_mnist(lab, configs, TINY)
+    run_id = lab.store.create_run("mnist", {"train": configs[0].to_dict(), "data": {}}, "x")
+    lab.store.finish(run_id, "failed", error="boom")
+    assert [r.status for r in load_results(lab.store, [run_ids[0], run_id])] == ["done", "failed"]

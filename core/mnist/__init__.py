@@ -1,10 +1,14 @@
-"""The MLP experiments of Keren, Sabato & Schuller (AAAI 2017, Section 6): MNIST and the paper's
-other image sets, trained as batched grids, with the selection protocol in core.mnist.selection.
+"""The MLP experiments of Keren, Sabato & Schuller (AAAI 2017, Section 6) on every image set of
+core.data (MNIST, Fashion-MNIST, CIFAR-10/100, SVHN: `DataConfig.dataset`), trained as batched
+grids, with the selection protocol in core.mnist.selection. (The package keeps the paper's name
+for its headline experiment; renaming it would break every saved command and import.)
 
-- `config`   TrainConfig, DataConfig, METRIC_KEYS, ConfigError
-- `trainer`  BatchTrainer: many runs of one architecture as one stacked model
-- `training` the events of one group (`train_events`, the engine task `train_group`) and `fit`
-- `task`     on the engine: submit (pages), run_here (CLIs), load
+- `config`    TrainConfig, DataConfig, METRIC_KEYS, ConfigError
+- `trainer`   BatchTrainer: the batched model and optimizer that train many runs as one
+- `training`  the events of one group (`train_events`) and the engine task (`train_group`)
+- `task`      the verbs every experiment has: submit (pages), run_here (CLIs), load; and `fit`,
+              run_here for library use (an in-memory run store, trained weights kept)
+- `selection` the paper's protocol: lr per k, then k, on validation
 - `__main__` `python -m core.mnist train|select ...`
 
     from core.mnist import DataConfig, TrainConfig, fit
@@ -12,10 +16,12 @@ other image sets, trained as batched grids, with the selection protocol in core.
 """
 
 from core.mnist.config import DIVERGENCE_CE, METRIC_KEYS, NUM_CLASSES, ConfigError, DataConfig, TrainConfig
-from core.mnist.training import EpochEvent, GroupSpec, RunResult, fit, groups_of, train_events, train_group
+from core.mnist.task import fit, load, run_here, submit
+from core.mnist.training import EpochEvent, GroupSpec, RunResult, groups_of, train_events, train_group
 from core.mnist.trainer import BatchTrainer, epoch_order
 
 __all__ = [
     "DIVERGENCE_CE", "METRIC_KEYS", "NUM_CLASSES", "BatchTrainer", "ConfigError", "DataConfig", "EpochEvent",
-    "GroupSpec", "RunResult", "TrainConfig", "epoch_order", "fit", "groups_of", "train_events", "train_group",
+    "GroupSpec", "RunResult", "TrainConfig", "epoch_order", "fit", "groups_of", "load", "run_here", "submit",
+    "train_events", "train_group",
 ]

@@ -17,14 +17,20 @@ run shows in the dashboard and a page's run reads the same in `python -m core.ru
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 from collections.abc import Callable, Sequence
 
+import torch
+
+from core.data import MnistSplit
 from core.device import pick_device
-from core.engine.executors import Event, Executor
+from core.engine.executors import Epoch, Event, Executor, Finished
 from core.engine.lab import Lab, Launched
+from core.engine.status import DIVERGED, eta_seconds
 from core.engine.store import RunStore
-from core.mnist.config import DataConfig, TrainConfig
-from core.mnist.training import RunResult, groups_of
+from core.mnist.config import ConfigError, DataConfig, TrainConfig
+from core.mnist.training import MAX_MODELS, EpochEvent, RunResult, groups_of
 
 FLOPS_PER_S = {"cpu": 3e10, "cuda": 3e12, "mps": 5e11}  # rough sustained rates for small-batch MLP training
 STARTUP_S = 8.0  # loading the data and warming up, once per group
@@ -61,6 +67,77 @@ def run_here(lab: Lab, configs: Sequence[TrainConfig], data: DataConfig, *, kind
     by_position = dict(zip(order, launched.run_ids))
     run_ids = [by_position[i] for i in range(len(configs))]
     return run_ids, load(lab.store, run_ids)
+
+
+class _EpochRelay:
+    """Turns the Lab's events into fit's EpochEvents: an epoch's event waits for the next event,
+    which may say it was the run's last (its status is then "done" or "diverged")."""
+
+    def __init__(self, configs: Sequence[TrainConfig], positions: list[list[int]],
+                 on_epoch: Callable[[EpochEvent], None] | None) -> None:
+        self.configs, self.positions, self.on_epoch = configs, positions, on_epoch
+        self.total = sum(c.epochs for c in configs)
+        self.done, self.start, self.pending = 0, time.perf_counter(), None
+        self.epochs = [0] * len(configs)
+
+    def flush(self, status: str = "running") -> None:
+        if self.pending is not None and self.on_epoch is not None:
+            self.on_epoch(dataclasses.replace(self.pending, status=status))
+        self.pending = None
+
+    def __call__(self, gi: int, event: Event) -> None:
+        if not isinstance(event, (Epoch, Finished)):
+            return
+        pos = self.positions[gi][event.index]
+        last = isinstance(event, Finished) and self.pending is not None and self.pending.index == pos
+        self.flush(event.status if last else "running")
+        if isinstance(event, Finished):
+            self.done += self.configs[pos].epochs - self.epochs[pos]
+            return
+        self.epochs[pos] += 1
+        self.done += 1
+        fraction = self.done / self.total
+        eta = eta_seconds(time.perf_counter() - self.start, fraction, 0.0) or 0.0
+        self.pending = EpochEvent(pos, self.configs[pos], event.epoch, dict(event.metrics), "running", fraction, eta)
+
+
+def fit(configs: Sequence[TrainConfig], data: DataConfig | None = None,
+        on_epoch: Callable[[EpochEvent], None] | None = None, cancel: threading.Event | None = None,
+        device: str | torch.device | None = None, *, max_models: int = MAX_MODELS, split: MnistSplit | None = None,
+        lab: Lab | None = None) -> list[RunResult]:
+    """Train every configuration in this process, through the Lab like every other run (Lab.run_here;
+    an in-memory run store unless `lab` is given); one RunResult per config, in order, with its
+    trained weights in `.state` (not for diverged runs).
+
+    Runs sharing (hidden, activation, batch_size, epochs) train together as one batched model (at
+    most `max_models` at a time). `on_epoch(EpochEvent)` follows every epoch of every run. Setting
+    `cancel` stops within one step: unfinished runs end "stopped" with their finished epochs.
+    `device` overrides `data.device`; `split` reuses loaded data (on that device). Raises
+    ConfigError on bad configs."""
+    configs = list(configs)
+    if not configs or not all(isinstance(c, TrainConfig) for c in configs):
+        raise ConfigError("fit needs a non-empty list of TrainConfig")
+    dev = pick_device(device if device is not None else (data or DataConfig()).device)
+    data = dataclasses.replace(data or DataConfig(), device=str(dev))
+    if split is not None and split.train_x.device.type != dev.type:
+        raise ConfigError(f"split lives on {split.train_x.device}, but training runs on {dev}")
+    groups, order = groups_of(configs, data, max_models, split=split, keep_state=True)
+    positions, at = [], 0
+    for group in groups:
+        positions.append(order[at: at + group.size])
+        at += group.size
+    lab = lab or Lab(store=RunStore(":memory:"))
+    records, labels = _records(configs, data, order)
+    relay = _EpochRelay(configs, positions, on_epoch)
+    launched = lab.run_here("mnist", groups, records, labels, device=str(dev), cancel=cancel, on_event=relay)
+    relay.flush()
+    by_position = dict(zip(order, launched.run_ids))
+    results = load(lab.store, [by_position[i] for i in range(len(configs))])
+    for group, part in zip(groups, positions):
+        for index, pos in enumerate(part):
+            if results[pos].status != DIVERGED:
+                results[pos].state = group.spec.states.get(index)
+    return results
 
 
 def load(store: RunStore, run_ids: Sequence[int]) -> list[RunResult]:

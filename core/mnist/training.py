@@ -23,7 +23,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import pandas as pd
@@ -105,6 +105,8 @@ class GroupSpec:
     configs: tuple[TrainConfig, ...]
     data: DataConfig
     record: RecorderFactory | None = None  # per-example recording while training (core.datamap); None = none
+    split: MnistSplit | None = field(default=None, compare=False)  # data already loaded (in-process only)
+    states: dict | None = field(default=None, compare=False)  # filled with {index: weights} when given (in-process)
 
 
 def group_positions(configs: Sequence[TrainConfig], max_models: int = MAX_MODELS) -> list[list[int]]:
@@ -218,83 +220,28 @@ def train_group(spec: GroupSpec, cancel: threading.Event) -> Iterator[Event]:
     """The engine task: load the data on this worker's device, then train_events."""
     device = pick_device(spec.data.device)
     yield Progress(0.0, f"loading {spec.data.dataset} on {device}…")
-    split = load_data(spec.data, device)
+    split = spec.split if spec.split is not None else load_data(spec.data, device)
     yield Progress(0.0, f"training {len(spec.configs)} run(s) on {device}…")
-    yield from train_events(spec.configs, split, spec.data.train_eval, cancel, record=spec.record)
+    keep = spec.states is not None
+    for event in train_events(spec.configs, split, spec.data.train_eval, cancel, keep_state=keep, record=spec.record):
+        if keep and isinstance(event, Finished) and isinstance(event.result, dict) and "state" in event.result:
+            spec.states[event.index] = event.result["state"]  # the weights stay in memory, never in the store
+            event = dataclasses.replace(event, result=None)
+        yield event
 
 
 def groups_of(configs: Sequence[TrainConfig], data: DataConfig, max_models: int = MAX_MODELS,
-              record: RecorderFactory | None = None) -> tuple[list[Group], list[int]]:
+              record: RecorderFactory | None = None, split: MnistSplit | None = None,
+              keep_state: bool = False) -> tuple[list[Group], list[int]]:
     """The engine groups of a grid, and the order of `configs` they cover (group by group); `record`
-    goes to every group (see train_events)."""
+    goes to every group (see train_events). In-process only: `split` reuses loaded data, and
+    `keep_state` collects each run's weights in its group's `spec.states`."""
     device = str(pick_device(data.device))
     data = dataclasses.replace(data, device=device)
     groups, order = [], []
     for pos in group_positions(configs, max_models):
         part = tuple(configs[i] for i in pos)
-        groups.append(Group(train_group, GroupSpec(part, data, record), len(part), f"{len(part)} run(s) · {part[0].arch}",
+        groups.append(Group(train_group, GroupSpec(part, data, record, split, {} if keep_state else None), len(part), f"{len(part)} run(s) · {part[0].arch}",
                             cost=sum(c.epochs for c in part), gpu=device.startswith("cuda")))
         order += pos
     return groups, order
-
-
-def fit(
-    configs: Sequence[TrainConfig],
-    data: DataConfig | None = None,
-    on_epoch: Callable[[EpochEvent], None] | None = None,
-    cancel: threading.Event | None = None,
-    device: str | torch.device | None = None,
-    *,
-    max_models: int = MAX_MODELS,
-    split: MnistSplit | None = None,
-) -> list[RunResult]:
-    """Train every configuration in this process; return one RunResult per config, in order.
-
-    Runs sharing (hidden, activation, batch_size, epochs) train together as one batched model (at
-    most `max_models` at a time). `on_epoch(EpochEvent)` is called after every epoch of every run.
-    Setting `cancel` stops within one step: unfinished runs get status "stopped" and keep their
-    finished epochs. `device` overrides `data.device`. `split` reuses already loaded data (it must
-    live on the chosen device). Raises ConfigError on bad configs, and core.data's
-    MnistUnavailableError when the data cannot be loaded.
-    """
-    configs = list(configs)
-    if not configs or not all(isinstance(c, TrainConfig) for c in configs):
-        raise ConfigError("fit needs a non-empty list of TrainConfig")
-    data = data or DataConfig()
-    dev = pick_device(device if device is not None else data.device)
-    if split is None:
-        split = load_data(data, dev)
-    elif split.train_x.device.type != dev.type:
-        raise ConfigError(f"split lives on {split.train_x.device}, but training runs on {dev}")
-    total, done, start = sum(c.epochs for c in configs), 0, time.perf_counter()
-    results: list[RunResult | None] = [None] * len(configs)
-    histories: list[list[dict]] = [[] for _ in configs]
-    pending: list[EpochEvent] = []  # an epoch's event waits for the next one, which may say it was the run's last
-
-    def flush(status: str = "running") -> None:
-        if pending and on_epoch is not None:
-            on_epoch(dataclasses.replace(pending[0], status=status))
-        pending.clear()
-
-    for group in group_positions(configs, max_models):
-        if cancel is not None and cancel.is_set():
-            break
-        group_start = time.perf_counter()
-        for event in train_events([configs[i] for i in group], split, data.train_eval, cancel, keep_state=True):
-            last = isinstance(event, Finished) and pending and pending[0].index == group[event.index]
-            flush(event.status if last else "running")
-            if isinstance(event, Epoch):
-                pos = group[event.index]
-                histories[pos].append(event.metrics)
-                done += 1
-                fraction = done / total
-                eta = eta_seconds(time.perf_counter() - start, fraction, 0.0) or 0.0
-                pending.append(EpochEvent(pos, configs[pos], event.epoch, dict(event.metrics), "running", fraction, eta))
-            elif isinstance(event, Finished):
-                pos = group[event.index]
-                done += configs[pos].epochs - len(histories[pos])
-                state = (event.result or {}).get("state") if event.status != DIVERGED else None
-                results[pos] = RunResult(configs[pos], event.status, histories[pos], str(dev),
-                                         time.perf_counter() - group_start, state)
-        flush()
-    return [r or RunResult(c, STOPPED, histories[i], str(dev), 0.0) for i, (r, c) in enumerate(zip(results, configs))]
