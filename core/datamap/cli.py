@@ -105,7 +105,7 @@ def body(args: argparse.Namespace) -> int:
         launched, dyn = None, None
         print(f"error: {exc}", file=sys.stderr)
     runs = lab.store.list_runs(kind=KIND, group_id=launched.launch_id) if launched else pd.DataFrame()
-    code = exit_status(runs.get("status", []), runs.get("error", []))
+    code = exit_status(runs.get("status", []), [e for e in runs.get("error", []) if isinstance(e, str)])
     if dyn is None:
         return code or 1
     dyn.save(args.npz)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.data import load_dataset
 from core.datamap import metrics
 
 DYNAMICS_DIR = "dynamics"  # folder next to runs.sqlite holding the run files
@@ -51,13 +52,15 @@ class RunDynamics:
     config: dict = field(default_factory=dict)  # the run's TrainConfig.to_dict()
 
 
-def save_arrays(path: Path, arrays: dict) -> None:
-    """np.savez to a temp file in the same folder, then os.replace: never a half-written file."""
+def save_arrays(path: Path, arrays: dict, compress: bool = False) -> None:
+    """np.savez (or savez_compressed) to a temp file in the same folder, then os.replace: never a
+    half-written file. The file is readable by all, as an ordinary new file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            (np.savez_compressed if compress else np.savez)(fh, **arrays)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -109,8 +112,9 @@ class Dynamics:
     def epochs(self) -> int:
         return self.p_given.shape[1]
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write the command's OUT.npz (see the module docstring for its contract)."""
+    def save(self, path: str | os.PathLike, compress: bool = False) -> None:
+        """Write the command's OUT.npz (see the module docstring for its contract); `compress` for a
+        smaller file that loads slower (the bundled example)."""
         scores = metrics.per_example(self)
         arrays = {
             "index": self.index.astype(np.int64), "given_label": self.given_label.astype(np.int64),
@@ -122,7 +126,7 @@ class Dynamics:
         }
         if self.cv_probs is not None:
             arrays["cv_probs"] = self.cv_probs.astype(np.float32)
-        save_arrays(Path(path), arrays)
+        save_arrays(Path(path), arrays, compress)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Dynamics":
@@ -166,3 +170,22 @@ def combine(runs: list[RunDynamics], noise: str = "clean", run_ids: list[int] | 
         dataset=first.dataset, noise=noise, run_ids=[run_ids[i] for i in order] if run_ids else [],
         cv_probs=cv_probs,
     )
+
+
+CLASS_NAMES = {  # what the labels mean, where digits are not self-explanatory
+    "fashion-mnist": ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                      "ankle boot"),
+    "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+}
+
+
+def class_names(dataset: str, num_classes: int = 10) -> list[str]:
+    """Names of the classes 0..num_classes-1 ("3" for a digit, "coat" for Fashion-MNIST's 4)."""
+    names = CLASS_NAMES.get(dataset)
+    return list(names) if names and len(names) == num_classes else [str(c) for c in range(num_classes)]
+
+
+def training_images(dataset: str, index: np.ndarray, data_dir: str | None = None) -> np.ndarray:
+    """The data set's standard training images at `index`, uint8 (n, H, W) or (n, H, W, 3)
+    (core.data.load_dataset; DatasetUnavailableError when it cannot be loaded)."""
+    return load_dataset(dataset, data_dir=data_dir).train_x[np.asarray(index, dtype=np.int64)]

@@ -123,6 +123,17 @@ def given_up(dyn, scores: dict[str, np.ndarray], low: float = 0.5, learned: floa
     return out
 
 
+def lagging(dyn, scores: dict[str, np.ndarray], slot: int) -> np.ndarray:
+    """Clean examples whose confidence at k slot `slot` trails the reference k's (reference_slot),
+    largest gap first: the softer version of given_up, for when nothing was strictly given up."""
+    ref = reference_slot(dyn.k)
+    if ref is None or ref == slot:
+        return np.array([], dtype=np.int64)
+    gap = scores["confidence"][ref] - scores["confidence"][slot]
+    chosen = np.flatnonzero(~dyn.flipped & (gap > 0))
+    return chosen[np.argsort(-gap[chosen], kind="stable")]
+
+
 RANKINGS = {  # score name -> (how the gallery ranks by it, what it means); "first" = hardest first
     "confidence": ("ascending", "lowest confidence: p(given label) stayed low"),
     "aum": ("ascending", "lowest AUM: another class kept a larger logit"),

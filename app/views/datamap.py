@@ -1,0 +1,430 @@
+"""Example lens: what did k do to each training example? Data maps, the hardest images, whom each k
+ignores, and how well each k's training dynamics find the flipped labels (core.datamap)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from app.live import executor_choice, live_jobs
+from app.plots import datamap as charts
+from app.plots import run_curves
+from app.state import fmt_seconds, get_lab, session_id
+from app.widgets import k_values, pick_saved
+from core.curves import format_k, parse_k
+from core.data import DatasetUnavailableError, dataset_names, load_dataset
+from core.datamap import detection, metrics
+from core.datamap.experiment import DatamapConfig, estimate_seconds, launches, load_launch, submit_datamap
+from core.datamap.io import Dynamics, DynamicsFileError, class_names
+from core.engine.queue import QueueFullError
+from core.labelnoise import NoiseSpec
+from core.mnist.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "assets" / "datamap_example.npz"  # the Quick preset's result, shown before any launch
+EXAMPLE_ID = "example"
+lab = get_lab()
+NOISE_KINDS = ("none", "symmetric", "asymmetric")
+PRESETS = {  # what a preset puts in the form (and launches)
+    "quick": dict(ds="mnist", noise="symmetric", rate=0.4, k=["1/4", "1"], ntrain=4000, epochs=10, seed=0, lr=0.03),
+    "fashion": dict(ds="fashion-mnist", noise="none", rate=0.0, k=["1/4", "1"], ntrain=4000, epochs=10, seed=0,
+                    lr=0.03),
+}
+FORM = PRESETS["quick"]
+
+
+def _int_in(lo: int, hi: int):
+    def read(text: str) -> int:
+        value = int(text)
+        if not lo <= value <= hi:
+            raise ValueError
+        return value
+    return read
+
+
+def _one_of(options):
+    def read(text: str) -> str:
+        if text not in options:
+            raise ValueError
+        return text
+    return read
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise ValueError
+    return value
+
+
+def _lr(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 10:
+        raise ValueError
+    return value
+
+
+URL = {  # URL parameter -> (reader raising ValueError, rule said when it cannot be used)
+    "launch": (lambda t: t if t == EXAMPLE_ID or (len(t) == 8 and all(c in "0123456789abcdef" for c in t))
+               else int("x"), "a launch id or 'example'"),
+    "score": (_one_of(tuple(metrics.RANKINGS)), "one of " + ", ".join(metrics.RANKINGS)),
+    "gk": (lambda t: format_k(parse_k(t)), "a k value, e.g. 1/4"),
+    "n": (_int_in(4, 48), "a whole number from 4 to 48"),
+    "img": (_int_in(0, 10**6), "an image number"),
+    "ds": (_one_of(dataset_names()), "one of " + ", ".join(dataset_names())),
+    "noise": (_one_of(NOISE_KINDS), "none, symmetric or asymmetric"),
+    "rate": (_rate, "a number in [0, 1)"),
+    "ntrain": (_int_in(500, 50_000), "a whole number from 500 to 50,000"),
+    "epochs": (_int_in(2, 50), "a whole number from 2 to 50"),
+    "seed": (_int_in(0, 10**6), "a whole number from 0 to 1,000,000"),
+    "lr": (_lr, "a number in (0, 10]"),
+}
+
+
+def read_url() -> None:
+    """Once per session, before the widgets: usable URL values go into the widgets' state; each
+    unusable one is named in a warning (and the default is shown)."""
+    if st.session_state.get("dm_url_read"):
+        return
+    st.session_state["dm_url_read"] = True
+    notes = []
+    for key, (read, rule) in URL.items():
+        if key in st.query_params:
+            try:
+                st.session_state[f"dm_{key}"] = read(st.query_params[key])
+            except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+                notes.append(f"`{key}={st.query_params[key]}` cannot be used ({key} must be {rule}); showing the "
+                             "default instead.")
+    st.session_state["dm_url_notes"] = notes
+
+
+def set_defaults() -> None:
+    """Every widget's value lives in session state (set here when missing), so no widget is given both a
+    default and a state value."""
+    for key in ("ds", "noise", "rate", "ntrain", "epochs", "seed", "lr"):
+        st.session_state.setdefault(f"dm_{key}", FORM[key])
+    st.session_state.setdefault("dm_score", "confidence")
+    st.session_state.setdefault("dm_n", 12)
+
+
+def write_url() -> None:
+    """Every setting back into the URL, so the link reopens this view."""
+    for key in URL:
+        value = st.session_state.get(f"dm_{key}")
+        if value is not None and st.query_params.get(key) != str(value):
+            st.query_params[key] = str(value)
+
+
+def _preset(name: str) -> None:
+    p = PRESETS[name]
+    st.session_state.update({f"dm_{key}": value for key, value in p.items() if key != "k"})
+    st.session_state["dm_k"] = list(p["k"])
+    st.session_state["dm_autolaunch"] = True
+
+
+def launch_form() -> None:
+    """The form: presets, settings, Launch (runs go through the Lab like every page's)."""
+    with st.container(border=True):
+        st.markdown("**Launch**")
+        c1, c2, c3 = st.columns([1.4, 1.6, 3])
+        c1.button("Quick: MNIST, 40% noise", key="dm_quick", type="primary", on_click=_preset, args=("quick",),
+                  help="k ∈ {1/4, 1}, 4,000 images, 40% of labels flipped, 10 epochs: about a minute on 2 CPU cores")
+        c2.button("Fashion-MNIST, clean labels", key="dm_fashion", on_click=_preset, args=("fashion",),
+                  help="The same without noise: which real images does each k find hard?")
+        c3.caption("A preset fills the form and launches it at once. Every k starts from the same weights and "
+                   "sees the same images in the same order.")
+        a, b, c, d = st.columns(4)
+        ds = a.selectbox("Data set", dataset_names(), key="dm_ds")
+        noise = b.selectbox("Label noise", NOISE_KINDS, key="dm_noise")
+        rate = c.number_input("Noise rate", 0.0, 0.95, step=0.05, key="dm_rate", disabled=noise == "none")
+        lr = d.number_input("Learning rate", 0.0001, 10.0, format="%g", key="dm_lr",
+                            help="One rate for every k (the update's scale changes with k).")
+        ks = k_values("k values (one network each)", key="dm_k", default=FORM["k"], url=True)
+        a, b, c = st.columns(3)
+        n_train = a.number_input("Training images", 500, 50_000, step=500, key="dm_ntrain",
+                                 help="The first n of the data set's standard training images.")
+        epochs = b.number_input("Epochs", 2, 50, step=1, key="dm_epochs")
+        seed = c.number_input("Seed", 0, 10**6, step=1, key="dm_seed")
+        executor, problem = executor_choice("dm")
+        cfg = None
+        try:
+            if ks.blocked or not ks.values:
+                raise ConfigError("choose at least one k (and correct any entry marked in red)")
+            spec = NoiseSpec(noise, 0.0 if noise == "none" else float(rate))
+            cfg = DatamapConfig(dataset=ds, noise=spec, ks=tuple(ks.values), lrs=(float(lr),), n_train=int(n_train),
+                                epochs=int(epochs), seed=int(seed))
+        except (ConfigError, ValueError) as exc:
+            problem = problem or str(exc)
+        c1, c2 = st.columns([1, 5])
+        go = c1.button("Launch", key="dm_launch_button", type="primary", disabled=bool(problem))
+        if problem:
+            c2.error(f"Cannot launch: {problem}")
+        else:
+            c2.caption(f"{len(cfg.ks)} network(s) + a {cfg.folds}-fold cross-validated reference for cleanlab · "
+                       f"roughly {fmt_seconds(estimate_seconds(cfg))}")
+        if (go or st.session_state.pop("dm_autolaunch", False)) and cfg is not None:
+            try:
+                launched = submit_datamap(lab, cfg, owner=session_id(), executor=executor)
+                st.session_state["dm_launch"] = launched.launch_id
+                st.toast(f"Queued {len(launched.run_ids)} run(s).")
+            except (ConfigError, ValueError, QueueFullError) as exc:
+                c2.error(f"Cannot launch: {exc}")
+        st.session_state.pop("dm_autolaunch", None)
+
+
+def draw_live(job) -> None:
+    """Test error of each k while it trains (from the job: no database read per poll)."""
+    rows = [{"run_id": rid, **row} for rid, curve in job.data.get("curves", {}).items() for row in curve]
+    if rows:
+        configs = job.meta["configs"]
+        ks = {rid: c["train"]["k"] for rid, c in configs.items() if "train" in c}
+        labels = {rid: f"k = {format_k(k)}" for rid, k in ks.items()}
+        st.plotly_chart(run_curves(pd.DataFrame(rows), labels, "train_error", "Training error against the given "
+                                   "labels (live)", "training error (%)", ks, percent=True), key=f"dm_live_{job.id}")
+
+
+@st.cache_data(show_spinner="Reading the recorded dynamics…", max_entries=8)
+def _load(launch: str, signature: str) -> Dynamics:
+    """A launch's Dynamics (signature: its runs' statuses, so a finished run is read again)."""
+    return Dynamics.load(EXAMPLE) if launch == EXAMPLE_ID else load_launch(lab.store, launch)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _analyse(launch: str, signature: str) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    dyn = _load(launch, signature)
+    scores = metrics.per_example(dyn)
+    return scores, pd.DataFrame(metrics.per_k_table(dyn, scores)), detection.detection_table(dyn, scores)
+
+
+@st.cache_resource(show_spinner="Loading the images…", max_entries=4)
+def _images(dataset: str) -> np.ndarray | str:
+    """All standard training images of the data set (uint8), or why they cannot be shown."""
+    try:
+        return load_dataset(dataset).train_x
+    except DatasetUnavailableError as exc:
+        return str(exc)
+
+
+def pick_result() -> tuple[str, str] | None:
+    """The launch to read (newest first, the bundled example last) and its status signature."""
+    table = launches(lab.store)
+    labels = {r.launch: f"{r.created_at:%d %b %H:%M} · {r.dataset} · {r.noise} · k = "
+                        f"{', '.join(format_k(k) for k in r.ks)} · {r.n_train:,} images · {r.epochs} epochs · "
+                        f"{r.done} of {r.runs} runs done" for r in table.itertuples()}
+    labels[EXAMPLE_ID] = "Bundled example: the Quick preset on a shared 2-core CPU (not one of your runs)"
+    wanted = st.session_state.get("dm_launch")
+    if wanted is not None and wanted not in labels:
+        st.warning(f"Launch `{wanted}` is not in this lab's run store; showing the newest result instead.")
+        st.session_state.pop("dm_launch")
+    launch = pick_saved("Result to read", labels, "dm_launch", default=[next(iter(labels))])
+    if launch == EXAMPLE_ID:
+        return launch, "bundled"
+    runs = table[table["launch"] == launch]
+    return launch, f"{int(runs['ended'].iloc[0])}/{int(runs['runs'].iloc[0])}"
+
+
+def _thumb(images: np.ndarray, i: int, scale: int = 3) -> np.ndarray:
+    """An image enlarged `scale` times with sharp pixels."""
+    return np.repeat(np.repeat(images[int(i)], scale, 0), scale, 1)
+
+
+def _describe(dyn: Dynamics, names: list[str], pos: int) -> str:
+    given, true = int(dyn.given_label[pos]), int(dyn.true_label[pos])
+    flip = f" · true **{names[true]}** (flipped)" if given != true else ""
+    return f"#{int(dyn.index[pos])} · given **{names[given]}**{flip}"
+
+
+def notebook(dyn: Dynamics, per_k: pd.DataFrame, found: pd.DataFrame) -> None:
+    """What this launch shows, in sentences written from its numbers."""
+    ks = ", ".join(format_k(k) for k in dyn.k)
+    noisy = bool(dyn.flipped.any())
+    lines = [f"**{dyn.dataset}**, {len(dyn.index):,} training images, {dyn.noise} labels, {dyn.epochs} epochs, "
+             f"one network per k = {ks} (same start, same order)."]
+    if noisy:
+        share = ", ".join(f"{100 * r.push_share_flipped_last:.0f}% at k = {format_k(r.k)}" for r in per_k.itertuples())
+        lines.append(f"Flipped images are {100 * dyn.flipped.mean():.0f}% of the set; in the last epoch they took "
+                     f"{share} of the total push |ε_y|^k.")
+        conf = ", ".join(f"{r.confidence_clean:.2f} / {r.confidence_flipped:.2f} (k = {format_k(r.k)})"
+                         for r in per_k.itertuples())
+        lines.append(f"Mean confidence, clean / flipped: {conf}.")
+        if len(found):
+            best = found[found["k"].notna()].sort_values("auroc", ascending=False).iloc[0]
+            worst = found[found["k"].notna()].sort_values("auroc").iloc[0]
+            lines.append(f"Finding the flips: AUROC {worst.auroc:.3f} ({worst.detector}, k = {format_k(worst.k)}) "
+                         f"to {best.auroc:.3f} ({best.detector}, k = {format_k(best.k)}).")
+    else:
+        hard = ", ".join(f"{r._asdict()['hard-to-learn']:,} (k = {format_k(r.k)})" for r in per_k.itertuples())
+        lines.append(f"No label was flipped: hard-to-learn images per k: {hard}.")
+    st.info("  \n".join(lines))
+
+
+def inspect(dyn: Dynamics, scores: dict, images, names: list[str], pos: int, where: str) -> None:
+    """One image: its labels, each k's confidence and push, and its curves over epochs."""
+    c1, c2, c3 = st.columns([0.8, 2, 2])
+    if isinstance(images, np.ndarray):
+        c1.image(_thumb(images, dyn.index[pos], 4), caption=f"#{int(dyn.index[pos])}")
+    c1.markdown(_describe(dyn, names, pos))
+    for slot, k in enumerate(dyn.k):
+        c1.caption(f"k = {format_k(k)}: confidence {scores['confidence'][slot, pos]:.2f}, AUM "
+                   f"{scores['aum'][slot, pos]:.2f}, forgotten {int(scores['forgetting'][slot, pos])}×, "
+                   f"mean push {scores['push'][slot, pos]:.3f}")
+    p = dyn.p_given[:, :, pos].astype(float)
+    push = metrics.push_curves(dyn.log_eps[:, :, pos:pos + 1], dyn.k_epoch)[:, :, 0]
+    c2.plotly_chart(charts.image_curves(p, dyn.k, "p(given label) over epochs", "p(given label)"),
+                    key=f"dm_{where}_p")
+    c3.plotly_chart(charts.image_curves(np.maximum(push, 1e-8), dyn.k, "Push |ε_y|^k over epochs",
+                                        "push (log scale)", log=True), key=f"dm_{where}_push")
+
+
+
+def section_maps(dyn: Dynamics, scores: dict, images, names: list[str]) -> None:
+    st.subheader("1 · Data maps, one per k")
+    st.caption("Each point is a training image: how sure the network was of its given label on average (confidence) "
+               "and how much that swung between epochs (variability), read from the training pass itself. "
+               f"Regions as in Dataset Cartography: ambiguous above variability {metrics.AMBIGUOUS_VARIABILITY}, else "
+               f"easy-to-learn at confidence ≥ {metrics.EASY_CONFIDENCE}, hard-to-learn below. Click a point to see "
+               "its image.")
+    noisy = dyn.flipped if dyn.flipped.any() else None
+    for start in range(0, len(dyn.k), 2):
+        cols = st.columns(2)
+        for slot in range(start, min(start + 2, len(dyn.k))):
+            fig = charts.data_map(scores["confidence"][slot], scores["variability"][slot], dyn.k[slot],
+                                  index=dyn.index, given=dyn.given_label, true=dyn.true_label, flipped=noisy,
+                                  correctness=scores["correctness"][slot], class_names=names)
+            event = cols[slot - start].plotly_chart(fig, key=f"dm_map_{slot}", on_select="rerun",
+                                                    selection_mode="points")
+            points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+                getattr(getattr(event, "selection", None), "points", [])
+            if points and points[0].get("customdata") is not None:
+                st.session_state["dm_img"] = int(dyn.index[int(points[0]["customdata"])])
+    counts = pd.DataFrame(metrics.region_counts(scores, dyn.flipped))
+    counts["k"] = [format_k(dyn.k[s]) for s in counts["slot"]]
+    table = counts.pivot(index="k", columns="region", values="examples").reindex(columns=list(metrics.REGIONS))
+    if noisy is not None:
+        flips = counts.pivot(index="k", columns="region", values="flipped").reindex(columns=list(metrics.REGIONS))
+        table = table.astype(str) + " (" + flips.astype(str) + " flipped)"
+    st.dataframe(table, key="dm_regions")
+    chosen = st.session_state.get("dm_img")
+    where = np.flatnonzero(dyn.index == chosen) if chosen is not None else []
+    if len(where):
+        st.markdown("**The image you picked**")
+        inspect(dyn, scores, images, names, int(where[0]), "picked")
+
+
+def section_gallery(dyn: Dynamics, scores: dict, images, names: list[str]) -> None:
+    st.subheader("2 · The hardest images")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    score = c1.selectbox("Sorted by", list(metrics.RANKINGS), key="dm_score",
+                         format_func=lambda s: metrics.RANKINGS[s][1])
+    ks = [format_k(k) for k in dyn.k]
+    if st.session_state.get("dm_gk") not in ks:
+        st.session_state["dm_gk"] = ks[0]
+    k_text = c2.selectbox("at k", ks, key="dm_gk")
+    n = c3.number_input("Images", 4, 48, step=4, key="dm_n")
+    slot = ks.index(k_text)
+    chosen = metrics.hardest(scores, score, slot, int(n))
+    if not isinstance(images, np.ndarray):
+        st.warning(f"The images cannot be shown: {images}")
+        return
+    per_row = 6
+    for start in range(0, len(chosen), per_row):
+        cols = st.columns(per_row)
+        for col, pos in zip(cols, chosen[start:start + per_row]):
+            col.image(_thumb(images, dyn.index[pos]), width="stretch")
+            lines = [_describe(dyn, names, pos)] + [
+                f"k = {format_k(k)}: p̄ {scores['confidence'][s, pos]:.2f} · push {scores['push'][s, pos]:.2f}"
+                for s, k in enumerate(dyn.k)]
+            col.caption("  \n".join(lines))
+    options = [int(dyn.index[p]) for p in chosen]
+    pick = st.selectbox("Curves of one of them", options, key="dm_gallery_pick",
+                        format_func=lambda i: f"#{i}")
+    inspect(dyn, scores, images, names, int(np.flatnonzero(dyn.index == pick)[0]), "gallery")
+
+
+def section_ignored(dyn: Dynamics, scores: dict, images, names: list[str]) -> None:
+    st.subheader("3 · Whom each k ignores")
+    if dyn.flipped.any():
+        share = metrics.push_share(dyn)
+        st.plotly_chart(charts.push_share(share, dyn.k, float(dyn.flipped.mean())), key="dm_push_share")
+        st.caption("Above the dotted line, a k spends more of its push on the flipped labels than their share of "
+                   "the data; below it, it ignores them. The push of an example is |ε_y|^k = (1 − p(given))^k.")
+    else:
+        st.caption("No label was flipped here, so every push went to correctly labelled images.")
+    ref = metrics.reference_slot(dyn.k)
+    small = [s for s in range(len(dyn.k)) if dyn.k[s] < 1]
+    if ref is None or not small:
+        st.info("Add k = 1 and a k below 1 to see the clean images a small k gives up on.")
+        return
+    gave_up = metrics.given_up(dyn, scores)
+    for slot in small:
+        strict = gave_up.get(slot, np.array([], dtype=np.int64))
+        shown = strict if len(strict) else metrics.lagging(dyn, scores, slot)
+        head = (f"k = {format_k(dyn.k[slot])} gave up on **{len(strict):,}** clean image(s) that k = "
+                f"{format_k(dyn.k[ref])} learned (confidence below 0.5 at k = {format_k(dyn.k[slot])}, at least 0.5 "
+                f"at k = {format_k(dyn.k[ref])}).")
+        if not len(strict):
+            head += f" Shown instead: the clean images where its confidence trails k = {format_k(dyn.k[ref])}'s most."
+        st.markdown(head)
+        if isinstance(images, np.ndarray) and len(shown):
+            cols = st.columns(8)
+            for col, pos in zip(cols, shown[:8]):
+                col.image(_thumb(images, dyn.index[pos]), width="stretch")
+                col.caption(f"#{int(dyn.index[pos])} · {names[int(dyn.given_label[pos])]}  \n"
+                            f"{scores['confidence'][slot, pos]:.2f} vs {scores['confidence'][ref, pos]:.2f}")
+
+
+HEADERS = {"detector": "detector", "k": "k", "auroc": "AUROC", "precision_at_rate": "precision at the noise rate",
+           "flagged": "flagged", "flag_precision": "precision of flags", "flag_recall": "recall of flags"}
+
+
+def section_detection(dyn: Dynamics, found: pd.DataFrame) -> None:
+    st.subheader("4 · Finding the label errors")
+    if not dyn.flipped.any():
+        st.info("No label was flipped in this launch, so there is nothing to find. Launch with label noise to compare "
+                "each k's confidence and AUM with cleanlab.")
+        return
+    a, b = st.columns([1.2, 1])
+    a.plotly_chart(charts.detection_bars(found), key="dm_detection")
+    table = found.rename(columns=HEADERS)
+    table["k"] = [format_k(k) if pd.notna(k) else "–" for k in found["k"]]
+    b.dataframe(table, hide_index=True, key="dm_detection_table", column_config={
+        h: st.column_config.NumberColumn(format="%.3f") for h in ("AUROC", "precision at the noise rate",
+                                                                  "precision of flags", "recall of flags")})
+    b.caption(f"Scores against the {int(dyn.flipped.sum()):,} known flips. Precision at the noise rate: the share of "
+              "flipped images among the n lowest scores, n = the number of flips. Reference: cleanlab's "
+              "`find_label_issues` and label-quality score on out-of-fold probabilities of a cross-entropy network "
+              "(k = 1) trained on the other folds." + ("" if dyn.cv_probs is not None else
+                                                      " (This launch has no reference run.)"))
+
+
+# ----------------------------------------------------------------------------- the page
+read_url()
+set_defaults()
+st.title("Example lens")
+st.markdown("What did k do to each training example? One network per k trains on the same images, in the same "
+            "order, from the same start; every epoch records, for every image, p(given label), the margin and the "
+            "push |ε_y|^k the update gave it. Small k is said to *ignore* examples it cannot make sense of, large k "
+            "to *chase* them: here you can see which images those are, and whether they are the mislabelled ones.")
+for note in st.session_state.get("dm_url_notes", []):
+    st.warning(note)
+launch_form()
+live_jobs("datamap", draw_live, key="dm", title="Training now")
+picked = pick_result()
+try:
+    dyn = _load(*picked)
+    scores, per_k, found = _analyse(*picked)
+except DynamicsFileError as exc:
+    st.info(f"Nothing recorded to read yet ({exc}). A run's data map appears when it ends.")
+    write_url()
+    st.stop()
+names = class_names(dyn.dataset, int(max(dyn.given_label.max(), dyn.true_label.max())) + 1)
+images = _images(dyn.dataset)
+notebook(dyn, per_k, found)
+section_maps(dyn, scores, images, names)
+section_gallery(dyn, scores, images, names)
+section_ignored(dyn, scores, images, names)
+section_detection(dyn, found)
+write_url()
