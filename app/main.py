@@ -32,6 +32,7 @@ for name, title, icon in (
     ("toy", "Toy experiment", ":material/target:"),
     ("mnist", "MNIST runs", ":material/grid_view:"),
     ("noise", "Label noise", ":material/blur_on:"),
+    ("datamap", "Example lens", ":material/image_search:"),
     ("paper", "Paper tables", ":material/table:"),
 ):
     if (VIEWS / f"{name}.py").exists():
