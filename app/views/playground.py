@@ -1,38 +1,57 @@
-"""Playground: small MLPs on 2-D data, one per k, trained from the same start and animated in the browser.
+"""Playground: one small network per k learns 2-D data live, and a class can steer it while it trains.
 
-Thin skin over core.playground: widgets (each bound to the URL) -> PlaygroundConfig -> run_and_record
-(cached by config; each training is saved in the run store) -> plots.playground_animation, a Plotly
-figure whose frames play in the browser (Play / Pause / slider, no server round trip per frame).
-A preset button fills the form and runs it at once; the first visit plays the form's settings.
+Thin skin over core.playground.LiveSession. Widgets (each bound to the URL, so a link opens the same run) build a
+PlaygroundConfig; a Player per tab (app/components/playground_canvas/player.py) holds its LiveSession; the canvas
+component draws the panels and asks the Player for frames.
+
+Architecture, and why: Play must reach 15+ frames per second and react to a change of k or a click within half a
+second. A Streamlit rerun per frame cannot (a whole-page rerun takes tenths of a second), and st.plotly_chart
+reports no clicks on empty canvas (streamlit#8824). So the canvas is a components-v2 element inside an
+@st.fragment: it draws on an HTML canvas, plays frames at 20 per second, and pulls the next few frames with one
+small request while the last ones play (each request reruns only the fragment: a few milliseconds of server
+work plus the training steps). Training happens only when a visible tab asks, so a hidden or closed tab stops by
+itself; the server keeps at most player.MAX_PLAYERS sessions and the frames are recorded in the browser (400 at most).
+Changing k or the learning rate continues from the current weights; changing the data, network or seeds starts
+a new session from step 0 and says so. The Playground is the one exception to "every run goes through the Lab":
+its runs are tiny interactive steps (milliseconds each, on the CPU, where a GPU's launch latency would exceed
+the work), so they are neither queued nor stored; `python -m core.playground` trains and records whole runs.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable
+import dataclasses
+import math
+import uuid
+from collections.abc import Callable
 
 import streamlit as st
 
-from app import plots
+from app.components.playground_canvas import canvas
+from app.components.playground_canvas.player import Player, registry
 from app.widgets import k_values
 from core.curves import format_k
-from core.device import available_devices
 from core.mlp import parse_widths
-from core.playground import DATASETS, DataConfig, PlaygroundConfig, PlaygroundConfigError, PlaygroundResult
+from core.playground import DATASETS, DataConfig, PlaygroundConfig, PlaygroundConfigError
 from core.playground.cli import command_for
+from core.playground.config import SEEDS
 from core.playground.presets import DEFAULT_PRESET, PRESETS
-from core.playground.runs import last_store_error, run_and_record
 
-QP = "query-params"  # every setting lives in the URL: a link replays the same run
+QP = "query-params"  # every setting lives in the URL: a link opens the same run
 DEFAULT = PRESETS[DEFAULT_PRESET].config
-CHART_KEY = "pg_anim"
-PER_ROW = ("auto", "all", "1", "2", "3")
+CANVAS_KEY = "pg_canvas"
 
 
-def _one_of(choices: Iterable[str]) -> Callable[[str], str]:
-    """A URL reader that accepts exactly `choices` (ValueError otherwise)."""
-    choices = tuple(choices)
+def _number(low: float, high: float, whole: bool = False) -> Callable[[str], float]:
+    """A URL reader for a finite number in [low, high] (whole if asked); ValueError otherwise."""
+    def read(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value) or not low <= value <= high or (whole and value != int(value)):
+            raise ValueError(text)
+        return value
+    return read
 
+
+def _one_of(*choices: str) -> Callable[[str], str]:
     def read(text: str) -> str:
         if text not in choices:
             raise ValueError(text)
@@ -40,207 +59,201 @@ def _one_of(choices: Iterable[str]) -> Callable[[str], str]:
     return read
 
 
-# URL parameter -> (reader raising ValueError, what it must be): links are checked before the widgets read
-# them, because Streamlit drops a value its widget cannot take without a word.
+# URL parameter -> (reader raising ValueError, what it must be). Checked before the widgets read the URL: a bad
+# value is named in a warning (the widget then shows its default). Whole-number fields are float widgets shown
+# as "%.0f": Streamlit's int number_input raises on ?steps=1e309 (int(inf)) before its own range check.
 URL_RULES = {
-    "dataset": (_one_of(DATASETS), f"one of {', '.join(DATASETS)}"),
-    "points": (int, "a whole number"), "outliers": (int, "a whole number"), "steps": (int, "a whole number"),
-    "seed": (int, "a whole number"), "noise": (float, "a number such as 0.2"), "lr": (float, "a number such as 0.03"),
-    "act": (_one_of(("tanh", "relu")), "tanh or relu"), "per_row": (_one_of(PER_ROW), ", ".join(PER_ROW)),
+    "dataset": (_one_of(*DATASETS), f"one of {', '.join(DATASETS)}"),
+    "points": (_number(10, 5000, True), "a whole number from 10 to 5000"),
+    "outliers": (_number(0, 100, True), "a whole number from 0 to 100"),
+    "steps": (_number(1, 5000, True), "a whole number from 1 to 5000"),
+    "seed": (_number(0, 2**31 - 1, True), "a whole number >= 0"),
+    "noise": (_number(0, 0.49), "a fraction from 0 to 0.49"),
+    "lr": (_number(1e-5, 1), "a number in (0, 1], such as 0.03"),
+    "act": (_one_of("tanh", "relu"), "tanh or relu"),
+    "seeds": (_one_of(*map(str, SEEDS)), " or ".join(map(str, SEEDS))),
 }
 
 
 def _form_values(cfg: PlaygroundConfig) -> dict:
     """Widget state that shows `cfg`."""
     d = cfg.data
-    return {"dataset": d.dataset, "points": d.points, "noise": d.label_noise, "outliers": d.outliers,
+    return {"dataset": d.dataset, "points": float(d.points), "noise": d.label_noise, "outliers": float(d.outliers),
             "ks": [format_k(k) for k in cfg.ks], "ks_add": "", "hidden": ", ".join(map(str, cfg.hidden)),
-            "act": cfg.activation, "lr": cfg.lr, "steps": cfg.steps, "seed": cfg.seed}
+            "act": cfg.activation, "lr": cfg.lr, "steps": float(cfg.steps), "seed": float(cfg.seed), "seeds": cfg.seeds}
 
 
 def _preset(name: str) -> None:
-    """A preset fills the form and runs it (presets start runs on every page)."""
+    """A preset fills the form and starts it afresh (playing), with its sentence on top."""
     st.session_state.update(_form_values(PRESETS[name].config))
-    st.session_state["pg_run"] = True
-    st.session_state["pg_commentary"] = name
-    st.session_state.pop("pg_url_notes", None)
+    st.session_state["pg_preset"] = name
+    st.session_state["pg_restart"] = True
 
 
 def _url_notes() -> list[str]:
-    """Warnings for link values that cannot be used (checked once per session, before the widgets read them)."""
+    """Warnings for link values that cannot be used (once per session, before the widgets read the URL)."""
     if "pg_url_notes" not in st.session_state:
         notes = []
         for key, (read, rule) in URL_RULES.items():
             if key in st.query_params:
+                text = st.query_params[key]
                 try:
-                    read(st.query_params[key])
+                    read(text)
                 except ValueError:
-                    default = _form_values(DEFAULT).get(key, "auto")
-                    notes.append(f"`{key}={st.query_params[key]}` ({key} must be {rule}); showing {default} instead")
+                    default = _form_values(DEFAULT)[key]
+                    notes.append(f"`{key}={text}` ({key} must be {rule}); showing {default:g} instead"
+                                 if isinstance(default, float) else
+                                 f"`{key}={text}` ({key} must be {rule}); showing {default} instead")
         st.session_state["pg_url_notes"] = notes
     return st.session_state["pg_url_notes"]
 
 
-@st.cache_data(show_spinner="Training every k side by side…", max_entries=32)
-def _train(cfg: PlaygroundConfig, device: str) -> tuple[PlaygroundResult, int | None, str | None]:
-    """One training per (config, device) per server: a repeated preset replays without training again."""
-    result, run_id = run_and_record(cfg, device=device, threads=1, label=f"playground: {cfg.data.dataset}, k = "
-                                    + ", ".join(format_k(k) for k in cfg.ks))
-    return result, run_id, last_store_error()
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _figure(cfg: PlaygroundConfig, device: str, per_row: int | None, token: str):
-    """The animated figure of a cached run (built once: ~0.2 s of Python for 40 frames)."""
-    result = _train(cfg, device)[0]
-    fig = plots.playground_animation(result, per_row=per_row)
-    fig.update_layout(meta=token)  # the autoplay script below starts the chart carrying this token
-    return fig
-
-
-def _autoplay(token: str) -> None:
-    """Press the chart's Play button once the chart carrying `token` is on screen (once per new run)."""
-    st.html(f"""<script>
-(() => {{
-  const start = performance.now();
-  const tick = () => {{  // every animation frame, for up to 20 s: press Play as soon as the new chart is drawn
-    const gd = document.querySelector('.st-key-{CHART_KEY} .js-plotly-plot');
-    const play = gd && gd.layout && gd.layout.meta === '{token}' && gd.querySelector('.updatemenu-button');
-    if (play) {{
-      if (gd.dataset.autoplayed !== '{token}') {{
-        gd.dataset.autoplayed = '{token}';
-        play.dispatchEvent(new MouseEvent('click', {{bubbles: true}}));
-      }}
-    }} else if (performance.now() - start < 20000) {{
-      requestAnimationFrame(tick);
-    }}
-  }};
-  tick();
-}})();
-</script>""", unsafe_allow_javascript=True, width="content")
-
-
-def _read_form() -> tuple[PlaygroundConfig | None, list[str], str, int | None]:
-    """The settings widgets -> (config or None, problems, device, panels per row)."""
-    problems = []
-    c1, c2, c3, c4 = st.columns(4)
-    dataset = c1.selectbox("Data set", DATASETS, index=DATASETS.index(DEFAULT.data.dataset), key="dataset", bind=QP)
-    points = c2.number_input("Training points", value=DEFAULT.data.points, step=50, key="points", bind=QP)
-    noise = c3.number_input("Label noise (fraction flipped)", value=DEFAULT.data.label_noise, step=0.05,
-                            format="%g", key="noise", bind=QP, help="A fraction of the training labels, flipped "
-                            "at random (× markers). The test set stays clean.")
-    outliers = c4.number_input("Outliers", value=DEFAULT.data.outliers, step=5, key="outliers", bind=QP,
-                               help="Extra training points far from the data, each labelled with the class that is "
-                                    "NOT there (◆ markers): the 'large errors' of the paper.")
+def _live_settings() -> tuple[list[float], list[str], float, int, int]:
+    """The settings that steer a running session: k values, learning rate, seeds, stop step."""
     picked = k_values("k values (one panel each; k = 1 is cross-entropy)", key="ks",
                       default=[format_k(k) for k in DEFAULT.ks], url=True)
-    if picked.rejected:
-        problems.append("fix the k value in “Add a k value”")
-    elif not picked.values:
+    problems = ["fix the k value in “Add a k value”"] if picked.rejected else []
+    if not picked.values:
         problems.append("choose at least one k")
-    with st.expander("Network, training and display"):
-        c1, c2, c3, c4 = st.columns(4)
-        hidden = c1.text_input("Hidden widths", value=", ".join(map(str, DEFAULT.hidden)), key="hidden", bind=QP,
-                               help="e.g. 16, 16: two hidden layers of 16 units")
-        act = c2.selectbox("Activation", ("tanh", "relu"), key="act", bind=QP)
-        lr = c3.number_input("Adam learning rate (every k)", value=DEFAULT.lr, step=0.01, format="%g", key="lr",
-                             bind=QP, help="Adam divides out the pseudo-gradient's overall size, so one rate fits all k.")
-        steps = c4.number_input("Steps", value=DEFAULT.steps, step=100, key="steps", bind=QP)
-        c1, c2, c3, _ = st.columns(4)
-        seed = c1.number_input("Seed", value=DEFAULT.seed, step=1, key="seed", bind=QP)
-        per_row = c2.selectbox("Panels per row", PER_ROW, key="per_row", bind=QP,
-                               help="auto: one per row on a phone, all side by side otherwise")
-        device = c3.selectbox("Device", ["auto", *available_devices()], key="device")
+    c1, c2, c3 = st.columns(3)
+    lr = c1.number_input("Adam learning rate (every k)", value=DEFAULT.lr, min_value=1e-5, max_value=1.0, step=0.01,
+                         format="%g", key="lr", bind=QP,
+                         help="Changes while it plays, from the current weights. Adam divides out the "
+                              "pseudo-gradient's overall size, so one rate fits every k.")
+    seeds = c2.selectbox("Seeds (starting points per k)", SEEDS, index=SEEDS.index(DEFAULT.seeds), key="seeds",
+                         bind=QP, help="Each panel trains this many initializations: its accuracy is their mean "
+                                       "(range in brackets), its boundary the median one's. Changing it restarts.")
+    steps = c3.number_input("Stop at step", value=float(DEFAULT.steps), min_value=1.0, max_value=5000.0, step=100.0,
+                            format="%.0f", key="steps", bind=QP, help="Play pauses here (press Play to go on).")
+    return picked.values, problems, float(lr), int(seeds), round(steps)
+
+
+def _data_settings() -> tuple[dict, list[str]]:
+    """The settings that define the data and the network (a change restarts from step 0)."""
+    c1, c2, c3, c4 = st.columns(4)
+    dataset = c1.selectbox("Data set", DATASETS, index=DATASETS.index(DEFAULT.data.dataset), key="dataset", bind=QP)
+    points = c2.number_input("Training points", value=float(DEFAULT.data.points), min_value=10.0, max_value=5000.0,
+                             step=50.0, format="%.0f", key="points", bind=QP)
+    noise = c3.number_input("Label noise (fraction flipped)", value=DEFAULT.data.label_noise, min_value=0.0,
+                            max_value=0.49, step=0.05, format="%g", key="noise", bind=QP,
+                            help="A fraction of the training labels, flipped at random (× markers). The test set "
+                                 "stays clean.")
+    outliers = c4.number_input("Outliers", value=float(DEFAULT.data.outliers), min_value=0.0, max_value=100.0,
+                               step=5.0, format="%.0f", key="outliers", bind=QP, help="Extra training points far from the data, each "
+                               "labelled with the class that is NOT there (◆ markers): the 'large errors' of the paper.")
+    c1, c2, c3, _ = st.columns(4)
+    hidden = c1.text_input("Hidden widths", value=", ".join(map(str, DEFAULT.hidden)), key="hidden", bind=QP,
+                           help="e.g. 16, 16: two hidden layers of 16 units")
+    act = c2.selectbox("Activation", ("tanh", "relu"), key="act", bind=QP)
+    seed = c3.number_input("Seed (data and first start)", value=float(DEFAULT.seed), min_value=0.0,
+                           max_value=float(2**31 - 1), step=1.0, format="%.0f", key="seed", bind=QP)
+    problems = []
     try:
         widths = parse_widths(hidden, max_width=256, max_layers=4)
     except ValueError as exc:
         problems.append(str(exc))
         widths = None
-    cfg = None
-    if not problems:
-        try:
-            whole = {"points": points, "outliers": outliers, "steps": steps, "seed": seed}
-            bad = [name for name, v in whole.items() if v is None or v != int(v)]
-            if bad:
-                raise PlaygroundConfigError(f"{', '.join(bad)} must be whole numbers")
-            data = DataConfig(dataset, points=int(points), label_noise=float(noise), outliers=int(outliers),
-                              seed=int(seed))
-            cfg = PlaygroundConfig(data=data, ks=tuple(picked.values), hidden=widths, activation=act, lr=float(lr),
-                                   steps=int(steps), seed=int(seed))
-        except (PlaygroundConfigError, TypeError) as exc:
-            problems.append(str(exc))
-    if per_row == "auto":  # a phone's browser says "Mobile" in its user agent
-        per_row = "1" if "Mobi" in (st.context.headers.get("User-Agent") or "") else "all"
-    return cfg, problems, device, None if per_row == "all" else int(per_row)
+    return {"dataset": dataset, "points": points, "noise": noise, "outliers": outliers, "hidden": widths,
+            "act": act, "seed": seed}, problems
+
+
+def _config(ks, lr, seeds, steps, form) -> PlaygroundConfig:
+    """The widgets' values as a config (PlaygroundConfigError if one is out of range)."""
+    data = DataConfig(form["dataset"], points=round(form["points"]), label_noise=float(form["noise"]),
+                      outliers=round(form["outliers"]), seed=round(form["seed"]))
+    return PlaygroundConfig(data=data, ks=tuple(ks), hidden=form["hidden"], activation=form["act"], lr=lr,
+                            steps=steps, seed=round(form["seed"]), seeds=seeds, grid=40)
+
+
+def _restart_key(cfg: PlaygroundConfig) -> PlaygroundConfig:
+    """What a running session cannot change without starting over: everything but k, lr and the stop step."""
+    return dataclasses.replace(cfg, ks=(1.0,), lr=0.03, steps=1)
+
+
+def _changed(old: PlaygroundConfig, new: PlaygroundConfig) -> str:
+    names = {"data": "data", "hidden": "network", "activation": "activation", "seeds": "seeds", "seed": "seed"}
+    which = [label for name, label in names.items() if getattr(old, name) != getattr(new, name)]
+    return ", ".join(dict.fromkeys(which)) or "settings"
+
+
+def _player(cfg: PlaygroundConfig) -> Player:
+    """This tab's player for `cfg`: steered if only k, lr or the stop step changed, else a new one from step 0."""
+    token = st.session_state.setdefault("pg_token", uuid.uuid4().hex)
+    player = registry().get(token)
+    restart = st.session_state.pop("pg_restart", False)
+    if player is not None and not restart and _restart_key(player.config) == _restart_key(cfg):
+        player.steer(cfg)
+        return player
+    notice = None
+    if player is not None and not restart:
+        notice = f"Changed {_changed(player.config, cfg)}: training restarted from step 0 with new weights."
+    player = Player(cfg, notice=notice)
+    registry().put(token, player)
+    return player
+
+
+@st.fragment
+def live_canvas() -> None:
+    """The canvas: answers its request (frames, clicks, reset) from this tab's player; reruns alone per request."""
+    player = registry().get(st.session_state.get("pg_token", ""))
+    if player is None:  # dropped after a long pause (the server keeps MAX_PLAYERS): start this tab's run again
+        player = _player(st.session_state["pg_cfg"])
+    state = st.session_state.get(CANVAS_KEY)
+    request = getattr(state, "req", None) if state is not None else None
+    canvas(player.answer(request), key=CANVAS_KEY)
 
 
 # ----------------------------------------------------------------------------- page
 st.title("Playground: what k does to each point")
-st.markdown(
-    "One small network per k learns to separate red from blue points, all from the **same starting weights on "
-    "the same data**. **Marker size = how hard that point pushes its network right now** (|f_y|, relative to the "
-    "panel's average): cross-entropy (k = 1) lets the worst errors push hardest, small k lets every wrong point "
-    "push about equally, large k listens to the worst few.")
 
 for note in _url_notes():
     st.warning(f"The link's {note}.")
 
 cols = st.columns(len(PRESETS))
-current = st.session_state.get("pg_commentary", DEFAULT_PRESET if "pg_shown" not in st.session_state else None)
-for col, (name, preset) in zip(cols, PRESETS.items()):
-    col.button(preset.title, key=f"pg_preset_{name}", on_click=_preset, args=(name,), help=preset.commentary,
-               type="primary" if name == current else "secondary", width="stretch")
-chart_area = st.container()  # filled below, once the settings are read: the animation comes first on screen
+preset = st.session_state.setdefault("pg_preset", DEFAULT_PRESET)
+for col, (name, p) in zip(cols, PRESETS.items()):
+    col.button(p.title, key=f"pg_preset_{name}", on_click=_preset, args=(name,), help=p.commentary,
+               type="primary" if name == preset else "secondary", width="stretch")
+commentary = st.container()
+canvas_area = st.container()
 
 with st.container(border=True):
-    st.markdown("**Settings** (a preset fills them; every setting is in the page's URL, so a link replays the run)")
-    cfg, problems, device, per_row = _read_form()
-    c1, c2 = st.columns([1, 4], vertical_alignment="center")
-    play = c1.button("▶ Train and play", key="pg_go", type="primary", disabled=bool(problems), width="stretch")
-    if problems:
-        c2.error("Cannot run: " + "; ".join(problems) + ".")
-    else:
-        c2.caption(f"{len(cfg.ks)} networks × {cfg.steps} Adam steps on {cfg.data.points + cfg.data.outliers} "
-                   "points, about a second. Every run is saved in the run history.")
+    st.markdown("**Steer while it plays.** k and the learning rate continue from the current weights.")
+    ks, problems, lr, seeds, steps = _live_settings()
+with st.container(border=True):
+    st.markdown("**Data and network.** Changing these starts training again from step 0.")
+    form, more = _data_settings()
+problems += more
 
-# Run what the form shows: on Play, after a preset click, and on the first visit (so the page opens moving).
-first_visit = "pg_shown" not in st.session_state
-if (play or st.session_state.pop("pg_run", False) or first_visit) and cfg is not None:
-    if play:
-        st.session_state.pop("pg_commentary", None)
-    st.session_state["pg_shown"] = (cfg, device)
-    st.session_state["pg_plays"] = st.session_state.get("pg_plays", 0) + 1
-elif first_visit:
-    st.session_state["pg_shown"] = None
-
-
-def show(shown: tuple[PlaygroundConfig, str]) -> None:
-    """Train (or fetch from the cache) the shown run and draw its animation."""
-    shown_cfg, shown_device = shown
+cfg = None
+if not problems:
     try:
-        result, run_id, store_error = _train(shown_cfg, shown_device)
-    except (PlaygroundConfigError, ValueError) as exc:
-        st.error(f"Cannot run: {exc}")
-        return
-    except Exception as exc:  # anything else: say what happened, never a traceback
-        st.error(f"Training failed ({type(exc).__name__}: {exc}). Try fewer points or steps, or another device.")
-        return
-    name = st.session_state.get("pg_commentary")
-    if name:
-        st.info(f"**{PRESETS[name].title}.** {PRESETS[name].commentary}")
-    if cfg is not None and shown_cfg != cfg:
-        st.caption("The animation shows the last run; press **Train and play** to run the settings below.")
-    token = hashlib.sha1(f"{shown_cfg}|{shown_device}|{st.session_state['pg_plays']}".encode()).hexdigest()[:12]
-    st.plotly_chart(_figure(shown_cfg, shown_device, per_row, token), key=CHART_KEY)
-    _autoplay(token)
-    saved = f"saved as run #{run_id}" if run_id is not None else f"not saved ({store_error})"
-    final = ", ".join(f"k = {format_k(r['k'])}: {r['test_acc']:.1%}" for r in result.runs())
-    st.caption(f"Trained in {result.train_seconds:.2f} s on {result.device}; {saved}. Final clean test accuracy: "
-               f"{final}. The same run from a shell: `{command_for(shown_cfg)}`")
+        cfg = _config(ks, lr, seeds, steps, form)
+    except (PlaygroundConfigError, TypeError, ValueError) as exc:
+        problems.append(str(exc))
 
+with commentary:
+    p = PRESETS[preset]
+    st.info(f"**{p.title}.** {p.commentary}")
+    if cfg is not None and _restart_key(cfg) != _restart_key(dataclasses.replace(p.config, grid=cfg.grid)):
+        st.caption("The data or network differ from this preset now; its sentence is about the preset's settings.")
 
-with chart_area:
-    if st.session_state["pg_shown"] is None:
-        st.info("Fix the settings below, or press a preset, to start.")
-    else:
-        show(st.session_state["pg_shown"])
+with canvas_area:
+    if problems:
+        st.error("Cannot train these settings: " + "; ".join(problems) + ". The panels keep the last valid settings.")
+    if cfg is not None:
+        st.session_state["pg_cfg"] = cfg
+    if "pg_cfg" in st.session_state:
+        _player(st.session_state["pg_cfg"])
+        live_canvas()
+
+st.markdown(
+    "**How to read it.** One network per k, **same start, same data, training live**. **Bigger marker = that point "
+    "pushes its network harder** (|f_y|). **Click a panel** to add a point of the chosen class, click a point to flip "
+    "its label. Each panel's background is its p(red), the black line its 50% boundary. "
+    "Cross-entropy (k = 1) lets the worst errors push hardest, small k lets every wrong point push about equally, "
+    "large k listens to the worst few. A k added while it plays starts from the weights of the panel it replaces "
+    "(or of the nearest k).")
+if "pg_cfg" in st.session_state:
+    st.caption("The same settings from a shell (a whole run, saved in the run history): "
+               f"`{command_for(st.session_state['pg_cfg'])}`")

@@ -36,20 +36,20 @@ PRESETS: dict[str, Preset] = {
         "k = 1/4 weighs them like any other wrong point and leaves them alone (from every starting point).",
     ),
     "clean": Preset(
-        "Clean data: all k agree",
+        "Clean: all k agree",
         PlaygroundConfig(data=DataConfig("moons", points=300), ks=(0.25, 1.0, 4.0), steps=300, seeds=3),
         "Without noise or outliers every k learns the two moons; only the marker sizes differ: k = 4 leans almost "
         "entirely on the few points nearest the boundary, k = 1/4 spreads its push over many more points.",
     ),
     "label-noise": Preset(
-        "Label noise: CE memorizes",
+        "Label noise: CE fits flips",
         PlaygroundConfig(data=DataConfig("xor", points=300, label_noise=0.2), ks=(0.25, 1.0), steps=500, seeds=3),
         "With 20% of labels flipped (×), cross-entropy fits more of the flipped points than k = 1/4, and its clean "
         "test accuracy ends lower (by about 5 points on average over starting points). The boundaries look alike: "
         "read the accuracies.",
     ),
     "spiral": Preset(
-        "Spiral: small k is steadiest",
+        "Spiral: seeds matter",
         PlaygroundConfig(data=DataConfig("spiral", points=300), ks=(0.25, 1.0, 4.0), hidden=(32, 32), steps=500,
                          seeds=5),
         "By step 200 k = 1/4 is above 90% test accuracy from every starting point; cross-entropy gets there from "
