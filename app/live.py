@@ -10,6 +10,24 @@ import streamlit as st
 from app.state import fmt_seconds, get_lab, session_id
 from core.engine import ExecutorUnavailableError, make_executor
 from core.engine.queue import Job, NotYourJobError
+from core.estimate import Calibration, calibration, estimate_job
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def calibrated(device: str = "auto") -> Calibration:
+    """This machine's calibration for `device`, refined by the store's finished runs (re-read every 2 min)."""
+    return calibration(None if device == "auto" else device, get_lab().store)
+
+
+def time_left(job: Job) -> float | None:
+    """Seconds a job still needs: core.estimate's figure for its runs less the time it has run, until the
+    job's own progress is far enough along to say better (never for the toy, whose progress is a guess)."""
+    if job.status == "running" and job.kind != "toy" and (job.fraction or 0) >= 0.25 and job.eta_s is not None:
+        return job.eta_s
+    total = estimate_job(job.kind, job.meta.get("configs", {}), calibrated())
+    if total is None:
+        return job.eta_s
+    return max(1.0, total - (job.elapsed_s or 0.0)) if job.status == "running" else total
 
 
 def job_line(job: Job, mine: bool) -> str:
@@ -18,7 +36,21 @@ def job_line(job: Job, mine: bool) -> str:
     if job.status == "queued":
         return f"**{job.name}** · queued ({job.queue_position} job(s) ahead on {job.device}) · {who}"
     return (f"**{job.name}** · {job.message or 'starting…'} · elapsed {fmt_seconds(job.elapsed_s)} · "
-            f"time left ≈ {fmt_seconds(job.eta_s)} · {who}")
+            f"time left ≈ {fmt_seconds(time_left(job))} · {who}")
+
+
+def launch_left(jobs: list[Job]) -> str | None:
+    """'All parts: about 3 min 10 s left' when a launch (or a study) runs as several jobs, else None."""
+    def whole(j: Job) -> str:
+        study = next(iter(j.meta.get("configs", {}).values()), {}).get("study", {})
+        return study.get("id") or j.meta.get("launch") or j.id
+
+    parts: dict[str, list[Job]] = {}
+    for j in jobs:
+        parts.setdefault(whole(j), []).append(j)
+    lines = [f"{len(js)} parts of {js[0].name.split(' · part')[0]}: about {fmt_seconds(sum(time_left(j) or 0 for j in js))} left in all"
+             for js in parts.values() if len(js) > 1]
+    return " · ".join(lines) or None
 
 
 def stop_launch(job: Job) -> int:
@@ -51,6 +83,9 @@ def live_jobs(kind: str | tuple[str, ...], draw: Callable[[Job], None] | None = 
             return
         st.session_state[f"{key}_was_live"] = True
         st.subheader(title)
+        summary = launch_left(jobs)
+        if summary:
+            st.caption(summary)
         for job in jobs:
             mine = job.owner == me
             c1, c2 = st.columns([6, 1])

@@ -186,3 +186,28 @@ def test_run_keeps_going_across_a_page_switch(app):
     poll_until(at, lambda a: a.dataframe and not a.get("progress"))
     assert list(at.dataframe[0].value["k"]) == ["4", "1/4"]
     assert at.multiselect(key="toy_k").value == ["1/4", "4"]  # settings persisted across the switch
+
+
+def test_a_preset_is_highlighted_only_while_the_form_holds_it(app):
+    """After 'Quick look' its button is the highlighted one; once a field changes, no preset is highlighted."""
+    at = app("views/toy.py")
+    at.button(key="toy_quick").click().run()
+    assert at.button(key="toy_quick").proto.type == "primary" and at.button(key="toy_paper").proto.type == "secondary"
+    at.number_input(key="toy_runs").set_value(5).run()
+    assert at.button(key="toy_quick").proto.type == "secondary"
+    for b in _stop_buttons(at):
+        b.click().run()
+    poll_until(at, lambda a: not a.get("progress"), timeout=60)
+
+
+def test_the_launch_caption_quotes_the_estimate_the_live_line_starts_from(app):
+    """The form's caption gives core.estimate's figure for this configuration on this machine."""
+    from app.live import calibrated
+    from app.state import fmt_seconds
+    from core.estimate import estimate_toy
+    from core.toy import ToyConfig
+
+    at = _tiny(app("views/toy.py")).run()
+    cfg = ToyConfig(ks=(4.0, 0.25), runs=2, n_train=600, n_val=600, n_test=600, patience=200)
+    expected = fmt_seconds(estimate_toy(cfg, calibrated()))
+    assert any(f"about {expected} here" in c.value for c in at.caption)

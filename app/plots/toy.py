@@ -63,7 +63,7 @@ def toy_distribution(alpha: float, thresholds: pd.DataFrame | None = None, label
     return fig
 
 
-def toy_trace(trace: pd.DataFrame, column: str, title: str, y_title: str) -> go.Figure:
+def toy_trace(trace: pd.DataFrame, column: str, title: str, y_title: str, subtitle: str | None = None) -> go.Figure:
     """One line per (k, run) of `column` against epoch, colored by k, one legend entry per k."""
     fig = go.Figure()
     ks = sorted(trace["k"].unique())
@@ -75,7 +75,7 @@ def toy_trace(trace: pd.DataFrame, column: str, title: str, y_title: str) -> go.
                                      legendgroup=f"k{k}", showlegend=i == 0, opacity=0.8,
                                      line=dict(color=colors[k], width=1.5),
                                      hovertemplate=f"k = {format_k(k)} run {run}<br>epoch %{{x}}<br>%{{y:.4g}}<extra></extra>"))
-    return layout(fig, title, "epoch", y_title, height=360)
+    return layout(fig, title, "epoch", y_title, subtitle=subtitle, height=360)
 
 
 def toy_vs_k(per_k: pd.DataFrame, metric: str, title: str, y_title: str,

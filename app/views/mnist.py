@@ -8,16 +8,17 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.live import executor_choice, live_jobs, outside_runs
+from app.live import calibrated, executor_choice, live_jobs, outside_runs
 from app.state import fmt_seconds, get_lab, session_id
 from app.widgets import LEARNING_RATES, k_values, number_list, pick_saved
 from core.curves import format_k
 from core.device import available_devices
 from core.engine.queue import QueueFullError
 from core.engine.status import ACTIVE, DONE, RUNNING
+from core.estimate import estimate_mnist
 from core.mlp import ACTIVATIONS, parse_widths
 from core.mnist import ConfigError, DataConfig, TrainConfig
-from core.mnist.task import estimate_seconds, load as load_results, submit as submit_mnist
+from core.mnist.task import load as load_results, submit as submit_mnist
 from core.mnist.selection import select
 from core.results import config_keys, export_table, group_runs, latest_values, unique_labels, varying
 
@@ -113,7 +114,7 @@ def launch_form() -> None:
             c2.error(f"Cannot launch: {error}")
         else:
             c2.caption(f"{len(configs)} run(s) = {len(ks)} k × {len(lrs)} learning rate(s) × {int(seeds)} seed(s) · "
-                       f"{configs[0].arch} · roughly {fmt_seconds(estimate_seconds(configs, data))} on "
+                       f"{configs[0].arch} · about {fmt_seconds(estimate_mnist(configs, data, calibrated(device)))} on "
                        f"{data.device if device != 'auto' else available_devices()[0]}")
         if (launch or st.session_state.pop("mnist_autolaunch", False)) and not error:
             try:

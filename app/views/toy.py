@@ -12,13 +12,14 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.live import executor_choice, live_jobs
-from app.state import get_lab, session_id
+from app.live import calibrated, executor_choice, live_jobs
+from app.state import fmt_seconds, get_lab, session_id
 from app.widgets import k_values, pick_saved
 from core.curves import format_k
 from core.device import available_devices
 from core.engine.queue import QueueFullError
 from core.engine.status import ACTIVE, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED
+from core.estimate import estimate_toy
 from core.toy import PAPER_KS, SavedToy, ToyConfig, ToyConfigError, load as load_toy, population_limit, submit as submit_toy
 
 
@@ -50,13 +51,25 @@ FIELDS = {
 }
 
 
+def _preset_values(name: str) -> dict:
+    """The form's values a preset sets (widget key -> value)."""
+    p = PRESETS[name]
+    return {"toy_k": p["ks"], "toy_runs": p["runs"], "toy_n": p["n"], "toy_patience": p["patience"],
+            "toy_lr": PAPER.lr, "toy_alpha": PAPER.alpha, "toy_noise": 0.0, "toy_tol": PAPER.tol,
+            "toy_reduction": "mean", "toy_max": PAPER.max_epochs, "toy_seed": 0}
+
+
 def _preset(name: str) -> None:
     """A preset fills the form and starts it (presets start runs on every page)."""
-    p = PRESETS[name]
-    st.session_state.update({"toy_k": p["ks"], "toy_runs": p["runs"], "toy_n": p["n"], "toy_patience": p["patience"],
-                             "toy_lr": PAPER.lr, "toy_alpha": PAPER.alpha, "toy_noise": 0.0, "toy_tol": PAPER.tol,
-                             "toy_reduction": "mean", "toy_max": PAPER.max_epochs, "toy_seed": 0, "toy_k_add": ""})
+    st.session_state.update({**_preset_values(name), "toy_k_add": ""})
     st.session_state["toy_autostart"] = True
+
+
+def _holds(name: str) -> bool:
+    """Whether the form holds exactly this preset's values (only then is its button highlighted)."""
+    state = st.session_state
+    return all(key in state and (sorted(map(str, state[key])) == sorted(map(str, v)) if isinstance(v, list)
+                                 else state[key] == v) for key, v in _preset_values(name).items())
 
 
 @st.cache_data(show_spinner="Computing the population limit (n → ∞)…")
@@ -92,9 +105,11 @@ st.markdown(
 # ----------------------------------------------------------------------------- settings
 with st.container(border=True):
     c1, c2, c3 = st.columns([1, 1, 3])
-    c1.button("Quick look", key="toy_quick", on_click=_preset, args=("quick",), type="primary",
+    c1.button("Quick look", key="toy_quick", on_click=_preset, args=("quick",),
+              type="primary" if _holds("quick") else "secondary",
               help="4 k values × 3 runs × 5,000 points: a few seconds")
     c2.button("Paper protocol", key="toy_paper", on_click=_preset, args=("paper",),
+              type="primary" if _holds("paper") else "secondary",
               help="7 k values × 10 runs × 30,000 points, 3000-epoch stopping window (about a minute on 2 CPU cores)")
     c3.caption("A preset fills the settings below and runs them at once. Or adjust the settings and press Run.")
     k_pick = k_values("k values", key="toy_k", default=PRESETS["paper"]["ks"], persist=True)
@@ -137,7 +152,8 @@ with st.container(border=True):
         c2.error("Cannot run: " + "; ".join(problems) + ".")
     else:
         c2.caption(f"{len(cfg.ks)} k × {cfg.runs} runs × {cfg.n_train:,} points per split: one toy run, saved as it "
-                   "trains. Several runs queue one after another.")
+                   f"trains · about {fmt_seconds(estimate_toy(cfg, calibrated()))} here. Several runs queue one after "
+                   "another.")
     if (run or autostart) and cfg is not None:
         try:
             launched = submit_toy(lab, cfg, owner=session_id(), executor=executor)
@@ -163,7 +179,8 @@ def draw_live(job) -> None:
     a, b = st.columns(2)
     a.plotly_chart(plots.toy_trace(trace, "val_error", "Validation error while training", "validation error (%)"),
                    key=f"toy_live_val_{job.id}")
-    b.plotly_chart(plots.toy_trace(trace, "threshold", "Threshold t = −b/w while training", "threshold"),
+    b.plotly_chart(plots.toy_trace(trace, "threshold", "Threshold while training", "threshold t",
+                                   subtitle="t = −b/w, each run"),
                    key=f"toy_live_thr_{job.id}")
 
 
@@ -187,9 +204,10 @@ def show_trace(saved: SavedToy, key: str) -> None:
         return
     trace = saved.trace.assign(run=0)
     a, b = st.columns(2)
-    a.plotly_chart(plots.toy_trace(trace, "val_error", "Validation error (logged epochs, mean over runs)",
-                                   "validation error (%)"), key=f"{key}_val")
-    b.plotly_chart(plots.toy_trace(trace, "threshold", "Threshold (logged epochs, mean over runs)", "threshold"),
+    a.plotly_chart(plots.toy_trace(trace, "val_error", "Validation error (logged epochs)",
+                                   "validation error (%)", subtitle="mean over runs"), key=f"{key}_val")
+    b.plotly_chart(plots.toy_trace(trace, "threshold", "Threshold (logged epochs)", "threshold t",
+                                   subtitle="mean over runs"),
                    key=f"{key}_thr")
 
 
@@ -268,7 +286,7 @@ def show_tables(saved: SavedToy, cfg: ToyConfig) -> None:
             a, b = st.columns(2)
             a.plotly_chart(plots.toy_trace(saved.history, "val_error", "Validation error", "validation error (%)"),
                            key="toy_h_val")
-            b.plotly_chart(plots.toy_trace(saved.history, "threshold", "Threshold", "threshold"), key="toy_h_thr")
+            b.plotly_chart(plots.toy_trace(saved.history, "threshold", "Threshold", "threshold t"), key="toy_h_thr")
     with st.expander("Settings of this run"):
         st.json(dataclasses.asdict(cfg) if saved.config else lab.store.get_run(saved.run_id)["config"])
 
