@@ -36,6 +36,13 @@ How:
     manager.get(job.id).fraction, manager.get(job.id).data["curve"]   # from any thread
     manager.cancel(job.id, owner="session-1")       # queued: never runs; running: event set
     manager.wait(job.id, timeout=60)                # -> final Job snapshot (tests, CLI)
+    board = manager.board(owner="session-1")        # a page's poll: board.jobs (everyone's), board.mine
+
+Reading is cheap and never holds up training: the waiting jobs' places in line are computed in one
+pass per device (and cached until the line changes), and snapshots are built after the lock is
+released, so `report` from a training thread never waits for a page's poll (20 sessions x 24
+waiting jobs: about 4 ms per `active()`, benchmarks/queue_bench.py). Snapshot types and errors
+live in core.engine.jobs and are importable from here.
 
 Scheduling: each device name has a semaphore with `max_concurrent_per_device` slots. A
 job takes a slot when it is dispatched and gives it back when it ends; queued jobs wait
@@ -70,67 +77,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.engine.jobs import (
+    FINAL_JOB_STATUSES,
+    JOB_STATUSES,
+    Board,
+    Job,
+    JobCancelled,
+    JobManagerClosedError,
+    JobNotFoundError,
+    JobSpec,
+    NotYourJobError,
+    QueueFullError,
+)
 from core.engine.status import DONE, FAILED, QUEUED, RUNNING, STOPPED, eta_seconds
 
+__all__ = ["FINAL_JOB_STATUSES", "JOB_STATUSES", "Board", "Job", "JobCancelled", "JobContext", "JobManager",
+           "JobManagerClosedError", "JobNotFoundError", "JobSpec", "NotYourJobError", "QueueFullError"]
+
 log = logging.getLogger(__name__)
-
-JOB_STATUSES = (QUEUED, RUNNING, DONE, STOPPED, FAILED)  # a job's words: a subset of a run's
-FINAL_JOB_STATUSES = (DONE, STOPPED, FAILED)
-
-
-class JobCancelled(Exception):
-    """Raised by `JobContext.check_cancelled()` once the job is cancelled; ends it as "stopped"."""
-
-
-class JobNotFoundError(KeyError):
-    """No job has this id in this manager (it may have been cleared)."""
-
-
-class NotYourJobError(PermissionError):
-    """Only the session that launched a job may stop it (everyone may watch it)."""
-
-
-class QueueFullError(RuntimeError):
-    """The owner already has as many jobs waiting as allowed; the message says what to do."""
-
-
-class JobManagerClosedError(RuntimeError):
-    """The manager was shut down and accepts no new jobs; create a new JobManager."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """A snapshot of one job, taken under the manager's lock (fields do not change after)."""
-
-    id: str  # short unique id, e.g. "a3f09c1e"
-    name: str  # what the user sees
-    kind: str  # free text for filtering, e.g. "mnist"
-    device: str  # the queue it waits in
-    owner: str  # who launched it (a browser session id, "cli", ...); only the owner may stop it
-    status: str  # one of JOB_STATUSES
-    submitted_at: float  # Unix time, seconds
-    started_at: float | None  # Unix time; None while queued
-    finished_at: float | None  # Unix time; None until it ends
-    elapsed_s: float  # running time so far (0 while queued), seconds
-    fraction: float | None  # progress in [0, 1], None if unknown
-    message: str  # latest progress message
-    eta_s: float | None  # seconds left: as reported, else estimated from fraction and elapsed_s
-    queue_position: int | None  # jobs ahead of it on its device while queued, else None
-    cancel_requested: bool  # cancel() was called
-    data: dict[str, Any]  # latest value of each key passed to report(**data) (a copy)
-    meta: dict[str, Any]  # what submit(meta=...) attached, e.g. run ids or a session id (a copy)
-    result: Any  # fn's return value once done
-    error: str | None  # "ExceptionType: message" when failed
-    traceback: str | None  # formatted traceback when failed
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINAL_JOB_STATUSES
-
-    @property
-    def active(self) -> bool:
-        return self.status in (QUEUED, RUNNING)
-
 
 @dataclass(eq=False)
 class _Record:
@@ -205,40 +169,6 @@ def _new_id(taken: Mapping[str, Any]) -> str:
         job_id = secrets.token_hex(4)
         if job_id not in taken:
             return job_id
-
-
-@dataclass(frozen=True)
-class Board:
-    """Every active job at one moment, and which of them are `owner`'s: what a page draws per poll,
-    from one `JobManager.board(owner)` call."""
-
-    jobs: tuple[Job, ...]  # queued and running jobs of every owner, in submission order
-    owner: str | None  # whose jobs `mine` holds
-
-    @property
-    def mine(self) -> tuple[Job, ...]:
-        return tuple(job for job in self.jobs if job.owner == self.owner)
-
-    def of_kind(self, *kinds: str) -> list[Job]:
-        """The active jobs of these kinds (all of them when no kind is given)."""
-        return [job for job in self.jobs if not kinds or job.kind in kinds]
-
-    def where(self, **meta: Any) -> list[Job]:
-        """The active jobs whose meta holds these items, e.g. `board.where(launch=launch_id)`."""
-        return [job for job in self.jobs if all(job.meta.get(k) == v for k, v in meta.items())]
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """One job for `JobManager.submit_all`: the arguments of `submit`."""
-
-    name: str  # what the user sees
-    fn: Callable[[JobContext], Any]  # the work: fn(ctx), returns the job's result
-    device: str = "cpu"  # the queue it waits in
-    kind: str = ""  # free text for filtering, e.g. "mnist"
-    meta: Mapping[str, Any] | None = None  # attached to every snapshot, e.g. run ids
-    owner: str = ""  # who may stop it
-    on_end: Callable[[Job], None] | None = None  # called once with the final snapshot
 
 
 class JobManager:
