@@ -44,6 +44,7 @@ from core.data.cache import read_cache as _read_cache  # noqa: F401  (historical
 from core.data.cache import resolve_dir as _resolve_dir  # noqa: F401
 from core.data.cache import write_cache as _write_cache  # noqa: F401
 from core.data.cifar import CifarSources, load_cifar
+from core.data.cli import main
 from core.data.debian import DebianPackage
 from core.data.errors import (
     DataFormatError,
@@ -77,5 +78,5 @@ __all__ = [
     "MnistSplit", "MnistUnavailableError", "ProgressFn", "Subset", "check_subset", "SvhnSources", "UnsafePickleError",
     "array_sha256", "channel_stats", "check_arrays", "data_dir", "dataset_names", "get_dataset",
     "load_cifar", "load_dataset", "load_fashion_mnist", "load_mnist", "load_numpy_pickle", "load_split",
-    "load_svhn", "parse_idx", "parse_wheel_pickle", "read_idx", "read_wheel",
+    "load_svhn", "main", "parse_idx", "parse_wheel_pickle", "read_idx", "read_wheel",
 ]  # fmt: skip

@@ -1,9 +1,9 @@
 """Comparing the k family with label-noise-robust losses on noisy labels (MNIST or the 1-D toy).
 
 The noise itself (seeded flips, memorization metrics) is core.labelnoise; this package is the
-comparison: `grid` (which runs, default learning rates), `summary` (tables), `compare` (train a
-grid in this process and return its table), `__main__` (`python -m core.noise`, on the engine:
-every run saved in the run store).
+comparison: `grid` (which runs, default learning rates), `summary` (tables), `task` (the engine
+verbs: submit, run_here, load), `compare` (train a grid in this process through the Lab and return
+its table), `__main__` (`python -m core.noise`: every run saved in the run store).
 
     from core.noise import compare, comparison_configs, summarize, curves
     table = compare(["ce", "tunable:k=0.25", "gce", "mae@0.2"], rates=[0.4], seeds=[0, 1])
@@ -34,22 +34,23 @@ __all__ = [
 
 def compare(objectives, rates, seeds=(0,), *, dataset: str = "mnist", noise: str = "symmetric", base=None,
             data=None, lr: float | None = None, weight_decay: float | None = None, noise_seed: int = 0,
-            on_epoch=None, on_progress=None, cancel=None) -> pd.DataFrame:
+            on_epoch=None, on_progress=None, cancel=None, lab=None) -> pd.DataFrame:
     """Train the grid objectives x rates x seeds and return its table (summarize / summarize_toy).
 
     dataset "mnist": comparison_configs(...) trained by core.mnist.training on `data` (a DataConfig;
     default 10,000 training images), on_epoch gets fit's EpochEvents. dataset "toy": toy_configs(...)
     (`base` a ToyConfig) trained one rate after the other by core.toy.run_toy, on_progress gets its
     ToySnapshots. `cancel` (a threading.Event) stops early; the table then holds what finished.
+    Every run goes through the Lab (`lab`, default: one with an in-memory run store).
     """
     if dataset == "mnist":
         configs = comparison_configs(objectives, rates, seeds, noise, base, lr, weight_decay, noise_seed)
-        return summarize(fit(configs, data or DataConfig(n_train=10_000), on_epoch=on_epoch, cancel=cancel))
+        return summarize(fit(configs, data or DataConfig(n_train=10_000), on_epoch=on_epoch, cancel=cancel, lab=lab))
     if dataset == "toy":
         results = []
         for cfg in toy_configs(objectives, rates, seeds, base):
             if cancel is not None and cancel.is_set():
                 break
-            results.append(run_toy(cfg, on_progress=on_progress, cancel=cancel))
+            results.append(run_toy(cfg, on_progress=on_progress, cancel=cancel, lab=lab))
         return summarize_toy(results)
     raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {dataset!r}")

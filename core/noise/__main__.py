@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import threading
 import time
 
 import pandas as pd
@@ -23,14 +22,14 @@ from core.cli import (CliError, Parser, add_executor_flags, add_mlp_flags, add_o
 from core.data import DatasetUnavailableError
 from core.engine.commands import ENVIRONMENT_ERRORS, make_executor_of, open_lab
 from core.engine.status import to_jsonable
+from core.kvalue import format_k
 from core.labelnoise import NOISE_KINDS
 from core.mnist import DataConfig, TrainConfig
-from core.mnist.task import run_here as run_mnist
 from core.noise.grid import (DEFAULT_MOMENTUM, EFFECTIVE_LR, UNHINGED_WEIGHT_DECAY, comparison_configs,
                              method_of, toy_configs)
 from core.noise.summary import format_table, summarize, summarize_toy
+from core.noise.task import run_here
 from core.toy import ToyConfig
-from core.toy.task import run_here as run_toy_here
 
 MNIST_OBJECTIVES = ("ce", "tunable:k=0.25", "tunable:k=0.5", "gce", "sce", "mae", "unhinged")
 TOY_OBJECTIVES = ("tunable:k=4", "ce", "tunable:k=0.25", "tunable:k=0.0625")
@@ -71,7 +70,7 @@ def _parser() -> Parser:
 
 
 def _train(args, objectives, executor, log, lab):
-    """Train the grid on the engine; returns (results, settings for the JSON)."""
+    """Train the grid on the engine (core.noise.task.run_here); returns (results, settings for the JSON)."""
     if args.dataset != "toy":
         if args.lr and len(args.lr) > 1:
             raise CliError("--lr takes one learning rate here (it replaces every objective's default)")
@@ -81,17 +80,15 @@ def _train(args, objectives, executor, log, lab):
                                      args.lr[0] if args.lr else None, args.weight_decay, args.noise_seed)
         data = DataConfig(dataset=args.dataset, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
                           train_eval=args.train_eval or None, device=args.device, data_dir=args.data_dir)
-        _, results = run_mnist(lab, configs, data, kind="noise", executor=executor,
-                               on_event=lambda gi, e: log(f"group {gi + 1}: {e}") if hasattr(e, "status") else None)
+        _, results = run_here(lab, configs, data, executor=executor,
+                              on_event=lambda gi, e: log(f"group {gi + 1}: {e.status}") if hasattr(e, "status") else None)
         return results, {"data": dataclasses.asdict(data), "base": base.to_dict()}
     base = ToyConfig(n_train=args.toy_n, n_val=args.toy_n, n_test=args.toy_n, patience=args.toy_patience,
                      max_epochs=args.toy_max_epochs, lr=args.toy_lr, device=args.device)
-    cancel, results = threading.Event(), []  # one Ctrl-C stops this rate and skips the rest
-    for cfg in toy_configs(objectives, args.rates, args.seeds, base):
-        if cancel.is_set():
-            break
-        log(f"toy: label noise {cfg.label_noise:.0%}, k = {', '.join(f'{k:g}' for k in cfg.ks)}, {cfg.runs} run(s)")
-        results.append(run_toy_here(lab, cfg, executor=executor, cancel=cancel))
+    configs = toy_configs(objectives, args.rates, args.seeds, base)
+    log(f"toy: label noise {', '.join(f'{c.label_noise:.0%}' for c in configs)}, "
+        f"k = {', '.join(format_k(k) for k in configs[0].ks)}, {configs[0].runs} run(s) each")
+    _, results = run_here(lab, configs, executor=executor)
     return results, {"base": dataclasses.asdict(base)}
 
 

@@ -14,10 +14,11 @@ The package, one idea per module:
     metrics.py     errors of a threshold rule on sorted data, cross-entropy, the stopping rule
     taylor.py      the mean pseudo-gradient as a Taylor polynomial, re-expanded on demand
     result.py      ToySnapshot (progress), ToyResult (tables, history, animation frames)
-    train.py       iter_toy / run_toy: the fast trainer of every (k, run) model at once
+    train.py       iter_toy: the fast trainer of every (k, run) model at once
     reference.py   run_reference: the straightforward float64 trainer it is checked against
     population.py  population_limit: where each k converges when n -> infinity
-    task.py        the toy on the engine: toy_task, and the three verbs submit (pages), run_here (CLIs), load
+    task.py        the toy on the engine: toy_task; submit (pages), run_here (CLIs), load, and run_toy (library:
+                   run_here with an in-memory store, returning the ToyResult)
     __main__.py    the command line
 
 How to run:
@@ -33,10 +34,10 @@ from core.toy.metrics import _SortedErrors, stop_scan, stopping_epoch
 from core.toy.population import population_ce, population_gradient, population_limit, threshold_error
 from core.toy.reference import run_reference
 from core.toy.result import MAX_FRAMES, FrameRecorder, ToyResult, ToySnapshot
-from core.toy.task import (KIND, SavedToy, ToyLive, epoch_metrics, load, run_here, submit, toy_group,
+from core.toy.task import (KIND, SavedToy, ToyLive, epoch_metrics, load, run_here, run_toy, submit, toy_group,
                            toy_label, toy_payload, toy_task)
 from core.toy.taylor import _derivative_polys
-from core.toy.train import iter_toy, run_toy
+from core.toy.train import iter_toy
 
 __all__ = [
     "PAPER_KS", "ToyConfig", "ToyConfigError", "ToyData", "draw_data", "label_rule",

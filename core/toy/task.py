@@ -27,6 +27,8 @@ it two different ways. Now the Lab owns its status, and pages and the CLI share 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -114,13 +116,43 @@ class SavedToy:
 
 
 # --------------------------------------------------------------------------- the task
-def toy_task(cfg: ToyConfig, cancel) -> Iterator[Event]:
+class _Sink:
+    """In-process only: what run_toy hands back (every snapshot to on_progress, the ToyResult)."""
+
+    def __init__(self, on_progress: Callable[[ToySnapshot], None] | None) -> None:
+        self.on_progress, self.result = on_progress, None
+
+    def seen(self, snap: ToySnapshot) -> None:
+        if self.on_progress is not None:
+            self.on_progress(snap)
+        if snap.result is not None:
+            self.result = snap.result
+
+
+class _CancelOf:
+    """A threading.Event-like view of run_toy's `cancel` (an Event or a callable returning True)."""
+
+    def __init__(self, cancel) -> None:
+        self.check, self.flag = cancel, threading.Event()
+
+    def is_set(self) -> bool:
+        return self.flag.is_set() or bool(self.check is not None and (
+            self.check() if callable(self.check) and not hasattr(self.check, "is_set") else self.check.is_set()))
+
+    def set(self) -> None:
+        self.flag.set()
+
+
+def toy_task(cfg: ToyConfig, cancel, sink: _Sink | None = None) -> Iterator[Event]:
     """Train the toy experiment of `cfg` as run 0 of its group, yielding engine events (see
-    the module docstring). `cancel` is a threading.Event (or anything with `is_set()`)."""
+    the module docstring). `cancel` is a threading.Event (or anything with `is_set()`). In
+    process, `sink` also gets every snapshot and the ToyResult itself (run_toy)."""
     yield Progress(0.0, "drawing the data…")  # at once: the run is "running" from its first moment
     live = _LiveTrace(cfg)
     last_log, snap = time.monotonic(), None
     for snap in iter_toy(cfg, cancel=cancel, every_s=PROGRESS_EVERY_S):
+        if sink is not None:
+            sink.seen(snap)
         if snap.result is not None:
             break
         yield Progress(snap.fraction_done, _message(snap), live=live.add(snap))
@@ -269,6 +301,27 @@ def run_here(lab: Lab, cfg: ToyConfig, name: str | None = None, executor: Execut
     launched = lab.run_here(KIND, groups, configs, labels, device=device, executor=executor, cancel=cancel,
                             on_event=on_event)
     return load(lab.store, launched.run_ids[0])
+
+
+def run_toy(cfg: ToyConfig = ToyConfig(), on_progress: Callable[[ToySnapshot], None] | None = None,
+            cancel=None, lab: Lab | None = None) -> ToyResult:
+    """Run the toy experiment in this process through the Lab (Lab.run_here; an in-memory run store
+    unless `lab` is given) and return its ToyResult. on_progress gets a ToySnapshot about 4 times
+    a second and a last one carrying the result. `cancel` (a threading.Event, or a callable
+    returning True) stops within a few tenths of a second: the result then has status "stopped"
+    and the unfinished runs stop at the epoch they reached. Raises RuntimeError if training failed."""
+    sink = _Sink(on_progress)
+    group = dataclasses.replace(toy_group(cfg), task=functools.partial(toy_task, sink=sink))
+    _, configs, labels, device = _launch_args(cfg, None)
+    lab = lab or Lab(store=RunStore(":memory:"))
+    stop = _CancelOf(cancel)
+    launched = lab.run_here(KIND, [group], configs, labels, device=device, cancel=stop)
+    if sink.result is None and stop.is_set():  # stopped before it started: the empty "stopped" result
+        return next(snap.result for snap in iter_toy(cfg, cancel=lambda: True) if snap.result is not None)
+    if sink.result is None:
+        error = lab.store.get_run(launched.run_ids[0]).get("error") or "no result"
+        raise RuntimeError(f"the toy experiment failed: {error}")
+    return sink.result
 
 
 # --------------------------------------------------------------------------- reading back

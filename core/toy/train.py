@@ -3,8 +3,8 @@
 What: a 4-parameter softmax model z_i = w_i * x + b_i (i in {-1, +1}) trained by full-batch
 gradient descent with the pseudo-gradient of each k, on x ~ U[-1, 1] labelled +1 iff
 0 <= x <= alpha, until the stopping rule (core.toy.metrics) fires. `iter_toy` yields a
-`ToySnapshot` about every 0.25 s and ends with one that carries the `ToyResult`; `run_toy`
-returns the result. Both stop early, with what they have, when `cancel` is set.
+`ToySnapshot` about every 0.25 s and ends with one that carries the `ToyResult`, stopping
+early, with what it has, when `cancel` is set. (`core.toy.run_toy` runs it through the Lab.)
 
 Why: the full protocol (up to ~38,000 epochs of 70 models x 30,000 points) takes about 15 s
 of one CPU core here, instead of hours for a straightforward float64 loop (core.toy.reference).
@@ -23,8 +23,7 @@ How it is fast:
    chunk is rolled back to its stopping epoch.
 4. Stopped runs leave the active set.
 
-    from core.toy import ToyConfig, run_toy
-    result = run_toy(ToyConfig(), on_progress=print)   # result.per_k, result.per_run
+    from core.toy.train import iter_toy
     for snap in iter_toy(cfg, cancel=event): ...       # snap.frame(); the last has snap.result
 """
 
@@ -60,24 +59,6 @@ def iter_toy(cfg: ToyConfig, cancel=None, every_s: float = 0.25) -> Iterator[Toy
         return
     with torch_threads(cfg.threads):
         yield from _train(cfg, cancel, every_s)
-
-
-def run_toy(cfg: ToyConfig = ToyConfig(), on_progress: Callable[[ToySnapshot], None] | None = None,
-            cancel=None) -> ToyResult:
-    """Run the toy experiment; on_progress gets a ToySnapshot every ~0.25 s, and a last one
-    whose `.result` is the returned ToyResult.
-
-    `cancel` is a threading.Event (anything with `is_set()`) or a callable returning True to
-    stop; it is checked every CHUNK_EPOCHS epochs (a few tenths of a second at most on a CPU)
-    and the result then has status "stopped", with the unfinished runs "stopped" at the epoch
-    they reached.
-    """
-    for snap in iter_toy(cfg, cancel=cancel):
-        if on_progress is not None:
-            on_progress(snap)
-        if snap.result is not None:
-            return snap.result
-    raise RuntimeError("iter_toy ended without a result")  # unreachable
 
 
 def _as_callable(cancel) -> Callable[[], bool]:
