@@ -44,6 +44,9 @@ def _overview_alias() -> None:
     st.switch_page(PAGES[0])
 
 
+from app.state import remember_owner  # noqa: E402
+
 page = st.navigation(PAGES + [st.Page(_overview_alias, title="Overview", url_path="overview", visibility="hidden")])
+remember_owner()
 st.sidebar.caption("Keren, Sabato & Schuller, *Tunable sensitivity to large errors in neural network training*, AAAI 2017.")
 page.run()
