@@ -139,8 +139,9 @@ def study_table(cells_results: Mapping[Cell, Sequence[RunResult]]) -> tuple[pd.D
     for cell, results in cells_results.items():
         try:
             rows.append(cell_summary(cell, results))
-        except ValueError as exc:
-            notes.append(f"{cell.label}: {exc}")
+        except ValueError as exc:  # the cell's label once, whether or not the message names it already
+            text = str(exc)
+            notes.append(text if text.startswith(cell.label) else f"{cell.label}: {text}")
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), notes
 
 
