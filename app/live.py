@@ -8,7 +8,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from app.state import fmt_seconds, get_lab, session_id
-from core.engine import ExecutorUnavailableError, make_executor
+from core.engine import RAY_ADDRESS_ENV, ExecutorUnavailableError, make_executor, server_ray_address
 from core.engine.queue import Job, NotYourJobError
 from core.estimate import Calibration, calibration, estimate_job
 
@@ -104,20 +104,29 @@ def live_jobs(kind: str | tuple[str, ...], draw: Callable[[Job], None] | None = 
     return active()
 
 
+@st.cache_resource(show_spinner=False)
+def _server_ray_executor():
+    """The one Ray executor of this server, on the cluster its starter chose ($TUNABLE_RAY_ADDRESS;
+    unset: a local Ray instance), shared by every page and session and released when the server exits."""
+    return make_executor("ray", server_ray_address())
+
+
 def executor_choice(key: str):
-    """Where a launch trains: this server (the default) or a Ray cluster (a local Ray instance when
-    no address is given). Returns (executor or None, error text or None); None means local."""
+    """Where a launch trains: this server (the default) or the server's Ray cluster. The cluster is
+    the server's choice, shown read-only: a visitor never types an address. Returns (executor or
+    None, error text or None); None means local."""
     with st.expander("Where to train"):
         where = st.radio("Executor", ["this server", "Ray"], key=f"{key}_executor", horizontal=True,
                          persist_state="session",
                          help="Ray runs each batched group as a task on a Ray cluster; epochs stream back here "
                               "and show live like local runs. Needs `pip install -r requirements-cluster.txt`.")
-        address = st.text_input("Ray address (host:port; empty starts a local Ray instance)", key=f"{key}_ray_address",
-                                disabled=where != "Ray", persist_state="session")
+        address = server_ray_address()
+        st.caption(f"Ray cluster: **{address}**" if address else "Ray cluster: a local Ray instance on this server",
+                   help=f"Chosen by whoever starts the dashboard: `{RAY_ADDRESS_ENV}=host:port make run`.")
     if where != "Ray":
         return None, None
     try:
-        return make_executor("ray", address.strip() or None), None
+        return _server_ray_executor(), None
     except (ValueError, ExecutorUnavailableError) as exc:
         return None, str(exc)
 

@@ -26,9 +26,10 @@ MAX_WAITING_PER_SESSION = 24  # jobs (groups of up to 16 runs) one browser sessi
 @st.cache_resource(show_spinner=False)
 def get_lab() -> Lab:
     """The lab, created once per server process; runs left by a dead process are ended
-    (running -> interrupted, queued -> stopped)."""
+    (running -> interrupted, queued -> stopped), and this process ends its own when it exits."""
     lab = Lab(jobs=JobManager(max_queued_per_owner=MAX_WAITING_PER_SESSION))
     lab.store.recover_interrupted()
+    lab.end_runs_at_exit()  # SIGTERM or exit of the server: its runs end "interrupted" at once
     return lab
 
 
