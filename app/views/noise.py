@@ -13,12 +13,13 @@ import pandas as pd
 import streamlit as st
 
 from app import plots
-from app.live import executor_choice, live_jobs
-from app.state import get_lab, session_id
+from app.live import calibrated, executor_choice, live_jobs
+from app.state import fmt_seconds, get_lab, session_id
 from app.widgets import NOISE_RATES, k_values, number_list, pick_saved
 from core.curves import format_k, parse_k
 from core.engine.queue import QueueFullError
 from core.engine.status import ACTIVE
+from core.estimate import estimate_mnist, estimate_toy
 from core.losses import ObjectiveSpec
 from core.mlp import parse_widths
 from core.mnist import DataConfig, TrainConfig
@@ -197,39 +198,59 @@ def settings() -> SimpleNamespace:
                            momentum=momentum, n_test=n_test, wd=wd, wd_unhinged=wd_unhinged)
 
 
+def build(f: SimpleNamespace):
+    """What the form would launch: ("toy", ToyConfigs, None) or ("mnist", TrainConfigs, DataConfig);
+    ValueError with the reason when it cannot."""
+    if f.param_errors:
+        raise ValueError(f.param_errors[0])
+    if f.rate_pick.blocked or f.k_pick.blocked:
+        raise ValueError("correct or clear the noise rates or k values marked in red above")
+    rates = f.rate_pick.values
+    if not rates:
+        raise ValueError("choose at least one noise rate")
+    methods = [Method(ObjectiveSpec("tunable", {"k": k})) for k in f.ks] + [
+        Method(s, weight_decay=None if f.toy else (f.wd_unhinged if s.name == "unhinged" else f.wd))
+        for s in f.chosen]
+    if not methods:
+        raise ValueError("choose at least one objective: a k value or one of the other objectives")
+    seed_list = list(range(int(f.seeds)))
+    if f.toy:
+        base = ToyConfig(n_train=int(f.toy_n), n_val=int(f.toy_n), n_test=int(f.toy_n), patience=int(f.patience))
+        return "toy", toy_configs(methods, rates, seed_list, base), None
+    base = TrainConfig(hidden=parse_widths(f.hidden_text), momentum=float(f.momentum), epochs=int(f.epochs))
+    configs = comparison_configs(methods, rates, seed_list, f.noise_kind, base,
+                                 lr=None if f.lr_mode == "defaults" else float(f.lr_all))
+    data = DataConfig(n_train=int(f.n_train), n_val=2_000, n_test=int(f.n_test), train_eval=min(int(f.n_train), 5_000))
+    return "mnist", configs, data
+
+
+def estimate_line(f: SimpleNamespace) -> str | None:
+    """'14 runs · about 2 min 50 s here' for what the form holds (core.estimate), or None."""
+    try:
+        kind, configs, data = build(f)
+    except ValueError:
+        return None
+    seconds = (sum(estimate_toy(c, calibrated()) for c in configs) if kind == "toy"
+               else estimate_mnist(configs, data, calibrated()))
+    runs = len(configs) if kind == "mnist" else sum(c.runs * len(c.ks) for c in configs)
+    return f"{runs} {'runs' if kind == 'mnist' else 'models'} · about {fmt_seconds(seconds)} here"
+
+
 def start(f: SimpleNamespace, executor, executor_error: str | None) -> None:
     """Queue the comparison the form holds (one launch: one group id for all its runs)."""
     lab = get_lab()
     try:
         if executor_error:
             raise ValueError(executor_error)
-        if f.param_errors:
-            raise ValueError(f.param_errors[0])
-        if f.rate_pick.blocked or f.k_pick.blocked:
-            raise ValueError("correct or clear the noise rates or k values marked in red above")
-        rates = f.rate_pick.values
-        if not rates:
-            raise ValueError("choose at least one noise rate")
-        methods = [Method(ObjectiveSpec("tunable", {"k": k})) for k in f.ks] + [
-            Method(s, weight_decay=None if f.toy else (f.wd_unhinged if s.name == "unhinged" else f.wd))
-            for s in f.chosen]
-        if not methods:
-            raise ValueError("choose at least one objective: a k value or one of the other objectives")
-        seed_list = list(range(int(f.seeds)))
-        if f.toy:
-            base = ToyConfig(n_train=int(f.toy_n), n_val=int(f.toy_n), n_test=int(f.toy_n), patience=int(f.patience))
-            cfgs = toy_configs(methods, rates, seed_list, base)
-            launched = submit_toy_group(lab, cfgs, owner=session_id(), executor=executor,
-                                        names=[f"{TOY_TAG} · {toy_label(cfg)}" for cfg in cfgs])
+        kind, configs, data = build(f)
+        if kind == "toy":
+            launched = submit_toy_group(lab, configs, owner=session_id(), executor=executor,
+                                        names=[f"{TOY_TAG} · {toy_label(cfg)}" for cfg in configs])
             st.session_state["noise_pick"] = f"toy:{launched.launch_id}"
         else:
-            base = TrainConfig(hidden=parse_widths(f.hidden_text), momentum=float(f.momentum), epochs=int(f.epochs))
-            configs = comparison_configs(methods, rates, seed_list, f.noise_kind, base,
-                                         lr=None if f.lr_mode == "defaults" else float(f.lr_all))
-            data = DataConfig(n_train=int(f.n_train), n_val=2_000, n_test=int(f.n_test),
-                              train_eval=min(int(f.n_train), 5_000))
-            name = (f"label noise · {f.noise_kind} {', '.join(f'{r:.0%}' for r in rates)} · {len(methods)} "
-                    f"objectives × {len(seed_list)} seeds · {configs[0].arch}")
+            rates = sorted({c.noise.rate for c in configs})
+            name = (f"label noise · {f.noise_kind} {', '.join(f'{r:.0%}' for r in rates)} · {len(configs)} runs · "
+                    f"{configs[0].arch}")
             launched = submit_mnist(lab, configs, data, owner=session_id(), name=name, kind="noise", executor=executor)
             st.session_state["noise_pick"] = f"mnist:{launched.launch_id}"
     except (ValueError, QueueFullError) as exc:
@@ -367,7 +388,12 @@ def main() -> None:
     intro()
     form = settings()
     executor, executor_error = executor_choice("noise")
-    if st.button("Run", key="noise_run", type="primary") or st.session_state.pop("noise_autostart", False):
+    c1, c2 = st.columns([1, 5])
+    run = c1.button("Run", key="noise_run", type="primary")
+    line = estimate_line(form)
+    if line:
+        c2.caption(line)
+    if run or st.session_state.pop("noise_autostart", False):
         start(form, executor, executor_error)
     live_jobs(("noise", "toy"), draw_live, key="noise", match=_ours)
     st.subheader("Results")
