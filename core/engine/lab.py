@@ -332,7 +332,7 @@ class Lab:
         stop its jobs; the store writes nothing more. Never raises (it runs while the process exits).
         Returns how many runs were marked."""
         try:
-            marked = self.store.end_process_runs(reason)
+            marked = self.store.end_process_runs(reason) if self.store.path.exists() else 0  # gone: no runs
         except Exception:  # noqa: BLE001
             log.exception("could not end this process's runs")
             marked = 0

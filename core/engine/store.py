@@ -353,6 +353,7 @@ class RunStore(RunQueries):
         are final: a training thread that logs one more epoch does not revive them). For a process
         that is ending (a SIGTERM or atexit handler). Returns how many runs were marked."""
         now, owner = time.time(), owner_token()
+        self._ended_reason = reason  # first: a training thread's next write is dropped, not applied after
         with self._write() as conn:
             marked = conn.execute(
                 "UPDATE runs SET status = CASE status WHEN 'running' THEN 'interrupted' ELSE 'stopped' END,"
@@ -360,7 +361,6 @@ class RunStore(RunQueries):
                 " error = ? WHERE owner = ? AND status IN ('queued', 'running')",
                 (now, now, reason, owner),
             ).rowcount
-        self._ended_reason = reason
         return marked
 
     def recover_interrupted(self) -> int:
