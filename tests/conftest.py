@@ -113,3 +113,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def data_unavailable(message: str):
+    """A test that needs real MNIST or Fashion-MNIST and cannot have it: skipped on a developer's
+    machine, a failure under CI=true (CI must check the real data; `make test` fetches both)."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"real data is required under CI: {message}")
+    pytest.skip(message)

@@ -20,6 +20,7 @@ from core.datamap.experiment import KIND, DatamapConfig, launches, load_launch
 from core.engine.store import RunStore
 from core.labelnoise import NoiseSpec
 from core.mnist.config import ConfigError
+from tests.conftest import data_unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--n-train", "300", "--n-val", "100", "--n-test", "100", "--epochs", "2", "--hidden", "16", "--threads", "1",
@@ -31,7 +32,7 @@ def mnist():
     try:
         return load_dataset("mnist")
     except MnistUnavailableError as exc:
-        pytest.skip(f"MNIST unavailable: {exc}")
+        data_unavailable(f"MNIST unavailable: {exc}")
 
 
 @pytest.fixture(scope="module")

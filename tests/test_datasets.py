@@ -45,6 +45,7 @@ from core.data import (
 from core.data.cifar import LAYOUTS
 from core.data.fashion import FASHION_INFO
 from core.data.svhn import SVHN_INFO
+from tests.conftest import data_unavailable
 
 # ---------------------------------------------------------------- fixtures: directories and servers
 
@@ -399,7 +400,7 @@ def test_real_fashion_cache_if_present_is_the_real_data():
     user_cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tunable-sensitivity"
     cache = (Path(env) if env else user_cache) / "fashion-mnist.npz"
     if not cache.is_file():
-        pytest.skip(f"no real Fashion-MNIST cache at {cache}")
+        data_unavailable(f"no real Fashion-MNIST cache at {cache}")
     arrays, origin = data._read_cache(cache)
     assert arrays["train_x"].shape == (60000, 28, 28) and arrays["test_x"].shape == (10000, 28, 28)
     check_arrays(arrays, FASHION_INFO, str(cache))  # counts and all four pinned SHA-256s

@@ -31,6 +31,7 @@ from core.mnist import (
 )
 from core.labelnoise import NoiseSpec
 from core.pseudograd import tunable_cross_entropy
+from tests.conftest import data_unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = DataConfig(n_train=512, n_val=256, n_test=256, train_eval=256, device="cpu")
@@ -42,7 +43,7 @@ def small_split():
     try:
         return load_split(subset=Subset(SMALL.n_train, SMALL.n_val, SMALL.n_test), device="cpu")
     except MnistUnavailableError as exc:
-        pytest.skip(f"MNIST is not available here: {exc}")
+        data_unavailable(f"MNIST is not available here: {exc}")
 
 
 def _tiny(**kw) -> TrainConfig:
@@ -122,7 +123,7 @@ def test_short_run_learns_mnist():
     try:
         results = fit([TrainConfig(hidden=(64,), lr=0.1, momentum=0.9, epochs=3, k=k) for k in (1.0, 0.5)], data)
     except MnistUnavailableError as exc:
-        pytest.skip(f"MNIST is not available here: {exc}")
+        data_unavailable(f"MNIST is not available here: {exc}")
     for r in results:
         errors = [h["val_error"] for h in r.history]
         assert r.status == "done" and len(errors) == 3

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from core.schedule import KSchedule, parse_schedule
+from tests.conftest import data_unavailable
 
 
 def test_linear_and_cosine_values():
@@ -105,7 +106,7 @@ def test_trainer_runs_each_configs_own_schedule():
     try:
         split = load_split(subset=Subset(data.n_train, data.n_val, data.n_test), device="cpu")
     except MnistUnavailableError as exc:
-        pytest.skip(f"MNIST is not available here: {exc}")
+        data_unavailable(f"MNIST is not available here: {exc}")
     base = dict(hidden=(16,), lr=0.2, momentum=0.5, batch_size=64, epochs=2, seed=3, clip_norm=None)
     configs = [TrainConfig(k_schedule="linear:1/4:2", **base), TrainConfig(k_schedule="step:2@0,1/4@0.5", **base),
                TrainConfig(k=1.0, **base)]

@@ -1,0 +1,99 @@
+"""AppTest tests of the Example lens page: the bundled example on an empty lab, URL settings (good and bad),
+the Quick preset, and a tiny launch through the Lab that lands as a readable result."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import plotly_figures, poll_until
+from tests.conftest import data_unavailable
+
+PAGE = "views/datamap.py"
+
+
+def _titles(at) -> list[str]:
+    return [f["layout"]["title"]["text"] for f in plotly_figures(at)]
+
+
+def _gallery(at, key: str = "hardest") -> str:
+    return next((h.proto.body for h in at.get("html") if f"dm-gallery-{key}" in h.proto.body), "")
+
+
+def test_empty_lab_reads_the_bundled_example(app):
+    """With no runs, the page reads the bundled Quick result: a data map per k (flipped vs clean), the hardest
+    images (12, the first flipped), the push shares, and AUROC per k beside cleanlab's reference."""
+    at = app(PAGE)
+    assert at.selectbox(key="dm_launch").value == "example"
+    assert [s.value for s in at.subheader] == ["1 · Data maps, one per k", "2 · The hardest images",
+                                               "3 · Whom each k ignores", "4 · Finding the label errors"]
+    titles = _titles(at)
+    assert {"Data map at k = 1/4", "Data map at k = 1", "Push that went to flipped labels",
+            "Finding the flipped labels (AUROC)"} <= set(titles)
+    maps = [f for f in plotly_figures(at) if f["layout"]["title"]["text"].startswith("Data map")]
+    assert [t["name"].split(" (")[0] for t in maps[0]["data"]] == ["clean", "flipped"]
+    assert "40% of the set" in at.info[0].value
+    table = next(d.value for d in at.dataframe if "AUROC" in d.value.columns)
+    assert table["detector"].str.startswith("cleanlab").sum() == 1
+    assert (table["AUROC"] > 0.9).all()  # every detector finds the flips on MNIST
+    gallery = _gallery(at)
+    if not gallery:
+        data_unavailable("MNIST images unavailable here")
+    assert gallery.count("<figure") == 12 and "(true <b>" in gallery  # lowest confidence: flipped labels
+
+
+def test_url_settings_choose_the_view(app):
+    """?score=push&gk=1&n=4 sorts the gallery by push at k = 1 and shows 4 images; the settings stay in the URL."""
+    at = app(PAGE, query={"score": "push", "gk": "1", "n": "4"})
+    assert at.selectbox(key="dm_score").value == "push"
+    assert at.selectbox(key="dm_gk").value == "1"
+    assert at.number_input(key="dm_n").value == 4
+    assert not at.warning
+    gallery = _gallery(at)
+    if gallery:
+        assert gallery.count("<figure") == 4
+    assert at.query_params["score"] == "push" and at.query_params["n"] == "4"
+
+
+def test_bad_url_values_warn_and_fall_back(app):
+    """Unusable URL values are each named in a warning, the defaults are shown, and nothing raises."""
+    at = app(PAGE, query={"score": "loss", "n": "1000", "ds": "imagenet", "rate": "2", "launch": "deadbeef"})
+    text = " ".join(w.value for w in at.warning)
+    for bad in ("score=loss", "n=1000", "ds=imagenet", "rate=2"):
+        assert bad in text
+    assert "deadbeef" in text  # a launch id that is not in this store
+    assert at.selectbox(key="dm_score").value == "confidence"
+    assert at.number_input(key="dm_n").value == 12
+    assert at.selectbox(key="dm_ds").value == "mnist"
+    assert not at.exception
+
+
+def test_quick_preset_fills_the_form_and_launches(app):
+    """Quick: MNIST, 40% symmetric noise, k = 1/4 and 1, 4,000 images, 10 epochs, launched at once (then Stop)."""
+    at = app(PAGE)
+    at.button(key="dm_quick").click().run()
+    assert at.selectbox(key="dm_ds").value == "mnist" and at.selectbox(key="dm_noise").value == "symmetric"
+    assert at.number_input(key="dm_rate").value == pytest.approx(0.4)
+    assert at.multiselect(key="dm_k").value == ["1/4", "1"]
+    assert at.number_input(key="dm_ntrain").value == 4000 and at.number_input(key="dm_epochs").value == 10
+    assert len(at.get("progress")) >= 1 and "yours" in at.get("progress")[0].proto.text
+    next(b for b in at.button if b.key and b.key.startswith("dm_stop_")).click().run()
+    poll_until(at, lambda a: not a.get("progress"), timeout=90)
+
+
+def test_a_tiny_launch_without_noise_lands_as_a_result(app):
+    """A small clean launch trains through the Lab, then the page reads it: maps coloured by correctness,
+    no label-error section to fill, runs saved as kind datamap."""
+    at = app(PAGE)
+    at.selectbox(key="dm_noise").set_value("none").run()
+    at.number_input(key="dm_ntrain").set_value(500).run()
+    at.number_input(key="dm_epochs").set_value(2).run()
+    at.button(key="dm_launch_button").click().run()
+    assert not at.error, [e.value for e in at.error]
+    poll_until(at, lambda a: not a.get("progress") and "2 of 3 runs" not in at.selectbox(key="dm_launch").format_func(
+        at.selectbox(key="dm_launch").value), timeout=180)
+    picked = at.selectbox(key="dm_launch")
+    assert picked.value != "example" and "3 of 3 runs done" in picked.format_func(picked.value)
+    maps = [f for f in plotly_figures(at) if f["layout"]["title"]["text"].startswith("Data map")]
+    assert len(maps) == 2 and maps[0]["data"][0]["name"].startswith("mostly right")
+    assert any("nothing to find" in i.value for i in at.info)
+    assert "No label was flipped" in at.info[0].value
