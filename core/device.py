@@ -1,11 +1,16 @@
-"""Device choice shared by every experiment: CUDA, then MPS, then CPU, overridable.
+"""Where computation runs, shared by every experiment: the device (CUDA, then MPS, then CPU,
+overridable) and the number of torch CPU threads for a block of work.
 
-    from core.device import pick_device
+    from core.device import pick_device, torch_threads
     device = pick_device()          # best available
     device = pick_device("cpu")     # the user's override; raises ValueError if unavailable
+    with torch_threads(1): ...      # tiny models: one thread is as fast and leaves the other core free
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -35,3 +40,16 @@ def pick_device(override: str | torch.device | None = None) -> torch.device:
             f"device {str(override)!r} is not available on this machine; available: {available_devices()}"
         )
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Use n torch CPU threads inside the block (0 or None: unchanged), then restore the old setting.
+    torch.set_num_threads is process-wide: a job running beside the block shares the setting."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)

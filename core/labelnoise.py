@@ -3,10 +3,10 @@
 (The primitives. Comparing objectives on noisy labels, the grid and its CLI, is core.noise.)
 
 Why: the pseudo-gradient with k < 1 is "insensitive to large errors", and its k -> 0 limit is
-the noise-robust unhinged loss (method.md). Training on labels with known flips, and
+the noise-robust unhinged loss (Keren et al. 2017, Section 3; README "The method"). Training on labels with known flips, and
 checking how many flipped examples the model memorizes, tests that claim directly.
 
-Conventions (method.md, "Label-noise conventions"), applied to training labels only:
+Conventions (as in the label-noise literature: Zhang & Sabuncu 2018, Ma et al. 2020), applied to training labels only:
 - symmetric, rate eta: exactly round(eta * N) examples, chosen uniformly without replacement,
   each moved to a uniformly chosen OTHER class. At eta >= (C - 1) / C the noisy label is no
   more often the true class than any other, so nothing can be learned; benchmarks stop at 0.8.

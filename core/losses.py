@@ -16,7 +16,7 @@ display. With p = softmax(z), p_y the probability of the given label and K class
 
 Why: the method's k interpolates between the unhinged loss (k -> 0) and cross-entropy (k = 1),
 so the natural baselines are the noise-robust losses of the label-noise literature
-(method.md, "Related losses"). One registry keeps the trainer, the CLI and the pages agreeing
+(each paper's definition; README "Label noise"). One registry keeps the trainer, the CLI and the pages agreeing
 on names, defaults and labels.
 
 Defaults are the published MNIST settings where there is one:
@@ -121,7 +121,7 @@ def _ce(logits: Tensor, target: Tensor) -> Tensor:
 
 
 def _tunable(logits: Tensor, target: Tensor, k: float) -> Tensor:
-    # value: cross-entropy; gradient: the pseudo-gradient f(eps) (method.md)
+    # value: cross-entropy; gradient: the pseudo-gradient f(eps) (core.pseudograd)
     return tunable_cross_entropy(logits, target, k=k, reduction="none")
 
 

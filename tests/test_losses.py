@@ -169,7 +169,7 @@ def test_unhinged_gradient_is_minus_onehot_plus_one_over_k():
 
 
 def test_tunable_at_small_k_is_scaled_unhinged_gradient():
-    """As k -> 0 the pseudo-gradient tends to K/(K-1) times the unhinged gradient (method.md)."""
+    """As k -> 0 the pseudo-gradient tends to K/(K-1) times the unhinged gradient (Keren et al. 2017, Section 3)."""
     logits, target = _inputs(seed=10)
     _, tunable = _value_and_grad(make_objective("tunable:k=1e-4"), logits, target)
     _, unhinged = _value_and_grad(make_objective("unhinged"), logits, target)

@@ -41,7 +41,7 @@ def _runs_frame(results) -> pd.DataFrame:
 def summarize(results) -> pd.DataFrame:
     """The comparison table: one row per (method, lr, weight decay, noise, rate), in the runs' order.
 
-    results: core.mnist.RunResults (from fit, or read back with Lab.load_mnist_results). Columns:
+    results: core.mnist.RunResults (from fit, or read back with core.mnist.load). Columns:
     method, objective, k, lr, weight_decay, noise, rate, seeds (runs), diverged, stopped, epochs (mean
     finished), then <metric>_mean and <metric>_std over seeds for test_acc, test_error, test_ce,
     train_acc_noisy, train_acc_true, memorized, corrected (final epoch; fractions, CE in nats), grouped by

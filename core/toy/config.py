@@ -16,10 +16,8 @@ only on (cfg.seed, run), so a run can be reproduced from its config alone.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -118,15 +116,3 @@ def float64_device(name: str) -> torch.device:
     """pick_device, except that MPS (no float64) falls back to the CPU."""
     device = pick_device(name)
     return torch.device("cpu") if device.type == "mps" else device
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Use n torch CPU threads inside the block (0: unchanged), then restore the old setting."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)  # per calling thread with torch's OpenMP backend
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)

@@ -22,7 +22,8 @@ import pandas as pd
 import torch
 
 from core.engine.status import DONE
-from core.toy.config import ToyConfig, ToyData, draw_data, float64_device, torch_threads
+from core.device import torch_threads
+from core.toy.config import ToyConfig, ToyData, draw_data, float64_device
 from core.toy.metrics import _cross_entropy, stop_scan
 from core.toy.result import ToyResult, _history_frame, _per_run, _summarize
 

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from core.engine.status import DONE, STOPPED
-from core.toy.config import ToyConfig, draw_data, float64_device, torch_threads
+from core.device import torch_threads
+from core.toy.config import ToyConfig, draw_data, float64_device
 from core.toy.metrics import _cross_entropy, _SortedErrors, stop_scan, thresholds
 from core.toy.reference import run_reference
 from core.toy.result import (FrameRecorder, ToyResult, ToySnapshot, _final_snapshot, _history_frame, _per_run,
