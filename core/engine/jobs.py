@@ -91,6 +91,7 @@ class Board:
 
     @property
     def mine(self) -> tuple[Job, ...]:
+        """The active jobs of `owner`, in submission order."""
         return tuple(job for job in self.jobs if job.owner == self.owner)
 
     def of_kind(self, *kinds: str) -> list[Job]:

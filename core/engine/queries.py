@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+
 # Columns of list_runs() before the flattened cfg.* and final.* columns.
 RUN_COLUMNS = (
     "id", "kind", "group_id", "label", "status", "device", "created_at", "started_at",
@@ -43,9 +44,9 @@ JSON_FIELDS = ("id", "kind", "status", "label", "group_id", "device", "created_a
                "seconds", "error", "config", "summary", "provenance")
 _JSON_COLUMNS = ("config", "summary", "result", "provenance")  # columns that hold JSON text
 
+
 class RunNotFoundError(KeyError):
     """No run has this id (it may have been deleted)."""
-
 
 
 def _loads(text: str | None) -> Any:
@@ -69,6 +70,7 @@ def _flatten(obj: Any, prefix: str) -> dict[str, Any]:
 
 
 def as_ids(run_ids: int | Iterable[int]) -> list[int]:
+    """One run id or several, as a list of ints."""
     if isinstance(run_ids, (int, str)) or not isinstance(run_ids, Iterable):
         run_ids = [run_ids]  # type: ignore[list-item]
     return [int(i) for i in run_ids]
