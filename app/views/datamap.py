@@ -3,11 +3,15 @@ ignores, and how well each k's training dynamics find the flipped labels (core.d
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from app.live import executor_choice, live_jobs
 from app.plots import datamap as charts
@@ -231,6 +235,24 @@ def _thumb(images: np.ndarray, i: int, scale: int = 3) -> np.ndarray:
     return np.repeat(np.repeat(images[int(i)], scale, 0), scale, 1)
 
 
+def _png(image: np.ndarray) -> str:
+    """A uint8 image as a base64 PNG data URL."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def gallery(images: np.ndarray, cards: list[tuple[int, str]], key: str, size: int = 84) -> None:
+    """Thumbnails with captions that wrap to the screen's width (8 in a row on a laptop, 3 on a phone):
+    cards are (image number in the data set, caption HTML)."""
+    items = "".join(
+        f'<figure style="width:{size + 40}px;margin:0"><img src="{_png(_thumb(images, i))}" width="{size}" '
+        f'height="{size}" style="image-rendering:pixelated;display:block" alt="training image {i}">'
+        f'<figcaption style="font-size:12px;line-height:1.35;color:#444">{caption}</figcaption></figure>'
+        for i, caption in cards)
+    st.html(f'<div class="dm-gallery-{key}" style="display:flex;flex-wrap:wrap;gap:10px 8px">{items}</div>')
+
+
 def _describe(dyn: Dynamics, names: list[str], pos: int) -> str:
     given, true = int(dyn.given_label[pos]), int(dyn.true_label[pos])
     flip = f" · true **{names[true]}** (flipped)" if given != true else ""
@@ -256,7 +278,7 @@ def notebook(dyn: Dynamics, per_k: pd.DataFrame, found: pd.DataFrame) -> None:
             lines.append(f"Finding the flips: AUROC {worst.auroc:.3f} ({worst.detector}, k = {format_k(worst.k)}) "
                          f"to {best.auroc:.3f} ({best.detector}, k = {format_k(best.k)}).")
     else:
-        hard = ", ".join(f"{r._asdict()['hard-to-learn']:,} (k = {format_k(r.k)})" for r in per_k.itertuples())
+        hard = ", ".join(f"{r['hard-to-learn']:,} (k = {format_k(r['k'])})" for r in per_k.to_dict("records"))
         lines.append(f"No label was flipped: hard-to-learn images per k: {hard}.")
     st.info("  \n".join(lines))
 
@@ -329,15 +351,15 @@ def section_gallery(dyn: Dynamics, scores: dict, images, names: list[str]) -> No
     if not isinstance(images, np.ndarray):
         st.warning(f"The images cannot be shown: {images}")
         return
-    per_row = 6
-    for start in range(0, len(chosen), per_row):
-        cols = st.columns(per_row)
-        for col, pos in zip(cols, chosen[start:start + per_row]):
-            col.image(_thumb(images, dyn.index[pos]), width="stretch")
-            lines = [_describe(dyn, names, pos)] + [
-                f"k = {format_k(k)}: p̄ {scores['confidence'][s, pos]:.2f} · push {scores['push'][s, pos]:.2f}"
-                for s, k in enumerate(dyn.k)]
-            col.caption("  \n".join(lines))
+    cards = []
+    for pos in chosen:
+        given, true = names[int(dyn.given_label[pos])], names[int(dyn.true_label[pos])]
+        label = f"<b>{html.escape(given)}</b>" + (f" (true <b>{html.escape(true)}</b>)" if given != true else "")
+        per_k = "".join(f"<br>k = {format_k(k)}: p̄ {scores['confidence'][s, pos]:.2f}, push "
+                        f"{scores['push'][s, pos]:.2f}" for s, k in enumerate(dyn.k))
+        cards.append((int(dyn.index[pos]), f"#{int(dyn.index[pos])} · given {label}{per_k}"))
+    gallery(images, cards, "hardest")
+    st.caption("p̄: confidence, the mean p(given label) over epochs; push: the mean |ε_y|^k.")
     options = [int(dyn.index[p]) for p in chosen]
     pick = st.selectbox("Curves of one of them", options, key="dm_gallery_pick",
                         format_func=lambda i: f"#{i}")
@@ -369,11 +391,10 @@ def section_ignored(dyn: Dynamics, scores: dict, images, names: list[str]) -> No
             head += f" Shown instead: the clean images where its confidence trails k = {format_k(dyn.k[ref])}'s most."
         st.markdown(head)
         if isinstance(images, np.ndarray) and len(shown):
-            cols = st.columns(8)
-            for col, pos in zip(cols, shown[:8]):
-                col.image(_thumb(images, dyn.index[pos]), width="stretch")
-                col.caption(f"#{int(dyn.index[pos])} · {names[int(dyn.given_label[pos])]}  \n"
-                            f"{scores['confidence'][slot, pos]:.2f} vs {scores['confidence'][ref, pos]:.2f}")
+            gallery(images, [(int(dyn.index[pos]), f"#{int(dyn.index[pos])} · {html.escape(names[int(dyn.given_label[pos])])}"
+                              f"<br>p̄ {scores['confidence'][slot, pos]:.2f} at k = {format_k(dyn.k[slot])}<br>"
+                              f"p̄ {scores['confidence'][ref, pos]:.2f} at k = {format_k(dyn.k[ref])}")
+                             for pos in shown[:8]], f"given-up-{slot}")
 
 
 HEADERS = {"detector": "detector", "k": "k", "auroc": "AUROC", "precision_at_rate": "precision at the noise rate",
@@ -390,7 +411,7 @@ def section_detection(dyn: Dynamics, found: pd.DataFrame) -> None:
     a.plotly_chart(charts.detection_bars(found), key="dm_detection")
     table = found.rename(columns=HEADERS)
     table["k"] = [format_k(k) if pd.notna(k) else "–" for k in found["k"]]
-    b.dataframe(table, hide_index=True, key="dm_detection_table", column_config={
+    st.dataframe(table, hide_index=True, key="dm_detection_table", column_config={
         h: st.column_config.NumberColumn(format="%.3f") for h in ("AUROC", "precision at the noise rate",
                                                                   "precision of flags", "recall of flags")})
     b.caption(f"Scores against the {int(dyn.flipped.sum()):,} known flips. Precision at the noise rate: the share of "

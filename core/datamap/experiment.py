@@ -190,10 +190,12 @@ def load_launch(store: RunStore, launch_id: str) -> Dynamics:
             except (OSError, KeyError, ValueError):
                 cv_probs = None
         elif summary.get("dynamics"):
-            recorded.append(read_run(base / summary["dynamics"]))
-            ids.append(run_id)
+            run = read_run(base / summary["dynamics"])
+            if len(run.k):  # a run stopped before its first epoch ended recorded nothing
+                recorded.append(run)
+                ids.append(run_id)
     if not recorded:
-        raise DynamicsFileError(f"launch {launch_id} has no recorded run (yet)")
+        raise DynamicsFileError(f"launch {launch_id} has no recorded epoch (yet)")
     return combine(recorded, noise=noise, run_ids=ids, cv_probs=cv_probs)
 
 
