@@ -44,6 +44,7 @@ STARTUP_S = {"cpu": 2.5, "cuda": 4.0, "mps": 4.0}  # per batched group: loading 
 TOY_MODEL_EPOCH_S = 4.5e-5  # seconds per (model, epoch) of the toy's Taylor-form trainer, CPU
 # epochs to the stopping rule as a multiple of the stopping window, per log2 k (paper protocol, 10 runs)
 TOY_EPOCH_RATIO = {-4: 10.3, -3: 7.4, -2: 4.9, -1: 4.5, 0: 3.6, 1: 6.6, 2: 9.4}
+MIN_REFINE_S = 10.0  # launches predicted shorter than this (start-up bound) do not refine the rates
 SHAPES = {"mnist": (784, 10), "fashion-mnist": (784, 10), "cifar10": (3072, 10), "svhn": (3072, 10),
           "cifar100": (3072, 100)}  # data set -> (input_dim, num_classes)
 
@@ -192,7 +193,7 @@ def _measured_ratios(store, kind: str, device: str, cal: Calibration, newest: in
         seconds = part["seconds"].max()
         configs = {int(r): store.get_run(int(r))["config"] for r in part["id"]}
         predicted = estimate_job(kind, configs, cal)
-        if predicted and seconds and seconds > 0:
+        if predicted and predicted >= MIN_REFINE_S and seconds and seconds > 0:
             ratios.append(float(seconds) / predicted)
     return ratios
 

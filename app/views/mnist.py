@@ -20,7 +20,7 @@ from core.mlp import ACTIVATIONS, parse_widths
 from core.mnist import ConfigError, DataConfig, TrainConfig
 from core.mnist.task import load as load_results, submit as submit_mnist
 from core.mnist.selection import select
-from core.results import config_keys, export_table, group_runs, latest_values, unique_labels, varying
+from core.results import MISSING, config_keys, export_table, group_runs, latest_values, unique_labels, varying
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,14 +38,26 @@ PRESETS = {
 }
 
 
+def _preset_values(name: str) -> dict:
+    """The form's values a preset sets (widget key -> value)."""
+    p = PRESETS[name]
+    return {"mnist_hidden": p["hidden"], "mnist_k": p["k"], "mnist_lr": p["lr"], "mnist_epochs": p["epochs"],
+            "mnist_seeds": p["seeds"], "mnist_ntrain": p["n_train"], "mnist_momentum": p["momentum"],
+            "mnist_activation": "relu", "mnist_wd": 0.0, "mnist_clip": 100.0}
+
+
 def _preset(name: str) -> None:
     """A preset fills the form and launches it (presets start runs on every page)."""
-    p = PRESETS[name]
     st.session_state["mnist_autolaunch"] = True
-    st.session_state.update({"mnist_hidden": p["hidden"], "mnist_k": p["k"], "mnist_lr": p["lr"],
-                             "mnist_epochs": p["epochs"], "mnist_seeds": p["seeds"], "mnist_ntrain": p["n_train"],
-                             "mnist_momentum": p["momentum"], "mnist_activation": "relu", "mnist_wd": 0.0,
-                             "mnist_clip": 100.0})
+    st.session_state.update(_preset_values(name))
+
+
+def _kind(name: str) -> str:
+    """A preset's button is highlighted only while the form holds exactly its values."""
+    state = st.session_state
+    holds = all(key in state and (sorted(map(str, state[key])) == sorted(map(str, v)) if isinstance(v, list)
+                                  else state[key] == v) for key, v in _preset_values(name).items())
+    return "primary" if holds else "secondary"
 
 
 def intro() -> None:
@@ -62,11 +74,11 @@ def launch_form() -> None:
     with st.container(border=True):
         st.markdown("**Launch**")
         c1, c2, c3, c4 = st.columns([1, 1.3, 1.3, 2.4])
-        c1.button("Quick", key="mnist_quick", on_click=_preset, args=("quick",), type="primary",
+        c1.button("Quick", key="mnist_quick", on_click=_preset, args=("quick",), type=_kind("quick"),
                   help="784-800-10, k ∈ {1/2, 1}, 10,000 training images, 3 epochs: learns within a minute on a CPU")
-        c2.button("Paper: 1 × 800", key="mnist_paper", on_click=_preset, args=("paper",),
+        c2.button("Paper: 1 × 800", key="mnist_paper", on_click=_preset, args=("paper",), type=_kind("paper"),
                   help="784-800-10, momentum 0.5, k ∈ {1/4, 1/2, 1, 2} × lr ∈ {0.01, 0.03, 0.1, 0.3}, full data")
-        c3.button("Paper: 3 × 800", key="mnist_deep", on_click=_preset, args=("deep",),
+        c3.button("Paper: 3 × 800", key="mnist_deep", on_click=_preset, args=("deep",), type=_kind("deep"),
                   help="3 hidden layers of 800, momentum 0.9: the paper expects the best k near or above 1")
         c4.caption("A preset fills the form below and launches it at once.")
         a, b, c, d = st.columns(4)
@@ -262,14 +274,12 @@ def history_table(runs: pd.DataFrame) -> list[int]:
         "id": "#", "label": "run", "arch": "network", "epochs_done": "epochs", "final.val_error": "validation error (%)",
         "final.test_error": "test error (%)", "final.test_ce": "test cross-entropy (nats)", "seconds": "time (s)",
         "created_at": "started"})
-    st.dataframe(table, hide_index=True, key="mnist_table", column_config={
-        "validation error (%)": st.column_config.NumberColumn(format="%.2f"),
-        "test error (%)": st.column_config.NumberColumn(format="%.2f"),
-        "test cross-entropy (nats)": st.column_config.NumberColumn(format="%.4f"),
-        "time (s)": st.column_config.NumberColumn(format="%.1f"),
-    })
+    st.dataframe(table.style.format({"validation error (%)": "{:.2f}", "test error (%)": "{:.2f}",
+                                     "test cross-entropy (nats)": "{:.4f}", "time (s)": "{:.1f}"}, na_rep=MISSING)
+                 .format(subset=["device"], na_rep=MISSING), hide_index=True, key="mnist_table")
     labels = {int(r.id): f"#{r.id} {r.label} · {r.arch}" for r in runs.itertuples()}
-    newest = runs.iloc[0]["group_id"]  # default: the newest launch
+    trained = runs[runs["epochs_done"] > 0]
+    newest = (trained if len(trained) else runs).iloc[0]["group_id"]  # default: the newest launch with epochs
     selected = pick_saved("Runs to compare, export or delete", labels, "mnist_sel", multi=True,
                           default=[int(i) for i in runs.loc[runs["group_id"] == newest, "id"]])
     c1, c2, c3, _ = st.columns([1.6, 1.3, 1.6, 2.5])
@@ -304,6 +314,9 @@ def comparison(runs: pd.DataFrame, selected: list[int]) -> None:
     lab = get_lab()
     st.subheader("Comparison")
     history = lab.store.history(selected)
+    if history.empty:
+        st.info("The selected runs have no finished epoch yet: their curves appear here as epochs are saved.")
+        return
     sel = runs.set_index("id").loc[selected].reset_index()
     labels, ks = dict(zip(sel["id"], sel["label"])), dict(zip(sel["id"], sel["cfg.train.k"]))
     a, b = st.columns(2)
