@@ -386,3 +386,66 @@ def test_end_runs_at_exit_ends_a_dashboards_runs_when_it_is_terminated(tmp_path,
     assert took < 10 and code == (143 if where == "main-thread" else 0)
     assert runs["status"].tolist() == ["done", "done", "interrupted", "interrupted", "stopped", "stopped"]
     assert runs["epochs_done"].iloc[2] >= 2
+
+
+_STREAMLIT_APP = """
+import os
+import streamlit as st
+from core.engine.lab import Lab
+from core.engine.store import RunStore
+from tests import engine_tasks
+
+@st.cache_resource
+def lab():
+    lab = Lab(RunStore(os.environ["TUNABLE_RUNS_DB"]))
+    lab.end_runs_at_exit()  # from the script thread: Streamlit's server owns SIGTERM
+    groups = [engine_tasks.group(epochs=1000, sleep_s=0.05), engine_tasks.group()]
+    configs, labels = engine_tasks.records(groups)
+    lab.launch("test", groups, configs, labels, device="cpu", owner="app")
+    return lab
+
+lab()
+st.write("training")
+"""
+
+
+@pytest.mark.browser
+def test_sigterm_of_a_streamlit_server_ends_its_runs(tmp_path):
+    """Under a real `streamlit run` (a page created the Lab and called end_runs_at_exit), SIGTERM of
+    the server ends its running runs "interrupted" with their epochs and its queued ones "stopped"."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import LAUNCH_ARGS, _chromium_path, _free_port
+
+    (tmp_path / "app.py").write_text(textwrap.dedent(_STREAMLIT_APP))
+    db, port = tmp_path / "runs.sqlite", _free_port()
+    env = dict(os.environ, TUNABLE_RUNS_DB=str(db), PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(tmp_path / "app.py"), "--server.headless",
+                             "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=_chromium_path(), headless=True, args=LAUNCH_ARGS)
+            page = browser.new_page()
+            deadline = time.time() + 60
+            while True:  # the server takes a few seconds to listen
+                try:
+                    page.goto(f"http://127.0.0.1:{port}")
+                    break
+                except Exception:  # noqa: BLE001 - connection refused until it listens
+                    assert time.time() < deadline, "the server did not start"
+                    time.sleep(0.5)
+            page.get_by_text("training").wait_for(timeout=60_000)
+            store = RunStore(db)
+            while store.list_runs().sort_values("id")["epochs_done"].iloc[0] < 2:
+                assert time.time() < deadline + 60
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(TIMEOUT) == 0
+            browser.close()
+    finally:
+        proc.kill()
+    runs = RunStore(db).list_runs().sort_values("id")
+    assert runs["status"].tolist() == ["interrupted", "interrupted", "stopped", "stopped"]
+    assert runs["epochs_done"].iloc[0] >= 2
