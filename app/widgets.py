@@ -12,13 +12,15 @@ named in a warning, never dropped silently.
 
 from __future__ import annotations
 
+import math
+
 import re
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import streamlit as st
 
-from core.curves import format_k, parse_k
+from core.kvalue import K_MIN, format_k, read_number
 
 K_CHOICES: tuple[str, ...] = ("1/16", "1/8", "1/4", "1/2", "1", "2", "4", "8")  # the k presets of every page
 
@@ -33,11 +35,11 @@ class Numbers:
     example: str  # the Add box's placeholder
 
 
-def _positive(upper: float) -> Callable[[str], float]:
+def _between(lower: float, upper: float) -> Callable[[str], float]:
     def read(text: str) -> float:
-        value = parse_k(text)  # any number > 0, also written 1/4 or 2^-2
-        if value > upper:
-            raise ValueError(f"{text!r} is above {upper:g}")
+        value = read_number(text)  # also written 1/4 or 2^-2
+        if not (math.isfinite(value) and lower <= value <= upper):
+            raise ValueError(f"{text!r} is outside [{lower:g}, {upper:g}]")
         return value
     return read
 
@@ -50,10 +52,10 @@ def _rate(text: str) -> float:
     return value
 
 
-K_VALUES = Numbers("k values must be numbers in (0, 64], written like 0.25, 1/4 or 2^-2", _positive(64.0), format_k,
-                   "e.g. 0.3 or 2^-5, then Enter")
-LEARNING_RATES = Numbers("learning rates must be numbers in (0, 100], written like 0.03 or 3e-2", _positive(100.0),
-                         lambda v: f"{v:g}", "e.g. 0.05, then Enter")
+K_VALUES = Numbers(f"k values must be numbers from {K_MIN:g} to 64, written like 0.25, 1/4 or 2^-2",
+                   _between(K_MIN, 64.0), format_k, "e.g. 0.3 or 2^-5, then Enter")
+LEARNING_RATES = Numbers("learning rates must be numbers from 1e-08 to 100, written like 0.03 or 3e-2",
+                         _between(1e-8, 100.0), lambda v: f"{v:g}", "e.g. 0.05, then Enter")
 NOISE_RATES = Numbers("noise rates must be numbers in [0, 1), written like 0.4 or 40%", _rate, lambda v: f"{v:g}",
                       "e.g. 0.3 or 30%, then Enter")
 

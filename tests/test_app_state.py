@@ -21,3 +21,18 @@ def test_owner_token_is_random_and_stable_within_a_session(app):
     first = at.session_state["session_id"]
     at.run()
     assert at.session_state["session_id"] == first and len(first) == 22
+
+
+@pytest.mark.parametrize("page,key", [("views/sensitivity.py", "k_add"), ("views/toy.py", "toy_k_add"),
+                                      ("views/mnist.py", "mnist_k_add")])
+def test_any_add_a_k_box_takes_any_text_without_an_exception(app, page, key):
+    """Typing a subnormal, an overflow, nan, a negative, 0, text or a complex power into an
+    'Add a k value' box leaves the chips as they were and names the entry: never an exception box."""
+    at = app(page)
+    chips = next(m for m in at.multiselect if m.key == key.removesuffix("_add")).value
+    for text in ["1e-320", "1e309", "nan", "-1", "0", "abc", "2^5000", "(-2)^0.5"]:
+        box = next(t for t in at.text_input if t.key == key)
+        box.set_value(text).run()
+        assert not at.exception, (text, [e.value for e in at.exception])
+        assert next(m for m in at.multiselect if m.key == key.removesuffix("_add")).value == chips, text
+        assert any(text in (m.value or "") for m in [*at.error, *at.warning]) or box.value == text, text
