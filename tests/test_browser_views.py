@@ -104,6 +104,20 @@ def _open(page, url: str) -> None:
     page.wait_for_timeout(1200)
 
 
+def _small_areas(page, path: str) -> list:
+    """Plotting areas under MIN_W x MIN_H on the page, in every tab of it (a hidden tab's charts have no size
+    until it is opened)."""
+    small = [(path, a) for a in page.evaluate(PLOT_AREAS) if a["w"] < MIN_W or a["h"] < MIN_H]
+    tabs = page.locator('[data-baseweb="tab"]')
+    for i in range(1, tabs.count()):
+        tabs.nth(i).click()
+        page.wait_for_timeout(1000)
+        small += [(f"{path} tab {i}", a) for a in page.evaluate(PLOT_AREAS) if a["w"] < MIN_W or a["h"] < MIN_H]
+    if tabs.count():
+        tabs.nth(0).click()
+    return small
+
+
 def _shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     height = page.evaluate("(document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
@@ -131,7 +145,7 @@ def test_every_chart_has_room_and_no_page_fails(seeded_server):
                 if page.locator('[data-testid="stException"]').count():
                     broken.append((name, page.locator('[data-testid="stException"]').first.inner_text()[:300]))
                 if width == 1400:
-                    small += [(path, a) for a in page.evaluate(PLOT_AREAS) if a["w"] < MIN_W or a["h"] < MIN_H]
+                    small += _small_areas(page, path)
                 _shot(page, name)
             context.close()
         browser.close()

@@ -102,7 +102,7 @@ def _farthest(candidates: list[str], taken: set[str]) -> str:
 
 
 TITLE_CHARS = 44  # the longest title: one line on a phone (390 px) at 16 px
-SUBTITLE_CHARS = 60  # the longest subtitle line, at 12 px
+SUBTITLE_CHARS = 52  # the longest subtitle line, at 12 px (fits 390 px)
 LEGEND_CHAR_PX = 8.0  # about one character of the 14 px legend font
 LEGEND_ROW_PX = 24  # one legend row
 LEGEND_WIDTH_PX = 560  # the width the legend is sized for (a half-width chart at 1400 px)
@@ -124,9 +124,8 @@ def split_title(title: str, subtitle: str | None = None) -> tuple[str, str | Non
     or ' · ', else at the last space that fits, so a title is always one line."""
     if len(title) <= TITLE_CHARS:
         return title, subtitle
-    cut = max((title.rfind(sep, 0, TITLE_CHARS + 1) for sep in (" (", ": ", " · ")), default=-1)
-    if cut < 12:
-        cut = title.rfind(" ", 0, TITLE_CHARS + 1)
+    cuts = [title.rfind(sep, 0, TITLE_CHARS + 1) for sep in (": ", " (", " · ")]  # in order of preference
+    cut = next((c for c in cuts if c >= 12), title.rfind(" ", 0, TITLE_CHARS + 1))
     head, rest = title[:cut].rstrip(":"), title[cut:].strip(" :·")
     if rest.startswith("(") and rest.endswith(")"):
         rest = rest[1:-1]

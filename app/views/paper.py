@@ -81,7 +81,7 @@ def launch() -> None:
     lab = get_lab()
     with st.container(border=True):
         st.markdown("**Start a study** (a preset starts at once; times are estimates for this machine)")
-        cols = st.columns(len(PRESETS))
+        cols = [c for _ in range(0, len(PRESETS), 2) for c in st.columns(2)]  # two a row: the labels fit
         for col, (name, preset) in zip(cols, PRESETS.items()):
             expected, bound = estimate_study(preset.study, cal=calibrated())
             col.button(f"{preset.title.split(' (')[0]} · about {_bound(expected)}", key=f"paper_preset_{name}",

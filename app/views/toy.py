@@ -192,7 +192,7 @@ def empty_state() -> None:
     st.plotly_chart(plots.toy_distribution(PAPER.alpha), key="toy_dist_intro")
     limit = _population(PAPER.alpha, 0.0, PAPER_KS)
     st.plotly_chart(plots.toy_animation(PAPER.alpha, None, limit=limit[["k", "threshold"]],
-                                        title="Where gradient descent takes each k's threshold as n → ∞"),
+                                        title="Each k's threshold as n → ∞"),
                     key="toy_limit_intro")
     st.caption("Every k moves the threshold right of 0, because the unlearnable points in (α, 1] pull on it; the "
                "smaller k is, the less they pull, so the closer the threshold stays to the best one, 0.")
