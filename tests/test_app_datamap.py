@@ -97,3 +97,82 @@ def test_a_tiny_launch_without_noise_lands_as_a_result(app):
     assert len(maps) == 2 and maps[0]["data"][0]["name"].startswith("mostly right")
     assert any("nothing to find" in i.value for i in at.info)
     assert "No label was flipped" in at.info[0].value
+
+
+# ----------------------------------------------------------------------------- in a real browser
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PLOT_SIZES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
+    const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    const t = gd.querySelector('.gtitle').getBoundingClientRect();
+    return {width: r.width, height: r.height, titleHeight: t.height};})"""
+
+
+@pytest.fixture(scope="module")
+def lens_url(tmp_path_factory):
+    """The real app under `streamlit run` with an empty run store (so the page reads the bundled example)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, TUNABLE_RUNS_DB=str(tmp_path_factory.mktemp("lens") / "runs.sqlite"))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.mark.browser
+def test_in_a_browser_charts_fit_and_a_click_shows_the_image(lens_url):
+    """At 1400x900 every plotting area is at least 240x160 px with a one-line title, and clicking a point of
+    a data map shows that image (and puts it in the URL); at 390x844 the charts keep at least 240 px of width."""
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(f"{lens_url}/datamap")
+        page.wait_for_selector("text=Finding the label errors", timeout=90_000)
+        time.sleep(3)
+        assert page.locator("[data-testid='stException']").count() == 0
+        sizes = page.evaluate(PLOT_SIZES)
+        assert len(sizes) >= 4
+        assert all(s["width"] >= 240 and s["height"] >= 160 and s["titleHeight"] < 30 for s in sizes), sizes
+        page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+        time.sleep(1)
+        x, y = page.evaluate("""() => { const gd = document.querySelectorAll('.js-plotly-plot')[0];
+            const t = gd._fullData[1], r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+            return [r.left + gd._fullLayout.xaxis.l2p(t.x[0]), r.top + gd._fullLayout.yaxis.l2p(t.y[0])]; }""")
+        page.mouse.click(x, y)
+        page.wait_for_selector("text=The image you picked", timeout=30_000)
+        page.wait_for_function("() => location.search.includes('img=')", timeout=15_000)
+        assert "launch=example" in page.url
+        phone = browser.new_page(viewport={"width": 390, "height": 844})
+        phone.goto(f"{lens_url}/datamap")
+        phone.wait_for_selector("text=Finding the label errors", timeout=90_000)
+        time.sleep(3)
+        assert all(s["width"] >= 240 for s in phone.evaluate(PLOT_SIZES))
+        browser.close()
