@@ -133,9 +133,9 @@ def test_empty_batch():
     logits = torch.zeros(0, 4, requires_grad=True)
     target = torch.zeros(0, dtype=torch.long)
     assert pseudo_grad(logits, target, 0.5).shape == (0, 4)
-    assert tunable_cross_entropy(logits, target, 0.5, reduction="sum").item() == 0.0
-    assert tunable_cross_entropy(logits, target, 0.5, reduction="none").shape == (0,)
-    assert math.isnan(tunable_cross_entropy(logits, target, 0.5).item()) == math.isnan(
+    assert tunable_cross_entropy(logits, target, k=0.5, reduction="sum").item() == 0.0
+    assert tunable_cross_entropy(logits, target, k=0.5, reduction="none").shape == (0,)
+    assert math.isnan(tunable_cross_entropy(logits, target, k=0.5).item()) == math.isnan(
         F.cross_entropy(logits, target).item()
     )
 
@@ -203,8 +203,10 @@ def test_module_matches_function_and_repr():
         (dict(target=torch.zeros(3, 1, dtype=torch.long)), "shape"),
         (dict(target=torch.tensor([0, 1, 5])), "outside"),
         (dict(target=torch.tensor([0, -1, 1])), "outside"),
-        (dict(logits=torch.zeros(3)), "2-D"),
-        (dict(logits=torch.zeros(3, 4, 2)), "2-D"),
+        (dict(logits=torch.zeros(3)), "shape"),
+        (dict(logits=torch.zeros(3, 4, 2)), "shape"),
+        (dict(logits=torch.tensor(1.0)), "logits must be"),
+        (dict(logits=torch.zeros(3, 4, dtype=torch.long)), "float"),
         (dict(logits=torch.zeros(3, 1)), "at least 2 classes"),
         (dict(reduction="avg"), "reduction"),
     ],
@@ -361,3 +363,200 @@ def test_masked_non_target_logits_match_cross_entropy(k, dtype):
         torch.testing.assert_close(grad, expected_grad)
     else:
         torch.testing.assert_close(grad[0], torch.zeros(3, dtype=dtype))
+
+
+# ----------------------------------------------------------------------------- F.cross_entropy's interface
+
+def _nd_batch(shape, seed=0, ignore=None, dtype=torch.float64):
+    """Logits of `shape` ((C,), (N, C) or (N, C, d1, ...)) and targets, some set to `ignore`."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(*shape, generator=g, dtype=torch.float64).mul(3).to(dtype)
+    c = shape[0] if len(shape) == 1 else shape[1]
+    target = torch.randint(0, c, () if len(shape) == 1 else (shape[0], *shape[2:]), generator=g)
+    if ignore is not None and target.dim():
+        target[torch.rand(target.shape, generator=g) < 0.3] = ignore
+        target.view(-1)[0] = ignore
+    return logits, target
+
+
+SHAPES = [(5,), (6, 5), (4, 5, 3), (3, 5, 2, 2), (6, 80), (3, 80, 4)]  # 5 classes: elementwise route; 80: fused
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted,ignore_index", [(False, -100), (True, -100), (True, 2), (False, 0)])
+def test_k1_equals_cross_entropy_in_every_mode(shape, reduction, weighted, ignore_index):
+    """k = 1: value and gradient equal F.cross_entropy's for (C,), (N, C), (N, C, d...) inputs, with
+    weight, ignore_index and every reduction (float64, 1e-9)."""
+    logits, target = _nd_batch(shape, seed=len(shape) + shape[-1], ignore=ignore_index)
+    c = shape[0] if len(shape) == 1 else shape[1]
+    weight = torch.rand(c, dtype=torch.float64) + 0.1 if weighted else None
+    z_ref, z = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    ref = F.cross_entropy(z_ref, target, weight, ignore_index=ignore_index, reduction=reduction)
+    out = tunable_cross_entropy(z, target, weight, ignore_index=ignore_index, reduction=reduction, k=1.0)
+    assert out.shape == ref.shape
+    upstream = torch.rand(ref.shape, dtype=torch.float64)
+    (ref * upstream).sum().backward()
+    (out * upstream).sum().backward()
+    assert_close(out, ref, atol=1e-9, rtol=0, equal_nan=True)  # nan: the mean over no position, as F.cross_entropy
+    assert_close(z.grad, z_ref.grad, atol=1e-9, rtol=0)
+    with torch.no_grad():  # the evaluation path too
+        assert_close(tunable_cross_entropy(logits, target, weight, ignore_index=ignore_index, reduction=reduction,
+                                           k=3.0), ref.detach(), atol=1e-9, rtol=0, equal_nan=True)
+
+
+def _positions(logits: torch.Tensor, target: torch.Tensor):
+    """(P, C) logits and (P,) targets of every position (classes moved last)."""
+    if logits.dim() == 1:
+        return logits[None], target[None]
+    return logits.movedim(1, -1).reshape(-1, logits.shape[1]), target.reshape(-1)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("k", [0.25, 3.0])
+def test_weighted_mean_of_per_position_pseudo_gradients(shape, k):
+    """Any k, any shape: the gradient is w_y f / sum(w_y) over the non-ignored positions (reduction 'mean'),
+    with f from the naive formula per position, and 0 at ignored positions."""
+    logits, target = _nd_batch(shape, seed=7, ignore=-100)
+    c = shape[0] if len(shape) == 1 else shape[1]
+    weight = torch.rand(c, dtype=torch.float64) + 0.1
+    z = logits.clone().requires_grad_()
+    tunable_cross_entropy(z, target, weight=weight, k=k).backward()
+    flat_z, flat_t = _positions(logits, target)
+    keep = flat_t != -100
+    expected = torch.zeros_like(flat_z)
+    w = weight[flat_t[keep]]
+    expected[keep] = naive_pseudo_grad(flat_z[keep], flat_t[keep], k) * (w / w.sum())[:, None]
+    assert_close(_positions(z.grad, target)[0], expected, atol=1e-12, rtol=1e-9)
+    f = pseudo_grad(logits, target, k)  # pseudo_grad: same shape, 0 where ignored
+    assert f.shape == logits.shape
+    assert_close(_positions(f, target)[0][keep], naive_pseudo_grad(flat_z[keep], flat_t[keep], k),
+                 atol=1e-12, rtol=1e-9)
+    assert (_positions(f, target)[0][~keep] == 0).all()
+
+
+def test_per_position_and_per_example_k_on_sequences():
+    """(N, C, T) logits: a k tensor of shape (N, T) gives each position its own k; one of shape (N,)
+    gives each sequence its own k."""
+    logits, target = _nd_batch((3, 4, 5), seed=3)
+    ks = torch.rand(3, 5, dtype=torch.float64) * 3 + 0.1
+    f = pseudo_grad(logits, target, ks)
+    for i in range(3):
+        for t in range(5):
+            assert_close(f[i, :, t], pseudo_grad(logits[i, :, t], target[i, t], ks[i, t].item()))
+    per_seq = torch.tensor([0.25, 1.0, 4.0], dtype=torch.float64)
+    assert_close(pseudo_grad(logits, target, per_seq), pseudo_grad(logits, target, per_seq[:, None].expand(3, 5)))
+
+
+@pytest.mark.parametrize("classes", [5, 80])
+@pytest.mark.parametrize("k", [1e-46, 1e-320, 1e-30, 1e30, 1e300])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_extreme_k_never_nan(classes, k, dtype):
+    """Tiny (even float32-zero or subnormal) and huge k give finite f and gradients; tiny k gives the
+    k -> 0 limit, n/(n-1) times the unhinged gradient (method.md)."""
+    logits, target = _nd_batch((16, classes), seed=5, dtype=dtype)
+    logits[::3] *= 100  # large margins too
+    z = logits.clone().requires_grad_()
+    tunable_cross_entropy(z, target, k=k, reduction="sum").backward()
+    f = pseudo_grad(logits, target, k)
+    assert torch.isfinite(z.grad).all() and torch.isfinite(f).all()
+    assert_close(f.sum(1), torch.zeros(16, dtype=dtype), atol=1e-5, rtol=0)
+    if k < 1e-20:
+        onehot = F.one_hot(target, classes).to(dtype)
+        limit = (1 - onehot) / (classes - 1) - onehot
+        assert_close(f, limit, atol=1e-6, rtol=0)
+    if k > 1e20:  # all weight on the largest non-target logit, and |eps_y|^k -> 0 unless p_y = 0
+        assert (f.abs() <= 1).all()
+
+
+@pytest.mark.parametrize("k", [0, -1, 0.0, float("nan"), float("inf"), True, "0.5", None])
+def test_bad_k_raises_one_line_value_error_naming_it(k):
+    """k = 0, negative, nan, inf, a bool or a string: ValueError whose one-line message shows the value."""
+    logits, target = random_batch(4, 3)
+    for call in (lambda: tunable_cross_entropy(logits, target, k=k), lambda: pseudo_grad(logits, target, k),
+                 lambda: TunableCrossEntropyLoss(k=k)):
+        with pytest.raises(ValueError, match="k must be") as info:
+            call()
+        assert repr(k) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_label_smoothing_and_probability_targets_refused():
+    """label_smoothing != 0 and probability targets raise ValueError naming the argument and why."""
+    logits, target = random_batch(4, 3)
+    with pytest.raises(ValueError, match="label_smoothing=0.1 is not supported.*one true class"):
+        tunable_cross_entropy(logits, target, label_smoothing=0.1, k=0.5)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TunableCrossEntropyLoss(label_smoothing=0.1)
+    with pytest.raises(ValueError, match="probability targets are not supported"):
+        tunable_cross_entropy(logits, torch.softmax(logits, 1), k=0.5)
+    assert_close(tunable_cross_entropy(logits, target, label_smoothing=0.0), F.cross_entropy(logits, target))
+
+
+def test_module_takes_what_cross_entropy_loss_takes():
+    """TunableCrossEntropyLoss(weight) positionally, ignore_index, reduction: it is an nn.CrossEntropyLoss,
+    and at k = 1 it equals one; a per-example tensor k and a KSchedule (its current k) work on it."""
+    from core.schedule import KSchedule
+
+    logits, target = _nd_batch((6, 4, 3), seed=2, ignore=1)
+    weight = torch.rand(4, dtype=torch.float64) + 0.1
+    ours = TunableCrossEntropyLoss(weight, ignore_index=1, reduction="sum")
+    assert isinstance(ours, torch.nn.CrossEntropyLoss)
+    assert_close(ours(logits, target), torch.nn.CrossEntropyLoss(weight, ignore_index=1, reduction="sum")(logits, target))
+    ks = torch.rand(6, dtype=torch.float64) + 0.5
+    z1, z2 = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    TunableCrossEntropyLoss(weight, k=ks)(z1, target).backward()
+    tunable_cross_entropy(z2, target, weight, k=ks).backward()
+    assert_close(z1.grad, z2.grad)
+    schedule = KSchedule.linear(0.5, 2.0, total_steps=2)
+    module = TunableCrossEntropyLoss(k=schedule)
+    for expected_k in (0.5, 1.25, 2.0):
+        z1, z2 = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+        module(z1, target).backward()
+        tunable_cross_entropy(z2, target, k=expected_k).backward()
+        assert_close(z1.grad, z2.grad)
+        schedule.step()
+    assert "linear:1/2:2" in repr(module)
+    with pytest.raises(ValueError, match="weight must be a float tensor.*k="):
+        TunableCrossEntropyLoss(0.5)
+
+
+def test_retain_graph_backward_twice_same_gradient():
+    """The backward writes f over its saved buffer; a second backward (retain_graph) still gives the same gradient."""
+    for classes in (5, 80):
+        logits, target = random_batch(8, classes, seed=classes)
+        z = logits.clone().requires_grad_()
+        loss = tunable_cross_entropy(z, target, k=0.5)
+        (g1,) = torch.autograd.grad(loss, z, retain_graph=True)
+        (g2,) = torch.autograd.grad(loss, z)
+        assert_close(g1, g2, atol=0, rtol=0)
+        assert_close(g1, pseudo_grad(logits, target, 0.5) / 8)
+
+
+@pytest.mark.parametrize("classes", [5, 80])
+def test_forward_mode_ad(classes):
+    """jvp and torch.func.hessian work: at k = 1 they equal F.cross_entropy's; at other k the loss's
+    tangent is <f, dz> and the 'hessian' is the Jacobian of f (the pseudo-gradient acts as the gradient)."""
+    logits, target = random_batch(4, classes, seed=1)
+    tangent = torch.randn_like(logits)
+    _, ours = torch.func.jvp(lambda z: tunable_cross_entropy(z, target, k=1.0), (logits,), (tangent,))
+    _, ref = torch.func.jvp(lambda z: F.cross_entropy(z, target), (logits,), (tangent,))
+    assert_close(ours, ref, atol=1e-12, rtol=0)
+    _, ours = torch.func.jvp(lambda z: tunable_cross_entropy(z, target, k=0.5, reduction="none"), (logits,), (tangent,))
+    assert_close(ours, (pseudo_grad(logits, target, 0.5) * tangent).sum(1))
+    hessian = torch.func.hessian(lambda z: tunable_cross_entropy(z, target, k=1.0))(logits)
+    assert_close(hessian, torch.func.hessian(lambda z: F.cross_entropy(z, target))(logits), atol=1e-12, rtol=0)
+    hessian = torch.func.hessian(lambda z: tunable_cross_entropy(z, target, k=0.5, reduction="sum"))(logits)
+    assert_close(hessian, torch.func.jacrev(lambda z: pseudo_grad(z, target, 0.5))(logits))
+
+
+@pytest.mark.parametrize("k", [1 / 64, 1.0, 16.0])
+def test_wide_rows_float32_extreme_margins_match_float64(k):
+    """The fused route (many classes) keeps the log-space stability: float32 with margins up to 1e4
+    is finite and matches float64."""
+    g = torch.Generator().manual_seed(1)
+    logits = torch.randn(32, 200, generator=g) * 1e3
+    logits[::4] += 1e4
+    target = torch.randint(0, 200, (32,), generator=g)
+    f32 = pseudo_grad(logits, target, k)
+    assert torch.isfinite(f32).all()
+    assert_close(f32.double(), pseudo_grad(logits.double(), target, k), atol=2e-6, rtol=1e-4)
