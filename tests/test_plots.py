@@ -150,3 +150,65 @@ def test_noise_rates_differ_by_more_than_shade_on_the_toy_chart():
     assert len({t.line.dash for t in lines}) == 3 and len({t.marker.symbol for t in lines}) == 3
     dots = [t for t in fig.data if t.showlegend is False]
     assert list(dots[0].marker.color) == [plots.k_colors([1 / 16, 1, 4])[k] for k in (1 / 16, 1, 4)]
+
+
+def _figures() -> dict:
+    """One figure from each builder that takes tables, on small made-up data."""
+    from core.results import group_runs
+
+    df = curves_frame([0.5, 1, 2], ["ce", "mae", "focal"])
+    history = pd.DataFrame(dict(run_id=[1, 1, 2, 2], epoch=[1, 2, 1, 2], val_error=[0.2, 0.1, 0.3, 0.2]))
+    runs = pd.DataFrame(dict(id=[1, 2, 3, 4], status="done", k=[0.5, 0.5, 1.0, 1.0], lr=0.1, seed=[0, 1, 0, 1],
+                             err=[0.1, 0.12, 0.11, 0.13]))
+    groups = group_runs(runs, ["k", "lr"], ["err"], seed="seed").groups
+    cv = pd.DataFrame([dict(method=m, objective=o, k=k, lr=0.1, weight_decay=0.0, rate=0.4, epoch=e, seeds=2,
+                            test_acc=0.8 + e / 100, test_acc_std=0.01, train_acc_noisy=0.5 + e / 50,
+                            train_acc_true=0.7 + e / 50, memorized=0.05, corrected=0.7, test_ce=0.5)
+                       for m, o, k in (("ce", "CE", 1.0), ("gce", "GCE (q=0.7)", math.nan)) for e in (1, 2, 3)])
+    table = pd.DataFrame(dict(method=["ce", "gce"], objective=["CE", "GCE (q=0.7)"], k=[1.0, math.nan], rate=0.4,
+                              test_acc_mean=[0.9, 0.91], test_acc_std=[0.01, 0.0]))
+    per_k = pd.DataFrame(dict(k=[4.0, 1.0, 0.25], test_error_mean=[8.4, 5.0, 4.0], test_error_std=[0.2, 0.2, 0.2]))
+    population = pd.DataFrame(dict(k=[2.0**e for e in range(-6, 5)], error=[2.5 + e for e in range(11)]))
+    return {
+        "update": plots.update_curves(df), "ratio": plots.hard_easy(*hard_easy_curve(), {1.0: 9.0},
+                                                                     {"Cross-entropy": 9.0}, 0.9, 0.1),
+        "runs": plots.run_curves(history, {1: "a", 2: "b"}, "val_error", "Validation error", "%", {1: 0.5, 2: 1.0}),
+        "vs_k": plots.final_vs_k(groups, "err", "Final test error against k", "test error (%)", series={"lr": "lr"}),
+        "acc": plots.accuracy_curves(cv, 0.4), "mem": plots.memorization(cv, 0.4), "bars": plots.final_bars(table, 0.4),
+        "toy_k": plots.toy_vs_k(per_k, "test_error", "Test error against k", "test error (%)", population, "error"),
+    }
+
+
+def test_titles_are_one_line_and_legends_never_beside_the_plot():
+    """Every builder's title is one line of at most TITLE_CHARS (details go to the subtitle), and its legend is
+    below the plot, inside it or hidden: never a column beside it that takes the plot's width."""
+    for name, fig in _figures().items():
+        title = fig.layout.title.text
+        assert "<br>" not in title and len(title) <= plots.style.TITLE_CHARS, (name, title)
+        legend = fig.layout.legend
+        assert legend.orientation == "h" or legend.x is not None or fig.layout.showlegend is False, name
+        assert fig.layout.margin.t >= 36 and fig.layout.height - fig.layout.margin.t - fig.layout.margin.b >= 180, name
+
+
+def test_long_titles_split_into_a_title_and_a_subtitle():
+    """A title too long for one line keeps its head; the rest moves to the subtitle line."""
+    title, subtitle = plots.style.split_title("Validation error over (k, lr): MNIST · 1 × 400 · momentum 0.5")
+    assert title == "Validation error over (k, lr)" and subtitle == "MNIST · 1 × 400 · momentum 0.5"
+
+
+def test_against_k_axes_fit_the_measured_values():
+    """The toy's against-k chart spans the measured k (1/4 to 4, not 1/64 to 16) and its y axis the measured
+    means ± std, so the population curve (up to 12.5) may leave the frame without flattening the points."""
+    fig = _figures()["toy_k"]
+    lo, hi = fig.layout.xaxis.range
+    assert 10**lo <= 0.25 < 4 <= 10**hi and 10**lo > 1 / 16 and 10**hi < 16  # Plotly: log10 units
+    assert list(fig.layout.xaxis.ticktext) == ["1/4", "1/2", "1", "2", "4"]
+    y0, y1 = fig.layout.yaxis.range
+    assert y0 < 3.8 and 8.6 < y1 < 10
+
+
+def test_memorization_view_fits_its_data_and_the_star():
+    """The memorization view's axes span the paths and the 'ignores every flip' star, not 0-100."""
+    fig = _figures()["mem"]
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert 45 < x0 < 52 and 60 <= x1 < 70 and 65 < y0 < 72 and 100 <= y1 < 105

@@ -138,7 +138,7 @@ def final_bars(table: pd.DataFrame, rate: float, title: str | None = None) -> go
         text=[f"{v:.1f}" for v in acc], textposition="inside", insidetextanchor="start",
         textfont=dict(color="white", size=FONT_SIZE), hovertemplate="%{y}: %{x:.1f}%<extra></extra>"))
     layout(fig, title or f"Final clean test accuracy at {rate:.0%} noise", "test accuracy (%)", "",
-           subtitle="mean ± std over seeds", height=max(280, 120 + 34 * len(names)), legend="none")
+           subtitle="mean ± std over seeds", height=max(300, 120 + 34 * len(names)), legend="none")
     fig.update_xaxes(range=[0, 100])  # bars start at 0
     fig.update_yaxes(autorange="reversed")  # in table order, top to bottom
     return fig
