@@ -167,8 +167,8 @@ def launch_form() -> None:
         if problem:
             c2.error(f"Cannot launch: {problem}")
         else:
-            c2.caption(f"{len(cfg.ks)} network(s) + a {cfg.folds}-fold cross-validated reference for cleanlab · "
-                       f"roughly {fmt_seconds(estimate_seconds(cfg))}")
+            reference = f" + a {cfg.folds}-fold cross-validated reference for cleanlab" if noise != "none" else ""
+            c2.caption(f"{len(cfg.ks)} network(s){reference} · roughly {fmt_seconds(estimate_seconds(cfg))}")
         if (go or st.session_state.pop("dm_autolaunch", False)) and cfg is not None:
             try:
                 launched = submit_datamap(lab, cfg, owner=session_id(), executor=executor)
@@ -324,9 +324,10 @@ def section_maps(dyn: Dynamics, scores: dict, images, names: list[str]) -> None:
                 st.session_state["dm_img"] = int(dyn.index[int(points[0]["customdata"])])
     counts = pd.DataFrame(metrics.region_counts(scores, dyn.flipped))
     counts["k"] = [format_k(dyn.k[s]) for s in counts["slot"]]
-    table = counts.pivot(index="k", columns="region", values="examples").reindex(columns=list(metrics.REGIONS))
+    order = dict(index=[format_k(k) for k in dyn.k], columns=list(metrics.REGIONS))  # k ascending
+    table = counts.pivot(index="k", columns="region", values="examples").reindex(**order)
     if noisy is not None:
-        flips = counts.pivot(index="k", columns="region", values="flipped").reindex(columns=list(metrics.REGIONS))
+        flips = counts.pivot(index="k", columns="region", values="flipped").reindex(**order)
         table = table.astype(str) + " (" + flips.astype(str) + " flipped)"
     st.dataframe(table, key="dm_regions")
     chosen = st.session_state.get("dm_img")

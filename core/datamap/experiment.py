@@ -61,7 +61,7 @@ class DatamapConfig:
     momentum: float = 0.9  # SGD momentum
     n_val: int = 1000  # validation images evaluated each epoch
     n_test: int = 2000  # test images evaluated each epoch
-    folds: int = 3  # cross-validation folds of the cleanlab reference run; 0 = no reference
+    folds: int = 3  # cross-validation folds of the cleanlab reference run (with label noise only); 0 = none
     device: str = "auto"  # "auto" (cuda, mps, cpu) or a torch device name
     data_dir: str | None = None  # core.data directory; None = its default
 
@@ -149,7 +149,7 @@ def _plan(cfg: DatamapConfig, store: RunStore) -> tuple[list[Group], list[dict],
     records = [{"train": configs[i].to_dict(), "data": dataclasses.asdict(data), "datamap": cfg.to_dict()}
                for i in order]
     labels = [f"data map · k = {configs[i].k:g} · {cfg.dataset} · {cfg.noise.label}" for i in order]
-    if cfg.folds:
+    if cfg.folds and cfg.noise.kind != "none":  # the reference detector needs known flips to be scored against
         spec = ReferenceSpec(cfg, data, str(dynamics_dir(store)))
         groups.append(Group(reference_task, spec, 1, f"reference: {cfg.folds}-fold cross-validation",
                             cost=cfg.epochs * (cfg.folds - 1), gpu=data.device.startswith("cuda")))
@@ -220,7 +220,7 @@ def estimate_seconds(cfg: DatamapConfig) -> float:
     """A rough wall-time guess (core.mnist.task's flop model), plus the reference folds: each trains
     one network on (folds - 1) / folds of the images, so all of them cost (folds - 1) such runs."""
     total = mlp_seconds(cfg.train_configs(), cfg.data_config())
-    if cfg.folds:
+    if cfg.folds and cfg.noise.kind != "none":
         one = mlp_seconds(cfg.train_configs()[:1], dataclasses.replace(cfg.data_config(), n_val=0, n_test=0))
         total += one * (cfg.folds - 1)
     return total
