@@ -198,13 +198,20 @@ def _measured_ratios(store, kind: str, device: str, cal: Calibration, newest: in
     return ratios
 
 
-def refine(cal: Calibration, store) -> Calibration:
-    """The calibration with each efficiency scaled by the median measured/predicted ratio of the store's
-    finished runs on this device (MLP grids: mnist and noise; toy), when there are any."""
+def refine(cal: Calibration, *stores) -> Calibration:
+    """The calibration with each efficiency scaled by the median measured/predicted ratio of the stores'
+    finished runs on this device (MLP grids: mnist, noise and study; toy), when there are any."""
     eff = dict(cal.efficiency)
     for name, kinds in (("mnist", ("mnist", "noise")), ("toy", ("toy",))):
-        ratios = [r for kind in kinds for r in _measured_ratios(store, kind, cal.device, cal)]
+        ratios = [r for store in stores for kind in kinds for r in _measured_ratios(store, kind, cal.device, cal)]
         if ratios:  # mnist's efficiency divides the rate (slower: smaller); the toy's multiplies its seconds
             ratio = statistics.median(ratios)
             eff[name] = eff[name] / ratio if name == "mnist" else eff[name] * ratio
+    shares = []  # how far into their epoch cap early stopping let the studies' runs go
+    for store in stores:
+        runs = store.list_runs(kind="study", status=["done", "diverged"])
+        if not runs.empty and "cfg.train.epochs" in runs:
+            shares += list(runs["epochs_done"] / runs["cfg.train.epochs"])
+    if len(shares) >= 8:
+        eff["study_stop"] = float(statistics.median(shares))
     return dataclasses.replace(cal, efficiency=eff)

@@ -1,0 +1,66 @@
+"""core.estimate: cost models, the per-device calibration file, refining from finished runs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from core import estimate as est
+from core.engine.store import RunStore
+from core.mnist import DataConfig, TrainConfig
+from core.toy import ToyConfig
+
+CAL = est.Calibration("cpu", 5e10, dict(est.DEFAULT_EFFICIENCY), 0.0)
+
+
+def test_mlp_estimate_is_startup_plus_flops_over_the_rate():
+    """Twice the epochs or twice the configurations (one batched group) doubles the part above start-up."""
+    data = DataConfig(n_train=10_000, device="cpu")
+    one = est.estimate_mnist([TrainConfig(hidden=(800,), epochs=3)], data, CAL)
+    startup = est.STARTUP_S["cpu"]
+    assert est.estimate_mnist([TrainConfig(hidden=(800,), epochs=6)], data, CAL) - startup == pytest.approx(
+        2 * (one - startup))
+    assert est.estimate_mnist([TrainConfig(hidden=(800,), epochs=3, k=k) for k in (0.5, 1)], data, CAL) - startup \
+        == pytest.approx(2 * (one - startup))
+    flops = 3 * (784 * 800 + 800 * 10) * (6 * 10_000 + 2 * (10_000 + 10_000 + 10_000))
+    assert one - startup == pytest.approx(flops / (5e10 * est.DEFAULT_EFFICIENCY["mnist"]))
+
+
+def test_toy_estimate_follows_the_stopping_window_and_the_cap():
+    """The toy's expected model-epochs grow with the stopping window and never pass the epoch cap."""
+    base = ToyConfig(ks=(1.0, 0.25), runs=2, patience=1000)
+    longer = dataclasses.replace(base, patience=2000)
+    assert est.toy_model_epochs(longer) == pytest.approx(2 * est.toy_model_epochs(base))
+    capped = dataclasses.replace(base, patience=100_000, max_epochs=5000)
+    assert est.toy_model_epochs(capped) == 2 * 2 * 5000
+    assert est.estimate_job("toy", {1: dataclasses.asdict(base)}, CAL) == pytest.approx(est.estimate_toy(base, CAL))
+
+
+def test_calibration_is_measured_once_per_device_and_kept(tmp_path, monkeypatch):
+    """The probe runs once; the second call reads calibration.json."""
+    monkeypatch.setenv("TUNABLE_DATA_DIR", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(est, "probe_flops", lambda device, **kw: calls.append(device) or 1e10)
+    first = est.calibration("cpu")
+    second = est.calibration("cpu")
+    assert len(calls) == 1 and first.flops_per_s == second.flops_per_s == 1e10
+    assert (tmp_path / "calibration.json").exists()
+
+
+def test_finished_runs_that_took_twice_as_long_double_the_next_estimate(tmp_path):
+    """refine() scales the MLP rate by the measured/predicted ratio of the store's finished launches."""
+    store = RunStore(tmp_path / "runs.sqlite")
+    data = DataConfig(n_train=50_000, device="cpu")
+    configs = [TrainConfig(hidden=(800,), epochs=10, k=k) for k in (0.5, 1.0)]
+    predicted = est.estimate_mnist(configs, data, CAL)
+    for c in configs:
+        rid = store.create_run("mnist", {"train": c.to_dict(), "data": dataclasses.asdict(data)}, group_id="g",
+                               device="cpu", status="running")
+        store.finish(rid, "done")
+        with store._write() as conn:  # as if it had taken twice the estimate
+            conn.execute("UPDATE runs SET seconds = ? WHERE id = ?", (2 * predicted, rid))
+    refined = est.refine(CAL, store)
+    assert refined.efficiency["mnist"] == pytest.approx(CAL.efficiency["mnist"] / 2)
+    startup = est.STARTUP_S["cpu"]
+    assert est.estimate_mnist(configs, data, refined) - startup == pytest.approx(2 * (predicted - startup))
