@@ -44,9 +44,13 @@ def _overview_alias() -> None:
     st.switch_page(PAGES[0])
 
 
-from app.state import remember_owner  # noqa: E402
+from app.state import lab_problem, remember_owner  # noqa: E402
 
 page = st.navigation(PAGES + [st.Page(_overview_alias, title="Overview", url_path="overview", visibility="hidden")])
 remember_owner()
+problem = lab_problem()
+if problem:  # an unusable run database: say which file and what to do, on every page, instead of failing
+    st.error(problem, icon=":material/database:")
+    st.stop()
 st.sidebar.caption("Keren, Sabato & Schuller, *Tunable sensitivity to large errors in neural network training*, AAAI 2017.")
 page.run()

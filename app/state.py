@@ -19,6 +19,7 @@ import streamlit as st
 
 from core.engine.lab import Lab
 from core.engine.queue import JobManager
+from core.engine.store import RunStoreError
 
 MAX_WAITING_PER_SESSION = 24  # jobs (groups of up to 16 runs) one browser session may have waiting
 
@@ -64,6 +65,17 @@ def remember_owner() -> None:
     with st.sidebar:
         st.html(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age=31536000; SameSite=Strict';"
                 "</script>", unsafe_allow_javascript=True, width="content")
+
+
+def lab_problem() -> str | None:
+    """None when the run database opens; else the store's one-line message (which file, move it
+    aside), so a page shows it instead of an exception. Nothing is cached on failure: once the file
+    is moved aside, the next reload opens a new database."""
+    try:
+        get_lab()
+    except RunStoreError as exc:
+        return str(exc)
+    return None
 
 
 def fmt_seconds(s: float | None) -> str:

@@ -36,3 +36,24 @@ def test_any_add_a_k_box_takes_any_text_without_an_exception(app, page, key):
         assert not at.exception, (text, [e.value for e in at.exception])
         assert next(m for m in at.multiselect if m.key == key.removesuffix("_add")).value == chips, text
         assert any(text in (m.value or "") for m in [*at.error, *at.warning]) or box.value == text, text
+
+
+@pytest.mark.parametrize("content", ["directory", "not-a-database"])
+def test_unusable_run_database_is_one_message_on_every_page(app, monkeypatch, tmp_path, content):
+    """A run database that is a directory or not SQLite: every page shows the store's message (the
+    file, move it aside) as an error, never an exception box; a usable file opens the page again."""
+    db = tmp_path / "broken.sqlite"
+    db.mkdir() if content == "directory" else db.write_bytes(b"not a database\n" * 64)
+    monkeypatch.setenv("TUNABLE_RUNS_DB", str(db))
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+
+    at = AppTest.from_file(str(ROOT / "app" / "main.py"), default_timeout=60).run()
+    for page in ("views/mnist.py", "views/toy.py"):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(str(db) in e.value and "move it aside" in e.value.lower() for e in at.error), at.error
+    monkeypatch.setenv("TUNABLE_RUNS_DB", str(tmp_path / "fresh.sqlite"))
+    at.switch_page("views/toy.py").run()
+    assert not at.exception and not at.error
