@@ -59,9 +59,9 @@ def test_changing_k_or_lr_keeps_the_weights_and_changing_the_data_restarts(app):
     assert player.session.step == 10
     at.multiselect(key="ks").set_value(["1/4", "1", "4"]).run()
     at.number_input(key="lr").set_value(0.01).run()
-    assert _player(at) is player and player.session.step == 10
+    assert _player(at) is player and player.session.step >= 10  # not back to 0 (a page run while playing goes on)
     assert player.config.ks == (0.25, 1.0, 4.0) and player.session.optimizer.param_groups[0]["lr"] == 0.01
-    assert _sent(at)["frames"][0]["step"] == 10 and len(_sent(at)["titles"]) == 3
+    assert _sent(at)["frames"][-1]["step"] == player.session.step and len(_sent(at)["titles"]) == 3
     at.selectbox(key="dataset").set_value("circles").run()
     fresh = _player(at)
     assert fresh is not player and fresh.session.step == 0 and fresh.config.data.dataset == "circles"
@@ -73,7 +73,7 @@ def test_changing_k_or_lr_keeps_the_weights_and_changing_the_data_restarts(app):
 def test_a_preset_click_starts_it_afresh_with_its_sentence(app):
     """Pressing a preset fills the form, starts a new session of exactly its settings and shows its sentence."""
     at = app(PAGE)
-    at.button(key="pg_preset_spiral").click().run()
+    at.button_group(key="pg_presets").set_value("spiral").run()
     spiral = PRESETS["spiral"]
     assert spiral.commentary in at.info[0].value
     cfg = _player(at).config

@@ -83,8 +83,11 @@ def _form_values(cfg: PlaygroundConfig) -> dict:
             "act": cfg.activation, "lr": cfg.lr, "steps": float(cfg.steps), "seed": float(cfg.seed), "seeds": cfg.seeds}
 
 
-def _preset(name: str) -> None:
-    """A preset fills the form and starts it afresh (playing), with its sentence on top."""
+def _preset() -> None:
+    """A preset pill fills the form and starts it afresh (playing), with its sentence on top. Pressing the chosen
+    pill again (which unselects it) starts that preset again."""
+    name = st.session_state["pg_presets"] or st.session_state.get("pg_preset", DEFAULT_PRESET)
+    st.session_state["pg_presets"] = name
     st.session_state.update(_form_values(PRESETS[name].config))
     st.session_state["pg_preset"] = name
     st.session_state["pg_restart"] = True
@@ -203,23 +206,49 @@ def live_canvas() -> None:
     canvas(player.answer(request), key=CANVAS_KEY)
 
 
+@st.fragment
+def steering():
+    """k, learning rate, seeds, stop step. A change reruns only this fragment and steers the running session (the
+    canvas picks it up with its next request, a fraction of a second later); in a page run it just returns them."""
+    values = _live_settings()
+    if st.session_state.get("pg_page_run") or "pg_cfg" not in st.session_state:
+        return values
+    ks, problems, lr, seeds, steps = values
+    try:
+        if problems:
+            raise PlaygroundConfigError("; ".join(problems))
+        cfg = dataclasses.replace(st.session_state["pg_cfg"], ks=tuple(ks), lr=lr, seeds=seeds, steps=steps)
+    except PlaygroundConfigError as exc:
+        st.error(f"Cannot steer with these settings: {exc}. The panels keep the last valid ones.")
+        return values
+    st.session_state["pg_cfg"] = cfg
+    _player(cfg)
+    _command(cfg)
+    return values
+
+
+def _command(cfg: PlaygroundConfig) -> None:
+    st.caption(f"The same settings from a shell (a whole run, saved in the run history): `{command_for(cfg)}`")
+
+
 # ----------------------------------------------------------------------------- page
 st.title("Playground: what k does to each point")
 
 for note in _url_notes():
     st.warning(f"The link's {note}.")
 
-cols = st.columns(len(PRESETS))
 preset = st.session_state.setdefault("pg_preset", DEFAULT_PRESET)
-for col, (name, p) in zip(cols, PRESETS.items()):
-    col.button(p.title, key=f"pg_preset_{name}", on_click=_preset, args=(name,), help=p.commentary,
-               type="primary" if name == preset else "secondary", width="stretch")
+st.session_state.setdefault("pg_presets", preset)
+st.pills("Presets (each starts a demonstration; its sentence says what to watch)", list(PRESETS),
+         format_func=lambda name: PRESETS[name].title, key="pg_presets", on_change=_preset)
 commentary = st.container()
 canvas_area = st.container()
 
+st.session_state["pg_page_run"] = True  # the fragments below know they run inside a page run
 with st.container(border=True):
     st.markdown("**Steer while it plays.** k and the learning rate continue from the current weights.")
-    ks, problems, lr, seeds, steps = _live_settings()
+    ks, problems, lr, seeds, steps = steering()
+    command = st.empty()
 with st.container(border=True):
     st.markdown("**Data and network.** Changing these starts training again from step 0.")
     form, more = _data_settings()
@@ -234,9 +263,12 @@ if not problems:
 
 with commentary:
     p = PRESETS[preset]
-    st.info(f"**{p.title}.** {p.commentary}")
-    if cfg is not None and _restart_key(cfg) != _restart_key(dataclasses.replace(p.config, grid=cfg.grid)):
-        st.caption("The data or network differ from this preset now; its sentence is about the preset's settings.")
+    shown = cfg if cfg is not None else st.session_state.get("pg_cfg")
+    if shown is None or _restart_key(shown) == _restart_key(dataclasses.replace(p.config, grid=shown.grid)):
+        st.info(f"**{p.title}.** {p.commentary}")
+    else:
+        st.info("**Your own settings.** Watch which points grow (they drive their network) and where each k's boundary "
+                "goes; press a preset for a demonstration with a sentence of what to watch.")
 
 with canvas_area:
     if problems:
@@ -255,5 +287,6 @@ st.markdown(
     "large k listens to the worst few. A k added while it plays starts from the weights of the panel it replaces "
     "(or of the nearest k).")
 if "pg_cfg" in st.session_state:
-    st.caption("The same settings from a shell (a whole run, saved in the run history): "
-               f"`{command_for(st.session_state['pg_cfg'])}`")
+    with command:
+        _command(st.session_state["pg_cfg"])
+st.session_state["pg_page_run"] = False

@@ -61,7 +61,10 @@ function build(root, S) {
     el("span", "pgc-key-item " + cls, S.key, text);
   }
   S.playBtn.onclick = () => (S.playing ? pause(S) : play(S));
-  S.stepBtn.onclick = () => { pause(S); S.stepWanted = true; request(S); };
+  S.stepBtn.onclick = () => {  // one frame forward: a frame already trained, else a new one
+    pause(S);
+    if (S.queue.length) show(S); else { S.stepWanted = true; request(S); }
+  };
   S.resetBtn.onclick = () => { S.resetId += 1; S.queue = []; request(S); };
   S.slow.onchange = () => { S.queue = S.queue.slice(0, 1); };
   S.scrub.oninput = () => { pause(S); S.viewing = Number(S.scrub.value); draw(S, S.history[S.viewing]); };
@@ -91,13 +94,13 @@ function interval(S) { return 1000 / (S.slow.checked ? SLOW_FPS : FPS); }
 // ---------------------------------------------------------------- talking to the server
 function request(S) {
   if (!S.alive) return;
-  if (S.inflight && performance.now() - S.inflight < 2000) return;  // one at a time; a lost one is resent
+  if (S.inflight && performance.now() - S.inflight < Math.max(1000, 3 * S.rtt)) return;  // one at a time; a lost one is resent
   if (document.hidden) return;  // a hidden tab trains nothing
   let want = 0;
   const last = S.queue.length ? S.queue[S.queue.length - 1].frame.step : (S.shown ? S.shown.frame.step : 0);
   if (S.stepWanted) { want = 1; S.stepWanted = false; }
   else if (S.playing) {
-    want = Math.max(2, Math.min(8, Math.ceil((S.rtt + 40) / interval(S))));
+    want = Math.max(2, Math.min(8, lowWater(S) + 1));
     if (S.stopAt && last < S.stopAt) want = Math.min(want, Math.ceil((S.stopAt - last) / spf(S)));
   }
   if (!want && !S.edits.length && S.resetId <= S.ackReset && !S.first) return;
@@ -108,9 +111,14 @@ function request(S) {
   S.setTriggerValue("req", {seq: S.seq, gen: S.gen, want, spf: spf(S), edits: S.edits, reset: S.resetId});
 }
 
+function lowWater(S) { return Math.ceil((S.rtt + 60) / interval(S)); }  // frames that last one round trip
+
 function receive(S, data) {
+  if (!data.seq) S.inflight = 0;  // a page run's message: a request in flight may have been dropped by the rerun
   if (data.seq && data.seq === S.sentSeq) {
-    S.rtt = 0.7 * S.rtt + 0.3 * (performance.now() - S.inflight);
+    const rtt = performance.now() - S.inflight;
+    S.rtt = 0.7 * S.rtt + 0.3 * rtt;
+    S.rtts.push(Math.round(rtt)); if (S.rtts.length > 200) S.rtts.shift();  // read by benchmarks
     S.inflight = 0;
   }
   if (data.gen !== S.gen) {  // reset, or new data or network: start the record afresh
@@ -156,7 +164,7 @@ function loop(S, now) {
   if (S.queue.length && (S.playing || S.queue.length) && now - S.lastShown >= interval(S) - 4) {
     if (S.playing) show(S);
   }
-  if (S.playing && S.queue.length <= 1) request(S);
+  if (S.playing && S.queue.length <= lowWater(S)) request(S);
   else if (S.edits.length || S.resetId > S.ackReset) request(S);
   S.raf = requestAnimationFrame((t) => loop(S, t));
 }
@@ -168,8 +176,10 @@ function layout(S) {
   const maxPerRow = Math.max(1, Math.floor((width + GAP) / (MIN_PANEL + GAP)));
   const rows = Math.ceil(k / Math.min(k, maxPerRow));
   const perRow = Math.ceil(k / rows);
-  const tall = Math.max(MIN_PANEL, (window.innerHeight - 460) / rows);  // one row fits a 900 px screen with the page top
-  const size = Math.floor(Math.min(MAX_PANEL, tall, (width - GAP * (perRow - 1)) / perRow));
+  // one row fits a 900 px screen under the page's top; several rows fit the screen once scrolled to
+  const tall = Math.max(MIN_PANEL, rows === 1 ? window.innerHeight - 460 : (window.innerHeight - 120) / rows - HEAD - GAP);
+  const fit = (width - GAP * (perRow - 1)) / perRow;
+  const size = Math.floor(Math.min(MAX_PANEL, perRow === 1 ? fit : Math.min(tall, fit)));  // a phone scrolls anyway
   const dpr = window.devicePixelRatio || 1;
   S.geom = {k, rows, perRow, size, width};
   const height = rows * (HEAD + size) + (rows - 1) * GAP;
@@ -325,7 +335,7 @@ export default function (component) {
   let S = root.__pg;
   if (!S) {
     S = root.__pg = {root, gen: null, ver: null, seq: 0, sentSeq: 0, inflight: 0, rtt: 120, edits: [], editId: 0,
-                     resetId: 0, ackReset: 0, queue: [], history: [], shown: null, viewing: null, playing: false,
+                     resetId: 0, ackReset: 0, queue: [], history: [], rtts: [], shown: null, viewing: null, playing: false,
                      lastShown: 0, first: false, stopAt: 0, note: null, alive: true};
     build(root, S);
   }

@@ -84,6 +84,7 @@ class Player:
         self.notice = notice  # said once, in the next message (e.g. "data set changed: restarted")
         self.errors: list[str] = []
         self.used = time.monotonic()
+        self.pace = (0, 1, 0.0)  # the last request's (want, spf, time): a page run goes on playing if it was
 
     @property
     def config(self) -> PlaygroundConfig:
@@ -133,6 +134,10 @@ class Player:
                         self.ver += 1
             want = min(max(int(req.get("want") or 0), 0), MAX_FRAMES_PER_ANSWER)
             spf = min(max(int(req.get("spf") or 1), 1), MAX_STEPS_PER_FRAME)
+            if req:
+                self.pace = (want, spf, self.used)
+            elif self.pace[0] and self.used - self.pace[2] < 1.0:  # a page run while playing: keep it moving
+                want, spf = 2, self.pace[1]
             snaps = [self.session.advance(spf) for _ in range(want)] or [self.session.advance(0)]
             cfg = self.session.config
             message = {

@@ -1,0 +1,224 @@
+"""End to end: the live Playground under `streamlit run`, driven in headless Chromium.
+
+It plays by itself, a click on a panel adds a point and a click on a point flips it (every panel gets the change,
+training goes on), a k typed while it plays joins without a reset, Pause / Step / scrubbing behave, a hidden
+tab stops asking for frames, 8 k keep panels at least 300 px wide at 1400 x 900 (two per row from four k), and
+on a 390 px phone nothing is wider than the screen. Screenshots go to artifacts/screenshots/playground_*.png.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOTS = ROOT / "artifacts" / "screenshots"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CANVAS = "document.querySelector('.pgc-root')"
+LINK = "/playground?dataset=moons&points=300&noise=0&outliers=0&ks=1%2F4&ks=1&ks=4&steps=5000&seeds=1"
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The dashboard under `streamlit run` on a free loopback port (its own run database); stopped at the end."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, TUNABLE_RUNS_DB=str(tmp_path_factory.mktemp("pg") / "runs.sqlite"))
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port),
+                             "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise RuntimeError("streamlit did not become healthy within 60 s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    path = os.environ.get("CHROMIUM_PATH") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str, width: int, height: int):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_function(f"() => {{ const r = {CANVAS}; return r && Number(r.dataset.frames) > 3; }}",
+                           timeout=60_000)
+    return context, page
+
+
+def _state(page, expr: str):
+    return page.evaluate(f"(() => {{ const S = {CANVAS}.__pg; return {expr}; }})()")
+
+
+def _step(page) -> int:
+    return int(page.evaluate(f"{CANVAS}.dataset.step"))
+
+
+def _wait_step_past(page, step: int, timeout: int = 15_000) -> None:
+    page.wait_for_function(f"(s) => Number({CANVAS}.dataset.step) > s", arg=step, timeout=timeout)
+
+
+def _shot(page, name: str) -> None:
+    """A screenshot of the screen as the user sees it, and one of the whole page (viewport grown to fit)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    size = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": min(max(height + 80, size["height"]), 6000)})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / f"{name}_full.png"))
+    page.set_viewport_size(size)
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def _panel_point(page, panel: int, fx: float, fy: float) -> tuple[float, float]:
+    """Page coordinates of the point at fractions (fx, fy) of panel `panel`'s field (0, 0 = top left)."""
+    box = page.locator(".pgc-canvas").bounding_box()
+    size, per_row = _state(page, "S.geom.size"), _state(page, "S.geom.perRow")
+    x0 = (panel % per_row) * (size + 14)
+    y0 = (panel // per_row) * (size + 46 + 14) + 46
+    return box["x"] + x0 + fx * size, box["y"] + y0 + fy * size
+
+
+def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
+    """Opens playing; a click on empty field adds a point to every panel and a click on a point flips its label,
+    with training going on; a k typed mid-play joins as a new panel without a reset; Pause stops, Step moves one
+    frame, scrubbing shows a recorded frame; a hidden tab stops training."""
+    context, page = _open(browser, app_url + LINK, 1400, 900)
+    try:
+        step = _step(page)
+        _wait_step_past(page, step)
+        _shot(page, "playground_1400")
+        n = int(page.evaluate(f"{CANVAS}.dataset.n"))
+        page.mouse.click(*_panel_point(page, 1, 0.04, 0.04))  # the empty top-left corner of the middle panel
+        page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
+        assert _state(page, "S.shown.points.label[S.shown.points.n - 1]") == 1  # red, the default class
+        xy = _state(page, "Array.from(S.shown.points.xy.slice(0, 2))")
+        bounds = _state(page, "S.shown.points.bounds")
+        label = _state(page, "S.shown.points.label[0]")
+        fx, fy = (xy[0] - bounds[0]) / (bounds[1] - bounds[0]), 1 - (xy[1] - bounds[2]) / (bounds[3] - bounds[2])
+        page.mouse.click(*_panel_point(page, 0, fx, fy))  # point 0, clicked in the first panel
+        page.wait_for_function("(l) => { const S = document.querySelector('.pgc-root').__pg;"
+                               " return S.shown.points.label[0] === 1 - l; }", arg=label, timeout=10_000)
+        step = _step(page)
+        _wait_step_past(page, step)  # training goes on with the edited data
+
+        before = _step(page)
+        box = page.get_by_role("textbox", name="Add a k value")
+        box.fill("2")
+        box.press("Enter")
+        page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').includes('k = 2')", timeout=15_000)
+        assert _step(page) >= before  # no reset: it goes on from the current weights
+        _wait_step_past(page, _step(page))
+        _shot(page, "playground_1400_four_k")
+        assert _state(page, "S.geom.perRow") == 2 and _state(page, "S.geom.size") >= 300  # two per row from 4 k
+
+        page.get_by_role("button", name="❚❚ Pause").click()
+        page.wait_for_timeout(1200)
+        paused = _step(page)
+        page.wait_for_timeout(800)
+        assert _step(page) == paused
+        page.get_by_role("button", name="Step ▸").click()
+        page.wait_for_function(f"(s) => Number({CANVAS}.dataset.step) === s + 5", arg=paused, timeout=10_000)
+        page.locator(".pgc-range").fill("0")
+        page.wait_for_function(f"{CANVAS}.dataset.step === '0'", timeout=5_000)  # the first recorded frame
+
+        page.get_by_role("button", name="▶ Play").click()
+        _wait_step_past(page, paused + 5)
+        _hide(page)
+    finally:
+        context.close()
+
+
+def _hide(page) -> None:
+    """The tab goes to the background: what was queued plays out, then no request and no training."""
+    page.evaluate("Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
+                      "document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_timeout(2000)  # what was queued plays out
+    hidden = _step(page)
+    page.wait_for_timeout(1000)
+    assert _step(page) == hidden and not _state(page, "S.inflight")  # no more requests: nothing trains
+
+
+def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
+    """The teacher's minute: the default preset plays with its sentence on screen; pressing another preset starts
+    it; back on the outliers preset, an outlier clicked into the empty corner joins every panel at once."""
+    context, page = _open(browser, app_url + "/playground", 1400, 900)
+    try:
+        assert "Cross-entropy reaches out" in page.locator('[data-testid="stAlert"]').first.inner_text()
+        page.locator('[data-testid="stButtonGroup"]').get_by_text("Spiral: seeds matter").click()
+        page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').includes('k = 4')", timeout=20_000)
+        assert "By step 200" in page.locator('[data-testid="stAlert"]').first.inner_text()
+        page.locator('[data-testid="stButtonGroup"]').get_by_text("Outliers: CE vs k = 1/4").click()
+        page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').length === 2", timeout=20_000)
+        _wait_step_past(page, 20)
+        page.get_by_role("button", name="◆ outlier").click()
+        n = int(page.evaluate(f"{CANVAS}.dataset.n"))
+        page.mouse.click(*_panel_point(page, 0, 0.95, 0.06))  # the empty top-right corner
+        page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
+        assert _state(page, "S.shown.points.kind[S.shown.points.n - 1]") == 2  # drawn as an outlier
+        _wait_step_past(page, _step(page))
+        _shot(page, "playground_1400_outlier_clicked")
+    finally:
+        context.close()
+
+
+def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
+    """Eight k at 1400 x 900: every panel at least 300 px wide, three per row, and the points drawn."""
+    ks = "&".join(f"ks={k}" for k in ("1%2F16", "1%2F8", "1%2F4", "1%2F2", "1", "2", "4", "8"))
+    context, page = _open(browser, f"{app_url}/playground?dataset=spiral&seeds=1&{ks}", 1400, 900)
+    try:
+        assert _state(page, "S.geom.size") >= 300 and _state(page, "S.geom.perRow") == 3
+        assert len(page.evaluate(f"{CANVAS}.dataset.titles").split("|")) == 8
+        _shot(page, "playground_1400_eight_k")
+    finally:
+        context.close()
+
+
+def test_it_fits_a_phone(app_url, browser):
+    """At 390 x 844 the controls, the panels and the colour key fit the screen (nothing wider than it)."""
+    context, page = _open(browser, app_url + "/playground", 390, 844)
+    try:
+        too_wide = page.evaluate("""() => Array.from(document.querySelectorAll(
+              '.pgc-bar, .pgc-btn, .pgc-canvas, .pgc-key, .pgc-key-item, .pgc-scrub, [data-testid="stButton"]'))
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.className)""")
+        assert not too_wide, too_wide
+        assert _state(page, "S.geom.perRow") == 1
+        _shot(page, "playground_phone")
+    finally:
+        context.close()
