@@ -25,8 +25,8 @@ from core.data import DatasetUnavailableError
 from core.engine.commands import ENVIRONMENT_ERRORS, make_executor_of, open_lab
 from core.device import pick_device
 from core.engine.executors import Event, Finished, GroupEnded
+from core.estimate import calibration, estimate_study
 from core.study.config import StudyConfig
-from core.study.estimate import estimate_study_seconds
 from core.study.presets import PRESETS
 from core.study.report import make_report
 from core.study.task import missing_runs, run_here, training_seconds, uncached_datasets
@@ -126,9 +126,10 @@ def _body(args: argparse.Namespace) -> int:
     todo = missing_runs(lab.store, study)
     done = len(study.runs()) - len(todo)
     if not args.quiet:
+        expected, bound = estimate_study(study, todo, calibration(study.device, lab.store))
         print(f"study {study.id}{' (' + study.name + ')' if study.name else ''}: {len(study.cells)} cell(s), "
-              f"{len(study.runs())} runs, {done} already finished; to train: {len(todo)} runs, at most "
-              f"{estimate_study_seconds(study, todo) / 60:.1f} min here (early stopping ends most runs sooner)",
+              f"{len(study.runs())} runs, {done} already finished; to train: {len(todo)} runs, about "
+              f"{expected / 60:.1f} min here (at most {bound / 60:.1f}: every run to its epoch cap)",
               file=sys.stderr, flush=True)
     start = time.perf_counter()
     ends: list[tuple[str, str | None]] = []
