@@ -192,7 +192,8 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
         page.mouse.click(*_panel_point(page, 0, 0.95, 0.06))  # the empty top-right corner
         page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
         assert _state(page, "S.shown.points.kind[S.shown.points.n - 1]") == 2  # drawn as an outlier
-        _wait_step_past(page, _step(page))
+        page.wait_for_function(f"{CANVAS}.dataset.step === '400' && !{CANVAS}.__pg.playing", timeout=40_000)
+        assert "Paused at step 400" in page.locator(".pgc-status").inner_text()  # the preset's stop step
         _shot(page, "playground_1400_outlier_clicked")
     finally:
         context.close()

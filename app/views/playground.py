@@ -224,7 +224,16 @@ def steering():
     st.session_state["pg_cfg"] = cfg
     _player(cfg)
     _command(cfg)
+    _poke_canvas()
     return values
+
+
+def _poke_canvas() -> None:
+    """Tell the canvas that its session was steered, so it asks for new frames now instead of after the answer
+    in flight (which was trained with the old settings). The counter makes each poke a new element."""
+    st.session_state["pg_pokes"] = st.session_state.get("pg_pokes", 0) + 1
+    st.html(f"<script>/* {st.session_state['pg_pokes']} */ window.dispatchEvent(new Event('pgc-steered'));</script>",
+            unsafe_allow_javascript=True, width="content")
 
 
 def _command(cfg: PlaygroundConfig) -> None:

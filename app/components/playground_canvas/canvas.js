@@ -65,7 +65,7 @@ function build(root, S) {
     pause(S);
     if (S.queue.length) show(S); else { S.stepWanted = true; request(S); }
   };
-  S.resetBtn.onclick = () => { S.resetId += 1; S.queue = []; request(S); };
+  S.resetBtn.onclick = () => { S.resetId += 1; S.queue = []; request(S, true); };
   S.slow.onchange = () => { S.queue = S.queue.slice(0, 1); };
   S.scrub.oninput = () => { pause(S); S.viewing = Number(S.scrub.value); draw(S, S.history[S.viewing]); };
   S.canvas.addEventListener("click", (e) => click(S, e));
@@ -73,6 +73,7 @@ function build(root, S) {
   S.resize.observe(root);
   S.onVisible = () => { if (!document.hidden) request(S); };
   document.addEventListener("visibilitychange", S.onVisible);
+  window.addEventListener("pgc-steered", () => request(S, true));  // k or lr changed in the page
 }
 
 function play(S) {
@@ -92,13 +93,14 @@ function spf(S) { return S.slow.checked ? 1 : Number(S.speed.value); }
 function interval(S) { return 1000 / (S.slow.checked ? SLOW_FPS : FPS); }
 
 // ---------------------------------------------------------------- talking to the server
-function request(S) {
+function request(S, urgent = false) {
   if (!S.alive) return;
-  if (S.inflight && performance.now() - S.inflight < Math.max(1000, 3 * S.rtt)) return;  // one at a time; a lost one is resent
+  // one at a time (a lost one is resent); a click or a change of k goes at once: the answer in flight is stale
+  if (S.inflight && !urgent && performance.now() - S.inflight < Math.max(1000, 3 * S.rtt)) return;
   if (document.hidden) return;  // a hidden tab trains nothing
   let want = 0;
   const last = S.queue.length ? S.queue[S.queue.length - 1].frame.step : (S.shown ? S.shown.frame.step : 0);
-  if (S.stepWanted) { want = 1; S.stepWanted = false; }
+  if (S.stepWanted) { want = 1; S.stepWanted = false; S.stepPending = true; }
   else if (S.playing) {
     want = Math.max(2, Math.min(8, lowWater(S) + 1));
     if (S.stopAt && last < S.stopAt) want = Math.min(want, Math.ceil((S.stopAt - last) / spf(S)));
@@ -127,6 +129,7 @@ function receive(S, data) {
   if (data.stop_at !== S.serverStop) { S.serverStop = data.stop_at; S.stopAt = data.stop_at; }
   S.edits = S.edits.filter((e) => e.id > data.ack_edit);
   S.ackReset = data.ack_reset;
+  const changed = data.ver !== S.ver || S.shown === null;
   if (data.ver !== S.ver) { S.ver = data.ver; S.queue = []; }  // k, lr or data changed: show the new frames now
   S.titles = data.titles; S.seeds = data.seeds; S.grid = data.grid; S.lr = data.lr;
   const points = decodePoints(data.points);
@@ -143,7 +146,10 @@ function receive(S, data) {
   if (data.notice) S.note = data.notice;
   if (data.error) S.note = "Not applied: " + data.error;
   if (data.play && S.gen !== S.autoplayed) { S.autoplayed = S.gen; play(S); }
-  if (!S.playing && S.queue.length) show(S);  // paused: a step or an edit shows at once
+  if (!S.playing && S.queue.length && (changed || S.stepPending)) {  // paused: a step or an edit shows at once
+    S.stepPending = false;
+    show(S);
+  }
 }
 
 function show(S) {
@@ -325,8 +331,7 @@ function click(S, e) {
     S.edits.push(S.mode === "outlier" ? {id: S.editId, op: "add", x, y, outlier: true}
                                       : {id: S.editId, op: "add", x, y, label: Number(S.mode)});
   }
-  S.root.dataset.clicked = String(performance.now());
-  request(S);
+  request(S, true);
 }
 
 export default function (component) {

@@ -137,7 +137,8 @@ class Player:
             if req:
                 self.pace = (want, spf, self.used)
             elif self.pace[0] and self.used - self.pace[2] < 1.0:  # a page run while playing: keep it moving
-                want, spf = 2, self.pace[1]
+                spf = self.pace[1]
+                want = min(2, max(0, (self.stop_at - self.session.step) // spf))  # not past the stop step
             snaps = [self.session.advance(spf) for _ in range(want)] or [self.session.advance(0)]
             cfg = self.session.config
             message = {
