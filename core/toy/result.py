@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core.engine.status import DONE, STOPPED, to_jsonable
+from core.results import group_runs
 from core.toy.config import ToyConfig, ToyData
 from core.toy.metrics import _cross_entropy, _SortedErrors, thresholds
 
@@ -80,13 +81,14 @@ class ToyResult:
 
 
 def _summarize(per_run: pd.DataFrame) -> pd.DataFrame:
+    """One row per k: mean and std over runs (core.results' grouping, the run being the seed), runs, and
+    how many runs hit the epoch cap."""
     cols = ["test_error", "threshold", "test_ce", "epochs"]
-    g = per_run.groupby("k", sort=False)
-    out = g[cols].agg(["mean", "std"])
-    out.columns = [f"{c}_{s}" for c, s in out.columns]
-    out["runs"] = g.size()
-    out["hit_max_epochs"] = g["hit_max_epochs"].sum()
-    return out.reset_index()
+    res = group_runs(per_run.assign(id=range(len(per_run))), ["k"], cols, seed="run", label=None)
+    out = res.groups[["k"] + [f"{c}_{s}" for c in cols for s in ("mean", "std")]].copy()
+    out["runs"] = res.groups["n"].to_numpy()
+    out["hit_max_epochs"] = res.runs.groupby("group")["hit_max_epochs"].sum().to_numpy()
+    return out
 
 
 def _per_run(cfg: ToyConfig, data: list[ToyData], model_k, model_run, w, b, epochs, reason,
