@@ -219,3 +219,36 @@ def test_final_error_against_k_is_one_line_per_configuration_mean_over_seeds(app
     assert len(names) == 6 and len(set(names)) == 6
     assert any("2 stopped" in c.value for c in at.caption)
 
+
+
+def _fragments(monkeypatch) -> dict:
+    """Record every st.fragment a page defines: {qualified name of the function: run_every}."""
+    import streamlit as st
+
+    seen, real = {}, st.fragment
+
+    def fragment(func=None, *, run_every=None, **kw):
+        def wrap(f):
+            seen[f.__qualname__] = run_every
+            return real(f, run_every=run_every, **kw)
+        return wrap(func) if func is not None else wrap
+
+    monkeypatch.setattr(st, "fragment", fragment)
+    return seen
+
+
+def test_history_statuses_are_drawn_in_a_polling_fragment_while_runs_are_active(app, monkeypatch):
+    """The history table (status, epochs) and the comparison are drawn inside a fragment that polls the store
+    while any MNIST run is queued or running ('#13 queued, 0 epochs' stayed beside a live chart at epoch 2),
+    and stops polling once none is."""
+    from core.engine.store import RunStore
+
+    seen = _fragments(monkeypatch)
+    _seed_store([(0.5, 0.1, 0, "done", 0.10)])
+    rid = RunStore().create_run("mnist", RunStore().get_run(1)["config"], label="again", group_id="h")
+    app("views/mnist.py")
+    assert seen.get("history.<locals>.view") == 1.0
+    RunStore().finish(rid, "stopped")
+    seen.clear()
+    app("views/mnist.py")
+    assert "history.<locals>.view" in seen and seen["history.<locals>.view"] is None

@@ -165,14 +165,18 @@ def test_toy_comparisons_are_grouped_by_their_launch_not_by_their_labels():
     assert found == {"toy:launchA": a, "toy:launchB": b}
 
 
-def test_picker_labels_never_carry_a_status_and_the_status_is_the_stores(app):
+def test_picker_labels_never_carry_a_status_and_the_status_is_the_stores(app, monkeypatch):
     """A comparison's label in the picker says what it is, not 'no finished epoch' (which went stale beside
-    'Status: done'); the status line beside it reads the store on every draw."""
+    'Status: done'); the status line beside it is drawn in a fragment that polls the store while its runs
+    are active."""
     from core.engine.store import RunStore
+    from tests.test_app_mnist import _fragments
 
+    seen = _fragments(monkeypatch)
     store = RunStore()
     ids = [_toy_run(store, "g1", r, status="queued") for r in (0.0, 0.2)]
     at = app(PAGE)
+    assert seen.get("saved.<locals>.view") == 1.0
     label_before = at.selectbox(key="noise_pick").options[0]
     assert "no finished epoch" not in label_before
     assert any("2 **queued**" in c.value for c in at.caption)
