@@ -46,22 +46,21 @@ def _vector(logits: tuple[float, ...], target: int, ks: tuple[float, ...]):
     return summary, plots.vector_bars(bars, target)
 
 
-st.title("Sensitivity curves")
-st.caption("How strongly one example pushes the network, as a function of its error, for each k. "
-           "Every setting is stored in the page's URL: copy it to share this exact view.")
+def _apply_preset() -> None:
+    """A preset writes its logits into the sliders' state."""
+    name = st.session_state.get("preset", "uncertain")
+    n_, y_ = st.session_state.get("n", 5), st.session_state.get("y", 1)
+    if name != "custom" and y_ < n_:
+        for j, v in enumerate(preset_logits(name, n_, y_)):
+            st.session_state[f"z{j}"] = v
 
-# ----------------------------------------------------------------------------- k values (shared)
-ks = tuple(k_values("k values", key="k", default=["1/16", "1/4", "1/2", "1", "2", "4"], url=True).values)
-if not ks:
-    st.warning("Choose at least one k to draw.")
-    st.stop()
 
-tab_curves, tab_ratio, tab_vector = st.tabs(
-    ["Update size", "Hard vs easy", "Full vector"], key="view", bind=QP
-)
+def _to_custom() -> None:
+    st.session_state["preset"] = "custom"
 
-# ----------------------------------------------------------------------------- |f_y| against |eps_y|
-with tab_curves:
+
+def curves_tab(ks: tuple) -> tuple[list, float, float]:
+    """|f_y| against |ε_y| with the chosen overlays; returns the overlays and their parameters."""
     c1, c2, c3, c4 = st.columns([3, 1.2, 1.2, 1.7])
     refs = c1.multiselect("Overlay known losses (their |∂L/∂z_y| at the same |ε_y|)",
                           options=list(REFERENCE_LOSSES), default=["ce", "mae", "gce", "focal"],
@@ -78,9 +77,11 @@ with tab_curves:
         "pushes about equally hard, so a few huge errors (outliers, wrong labels) cannot take over. "
         "MAE and GCE turn *down* again near |ε_y| = 1: they ignore examples that look hopeless."
     )
+    return refs, q, gamma
 
-# ----------------------------------------------------------------------------- hard / easy ratio
-with tab_ratio:
+
+def ratio_tab(ks: tuple, refs: list, q: float, gamma: float) -> None:
+    """How much more a hard example moves the model than an easy one, for each k and overlay."""
     c1, c2, _ = st.columns([1, 1, 2])
     hard = c1.number_input("Hard example |ε_y|", 0.5, 0.999, 0.9, 0.05, key="hard", bind=QP)
     easy = c2.number_input("Easy example |ε_y|", 0.001, 0.5, 0.1, 0.05, key="easy", bind=QP)
@@ -100,18 +101,9 @@ with tab_ratio:
             hide_index=True, key="ratio_table",
         )
 
-# ----------------------------------------------------------------------------- one example's full vector
-with tab_vector:
-    def _apply_preset() -> None:  # a preset writes its logits into the sliders' state
-        name = st.session_state.get("preset", "uncertain")
-        n_, y_ = st.session_state.get("n", 5), st.session_state.get("y", 1)
-        if name != "custom" and y_ < n_:
-            for j, v in enumerate(preset_logits(name, n_, y_)):
-                st.session_state[f"z{j}"] = v
 
-    def _to_custom() -> None:
-        st.session_state["preset"] = "custom"
-
+def vector_tab(ks: tuple) -> None:
+    """The full update vector of one example with the logits on the sliders."""
     c1, c2, c3 = st.columns([1, 1, 2])
     n = c1.slider("Number of classes", 2, 10, 5, key="n", bind=QP, on_change=_apply_preset)
     y = c2.selectbox("True class", list(range(n)), index=min(1, n - 1), key="y", bind=QP, on_change=_apply_preset)
@@ -141,3 +133,26 @@ with tab_vector:
                        "|ε_y|": st.column_config.NumberColumn(format="%.4f"),
                        "f_y": st.column_config.NumberColumn(format="%.4f")},
     )
+
+
+def main() -> None:
+    st.title("Sensitivity curves")
+    st.caption("How strongly one example pushes the network, as a function of its error, for each k. "
+               "Every setting is stored in the page's URL: copy it to share this exact view.")
+    ks = tuple(k_values("k values", key="k", default=["1/16", "1/4", "1/2", "1", "2", "4"], url=True).values)
+    if not ks:
+        st.warning("Choose at least one k to draw.")
+        return
+
+    tab_curves, tab_ratio, tab_vector = st.tabs(
+        ["Update size", "Hard vs easy", "Full vector"], key="view", bind=QP
+    )
+    with tab_curves:
+        refs, q, gamma = curves_tab(ks)
+    with tab_ratio:
+        ratio_tab(ks, refs, q, gamma)
+    with tab_vector:
+        vector_tab(ks)
+
+
+main()
