@@ -60,7 +60,7 @@ class Calibration:
 
 
 def _path() -> Path:
-    from core.data import data_dir  # the data directory holds every local file of the lab
+    from core.paths import data_dir  # the data directory holds every local file of the lab
 
     return data_dir() / "calibration.json"
 

@@ -17,31 +17,18 @@ How:
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from core.data.arrays import ARRAY_KEYS
+from core.paths import ENV_VAR, default_data_dir
 from core.data.errors import DatasetUnavailableError
-
-ENV_VAR = "TUNABLE_DATA_DIR"
-
 
 def resolve_dir(path: str | os.PathLike | None) -> Path:
     """`path`, else `$TUNABLE_DATA_DIR`, else the per-user cache directory; created if missing."""
-    if path is None:
-        env = os.environ.get(ENV_VAR)
-        if env:
-            path = Path(env).expanduser()
-        elif os.name == "nt":
-            path = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "tunable-sensitivity"
-        elif sys.platform == "darwin":
-            path = Path.home() / "Library" / "Caches" / "tunable-sensitivity"
-        else:
-            path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tunable-sensitivity"
-    path = Path(path)
+    path = Path(path) if path is not None else default_data_dir()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -21,12 +21,10 @@ import argparse
 import os
 from typing import Any
 
+from core.engine.executors import ExecutorUnavailableError
+
 EXECUTORS = ("local", "ray")
 RAY_ADDRESS_ENV = "TUNABLE_RAY_ADDRESS"  # the Ray cluster a dashboard's "Ray" launches use; unset: a local Ray
-
-
-class ExecutorUnavailableError(RuntimeError):
-    """The chosen executor cannot run here (e.g. Ray is not installed); the message says what to do."""
 
 
 def server_ray_address() -> str | None:

@@ -31,6 +31,10 @@ from typing import Any, Protocol, Union
 from core.engine.status import FAILED
 
 
+class ExecutorUnavailableError(RuntimeError):
+    """The chosen executor cannot run here (e.g. Ray is not installed); the message says what to do."""
+
+
 @dataclass(frozen=True)
 class Epoch:
     """Run `index` of the group finished `epoch` (1-based; 0 may hold an evaluation before training)."""

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.engine.status import DONE, FAILED, QUEUED, RUNNING, STOPPED
-
-if TYPE_CHECKING:
-    from core.engine.queue import JobContext
 
 JOB_STATUSES = (QUEUED, RUNNING, DONE, STOPPED, FAILED)  # a job's words: a subset of a run's
 FINAL_JOB_STATUSES = (DONE, STOPPED, FAILED)
@@ -108,7 +105,7 @@ class JobSpec:
     """One job for `JobManager.submit_all`: the arguments of `submit`."""
 
     name: str  # what the user sees
-    fn: Callable[[JobContext], Any]  # the work: fn(ctx), returns the job's result
+    fn: Callable[[Any], Any]  # the work: fn(ctx) with ctx a core.engine.queue.JobContext; returns the job's result
     device: str = "cpu"  # the queue it waits in
     kind: str = ""  # free text for filtering, e.g. "mnist"
     meta: Mapping[str, Any] | None = None  # attached to every snapshot, e.g. run ids

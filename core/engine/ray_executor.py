@@ -78,8 +78,7 @@ from typing import Any
 import ray
 import ray.exceptions as rex
 
-from core.engine import ExecutorUnavailableError
-from core.engine.executors import Emit, Event, Group, GroupEnded, run_task
+from core.engine.executors import Emit, Event, ExecutorUnavailableError, Group, GroupEnded, run_task
 from core.engine.status import FAILED, INTERRUPTED, ROOT
 
 PASSED_ENV = ("TUNABLE_DATA_DIR", "TUNABLE_RUNS_DB")  # driver -> workers

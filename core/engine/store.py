@@ -67,6 +67,7 @@ from core.engine.dbfile import ENV_VAR, RunStoreError, StoreUnreadableError, che
 from core.engine.owner import owner_alive, owner_token
 from core.engine.queries import JSON_FIELDS, RUN_COLUMNS, RunNotFoundError, RunQueries, as_ids, where_clause
 from core.engine.status import FINAL, check_status, to_jsonable
+from core.paths import data_dir
 
 __all__ = ["ENV_VAR", "DB_NAME", "JSON_FIELDS", "RUN_COLUMNS", "ActiveRunError", "RunNotFoundError", "RunStore",
            "RunStoreError", "StoreUnreadableError", "default_path", "owner_alive", "owner_token"]
@@ -128,8 +129,6 @@ def default_path() -> Path:
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()
-    from core.data import data_dir  # imported here: it pulls in torch, which the store does not need
-
     return data_dir() / DB_NAME
 
 
