@@ -174,6 +174,12 @@ class LiveSession:
         return self.snapshot()
 
     @torch.no_grad()
+    def pushes(self) -> np.ndarray:
+        """(S, K, N) |f_y| of every point under every seed's network (a snapshot holds the median seed's only)."""
+        m = evaluate(self.model, self._x, self._target, self._model_ks(), self._x_test, self._y_test, None)
+        return m["push"].cpu().numpy().reshape(self.config.seeds, len(self.config.ks), -1)
+
+    @torch.no_grad()
     def snapshot(self) -> dict:
         """What the panels show now (numpy arrays; K panels, S seeds, N points, G grid):
 
