@@ -145,9 +145,10 @@ def load(store: RunStore, run_ids: Sequence[int]) -> list[RunResult]:
     config cannot be read are skipped. Every run keeps its stored status (the selection protocol
     and the tables use only runs that ended done or diverged)."""
     history = store.history(list(run_ids))
+    by_id = {int(run["id"]): run for run in store.runs(ids=list(run_ids))}  # one query for every run
     results = []
     for run_id in run_ids:
-        run = store.get_run(run_id)
+        run = by_id.get(int(run_id))
         try:
             config = TrainConfig.from_dict(run["config"]["train"])
         except (KeyError, TypeError, ValueError):

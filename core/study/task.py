@@ -58,18 +58,13 @@ def uncached_datasets(study: StudyConfig) -> list[str]:
 def done_runs(store: RunStore, study: StudyConfig) -> dict[tuple[str, TrainConfig], int]:
     """(data set, TrainConfig) -> run id of the newest finished run ("done" or "diverged") of this
     study (same id). Stopped, failed and interrupted runs are not finished: they train again."""
-    runs = store.list_runs(kind=KIND, status=FINISHED)
-    if runs.empty or "cfg.study.id" not in runs:
-        return {}
-    runs = runs[runs["cfg.study.id"] == study.id]
     found: dict[tuple[str, TrainConfig], int] = {}
-    for run_id, dataset in zip(runs["id"], runs["cfg.data.dataset"]):  # newest first
-        run = store.get_run(int(run_id))
+    for run in store.runs(kind=KIND, status=FINISHED, config={"study.id": study.id}):  # one query, newest first
         try:
-            config = TrainConfig.from_dict(run["config"]["train"])
+            key = (run["config"]["data"]["dataset"], TrainConfig.from_dict(run["config"]["train"]))
         except (KeyError, TypeError, ValueError):
             continue
-        found.setdefault((dataset, config), int(run_id))
+        found.setdefault(key, int(run["id"]))
     return found
 
 
