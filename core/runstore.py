@@ -7,12 +7,11 @@ short name working and re-exports what callers import from it.
 
 from __future__ import annotations
 
-import sys
-
+from core.cli import run
 from core.engine.runstore_cli import main, runs_json
 from core.engine.store import RunStore
 
 __all__ = ["RunStore", "main", "runs_json"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

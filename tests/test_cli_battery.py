@@ -38,9 +38,11 @@ COMMANDS = {
     "core.losses": ("_main", ["ce"], False),
     "core.data.cli": ("main", [], False),
     "core.datamap.cli": ("main", ["--npz", str(Path(tempfile.gettempdir()) / "battery.npz")], True),
+    "core.engine.runstore_cli": ("main", ["list"], False),
 }
 SKIP_FLAGS = {"--help", "--executor", "--ray-address", "--db", "--json", "--csv", "--npz", "--data-dir", "--preset"}
-TEXT_FLAGS = {"--dataset", "--activation", "--noise", "--objective", "--objectives", "--device", "--k-schedule"}
+TEXT_FLAGS = {"--dataset", "--activation", "--noise", "--objective", "--objectives", "--device", "--k-schedule",
+              "--status"}
 
 
 def _parser_of(module) -> argparse.ArgumentParser:

@@ -64,8 +64,9 @@ def test_delete_of_a_running_run_is_refused_with_exit_1(store, capsys):
     assert store.get_run(run_id)["status"] == "running"
 
 
-def test_bad_arguments_exit_2(store):
-    """--limit 0 is a bad argument: exit 2."""
-    with pytest.raises(SystemExit) as caught:
-        main(["--db", str(store.path), "list", "--limit", "0"])
-    assert caught.value.code == 2
+def test_bad_arguments_exit_2(store, capsys):
+    """--limit 0 or an unknown status is a bad argument: exit 2 and one line naming it."""
+    assert main(["--db", str(store.path), "list", "--limit", "0"]) == 2
+    assert main(["--db", str(store.path), "list", "--status", "finished"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "--limit" in err[0] and "finished" in err[1]

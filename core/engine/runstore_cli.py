@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from core.cli import FAILED_EXIT, CliError, Parser, check_outputs, count, main_of, run
+from core.engine.status import check_status
 from core.engine.store import DB_NAME, ENV_VAR, ActiveRunError, RunStore, RunStoreError
 
 
@@ -26,32 +27,24 @@ def runs_json(store: RunStore, kind=None, status=None, group_id=None, limit: int
     return [json.loads(text) for text in store.json_rows(kind, status, group_id, limit=limit)]
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
-    return value
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core.runstore", description="Inspect the run history.")
+def _parser() -> Parser:
+    parser = Parser(prog="python -m core.runstore", description="Inspect the run history.",
+                    epilog="Exit status: 0 done, 1 the database cannot be used or a run is still active, "
+                           "2 bad arguments.")
     parser.add_argument("--db", default=None, help=f"database file (default: ${ENV_VAR}, else <data dir>/{DB_NAME})")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     p_list = sub.add_parser("list", help="one line per run, newest first")
     p_list.add_argument("--kind", default=None)
-    p_list.add_argument("--status", default=None)
+    p_list.add_argument("--status", default=None, help="queued, running, done, stopped, failed, diverged or interrupted")
     p_list.add_argument("--group", default=None)
-    p_list.add_argument("--limit", type=_positive, default=None, help="only the newest N runs")
+    p_list.add_argument("--limit", type=count(1), default=None, help="only the newest N runs")
     p_list.add_argument("--json", action="store_true", help="print the runs as a JSON list")
     p_hist = sub.add_parser("history", help="per-epoch metrics of some runs")
-    p_hist.add_argument("ids", type=int, nargs="+")
+    p_hist.add_argument("ids", type=count(1), nargs="+")
     p_hist.add_argument("--csv", default=None, help="write a CSV export here instead of printing")
     sub.add_parser("recover", help="mark runs of dead processes as interrupted (never-started ones: stopped)")
     p_del = sub.add_parser("delete", help="delete ended runs and their epochs (active runs are refused)")
-    p_del.add_argument("ids", type=int, nargs="+")
+    p_del.add_argument("ids", type=count(1), nargs="+")
     return parser
 
 
@@ -79,15 +72,20 @@ def _run(store: RunStore, args: argparse.Namespace) -> None:
             print(store.history(args.ids).to_string(index=False))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _body(args: argparse.Namespace) -> int:
+    if getattr(args, "status", None):
+        check_status(args.status)
+    if getattr(args, "csv", None):
+        check_outputs(args, ("csv",))
     try:
         _run(RunStore(args.db), args)
-    except (RunStoreError, ActiveRunError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except ActiveRunError as exc:
+        raise CliError(str(exc), FAILED_EXIT) from None
     return 0
 
 
+main = main_of(_parser(), _body, expected=(RunStoreError,))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
