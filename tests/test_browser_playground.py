@@ -149,9 +149,9 @@ def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
         assert _state(page, "S.geom.perRow") == 2 and _state(page, "S.geom.size") >= 300  # two per row from 4 k
 
         page.get_by_role("button", name="❚❚ Pause").click()
-        page.wait_for_timeout(1200)
+        page.wait_for_timeout(600)
         paused = _step(page)
-        page.wait_for_timeout(800)
+        page.wait_for_timeout(700)
         assert _step(page) == paused
         page.get_by_role("button", name="Step ▸").click()
         page.wait_for_function(f"(s) => Number({CANVAS}.dataset.step) === s + 5", arg=paused, timeout=10_000)
@@ -166,13 +166,14 @@ def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
 
 
 def _hide(page) -> None:
-    """The tab goes to the background: what was queued plays out, then no request and no training."""
+    """The tab goes to the background: what was queued or in flight plays out, then no request, so no training."""
     page.evaluate("Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
-                      "document.dispatchEvent(new Event('visibilitychange'))")
-    page.wait_for_timeout(2000)  # what was queued plays out
-    hidden = _step(page)
+                  "document.dispatchEvent(new Event('visibilitychange'))")
+    page.wait_for_function(f"() => {{ const S = {CANVAS}.__pg; return !S.inflight && !S.queue.length; }}",
+                           timeout=15_000)
+    step, sent = _step(page), _state(page, "S.seq")
     page.wait_for_timeout(1000)
-    assert _step(page) == hidden and not _state(page, "S.inflight")  # no more requests: nothing trains
+    assert _step(page) == step and _state(page, "S.seq") == sent  # no more requests: nothing trains
 
 
 def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
@@ -192,6 +193,7 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
         page.mouse.click(*_panel_point(page, 0, 0.95, 0.06))  # the empty top-right corner
         page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
         assert _state(page, "S.shown.points.kind[S.shown.points.n - 1]") == 2  # drawn as an outlier
+        page.locator(".pgc-speed").select_option("20")  # on to the stop step, 20 steps per frame
         page.wait_for_function(f"{CANVAS}.dataset.step === '400' && !{CANVAS}.__pg.playing", timeout=40_000)
         assert "Paused at step 400" in page.locator(".pgc-status").inner_text()  # the preset's stop step
         _shot(page, "playground_1400_outlier_clicked")
@@ -202,7 +204,7 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
 def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
     """Eight k at 1400 x 900: every panel at least 300 px wide, three per row, and the points drawn."""
     ks = "&".join(f"ks={k}" for k in ("1%2F16", "1%2F8", "1%2F4", "1%2F2", "1", "2", "4", "8"))
-    context, page = _open(browser, f"{app_url}/playground?dataset=spiral&seeds=1&{ks}", 1400, 900)
+    context, page = _open(browser, f"{app_url}/playground?dataset=spiral&points=100&seeds=1&{ks}", 1400, 900)
     try:
         assert _state(page, "S.geom.size") >= 300 and _state(page, "S.geom.perRow") == 3
         assert len(page.evaluate(f"{CANVAS}.dataset.titles").split("|")) == 8

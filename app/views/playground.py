@@ -204,6 +204,8 @@ def live_canvas() -> None:
     state = st.session_state.get(CANVAS_KEY)
     request = getattr(state, "req", None) if state is not None else None
     canvas(player.answer(request), key=CANVAS_KEY)
+    st.caption("The same settings from a shell (a whole run, saved in the run history): "
+               f"`{command_for(player.config)}`")
 
 
 @st.fragment
@@ -223,7 +225,6 @@ def steering():
         return values
     st.session_state["pg_cfg"] = cfg
     _player(cfg)
-    _command(cfg)
     _poke_canvas()
     return values
 
@@ -234,10 +235,6 @@ def _poke_canvas() -> None:
     st.session_state["pg_pokes"] = st.session_state.get("pg_pokes", 0) + 1
     st.html(f"<script>/* {st.session_state['pg_pokes']} */ window.dispatchEvent(new Event('pgc-steered'));</script>",
             unsafe_allow_javascript=True, width="content")
-
-
-def _command(cfg: PlaygroundConfig) -> None:
-    st.caption(f"The same settings from a shell (a whole run, saved in the run history): `{command_for(cfg)}`")
 
 
 # ----------------------------------------------------------------------------- page
@@ -257,7 +254,6 @@ st.session_state["pg_page_run"] = True  # the fragments below know they run insi
 with st.container(border=True):
     st.markdown("**Steer while it plays.** k and the learning rate continue from the current weights.")
     ks, problems, lr, seeds, steps = steering()
-    command = st.empty()
 with st.container(border=True):
     st.markdown("**Data and network.** Changing these starts training again from step 0.")
     form, more = _data_settings()
@@ -295,7 +291,4 @@ st.markdown(
     "Cross-entropy (k = 1) lets the worst errors push hardest, small k lets every wrong point push about equally, "
     "large k listens to the worst few. A k added while it plays starts from the weights of the panel it replaces "
     "(or of the nearest k).")
-if "pg_cfg" in st.session_state:
-    with command:
-        _command(st.session_state["pg_cfg"])
 st.session_state["pg_page_run"] = False
