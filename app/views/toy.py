@@ -20,6 +20,7 @@ from core.device import available_devices
 from core.engine.queue import QueueFullError
 from core.engine.status import ACTIVE, FAILED, INTERRUPTED, QUEUED, RUNNING, STOPPED
 from core.estimate import estimate_toy
+from core.results import export_table
 from core.toy import PAPER_KS, SavedToy, ToyConfig, ToyConfigError, load as load_toy, population_limit, submit as submit_toy
 
 
@@ -240,7 +241,8 @@ def show_status(saved: SavedToy, cfg: ToyConfig) -> bool:
     if saved.status == INTERRUPTED:
         st.warning("This run was interrupted (its process ended while it trained): below is what it logged before.")
     if saved.status == STOPPED:
-        st.warning("Stopped before every run met the stopping rule: the tables use each run's last epoch."
+        st.warning("Stopped before every run met the stopping rule: runs that had not are left out of the per-k "
+                   "means (the 'runs' column counts the ones that are in)."
                    if not saved.per_k.empty else "Stopped before it started: nothing was trained.")
     hit = int(saved.per_run.get("hit_max_epochs", pd.Series(dtype=bool)).sum())
     if hit:
@@ -275,9 +277,13 @@ def show_tables(saved: SavedToy, cfg: ToyConfig) -> None:
     table = saved.per_k.sort_values("k", ascending=False).assign(k=lambda d: d["k"].map(format_k))
     st.dataframe(table, hide_index=True, key="toy_table", column_config={
         c: st.column_config.NumberColumn(_header(c), format="%.0f" if c.startswith("epochs") else "%.4f")
-        for c in table.columns if c.endswith(("_mean", "_std"))})
+        for c in table.columns if c.endswith(("_mean", "_std"))} | {
+        "runs": st.column_config.NumberColumn("runs averaged"),
+        "hit_max_epochs": st.column_config.NumberColumn("runs at the epoch cap")})
     d1, d2, _ = st.columns([1, 1, 3])
-    d1.download_button("Per-k table (CSV)", saved.per_k.to_csv(index=False), f"toy_{saved.run_id}_per_k.csv",
+    d1.download_button("Per-k table (CSV)", export_table(table, {"k": "k", "runs": "runs averaged", **{
+        c: _header(c) for c in table.columns if c.endswith(("_mean", "_std"))}}).to_csv(index=False),
+                       f"toy_{saved.run_id}_per_k.csv",
                        "text/csv", key="toy_dl_k")
     d2.download_button("Per-run table (CSV)", saved.per_run.to_csv(index=False), f"toy_{saved.run_id}_per_run.csv",
                        "text/csv", key="toy_dl_run")
