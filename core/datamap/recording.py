@@ -12,11 +12,14 @@ underflows. When a run ends, its epochs are written to one .npz file (core.datam
 run's summary in the store gets {"dynamics": that file}.
 
 Why: Dataset Cartography, AUM and forgetting events all read these per-example curves; taking them
-from the training pass itself (as those papers do) costs a few small ops on (M, B, C) logits per
-step instead of a second pass over the training set (benchmarks/datamap_bench.py: a few percent).
+from the training pass itself (as those papers do) costs one copy of the (M, B, C) logits per step
+and one small computation per epoch, instead of a second pass over the training set
+(benchmarks/datamap_bench.py measures it).
 
-How: buffers (M, N) float32 live on the training device for the epoch in progress; `end_epoch`
-moves them to the host once as float16 (6 bytes per example and epoch).
+How: each step only copies the minibatch's logits into an (M, N, C) float32 buffer on the training
+device (one scatter: a busy CPU makes every extra small op costly, so nothing else happens per
+step); `end_epoch` computes the three values for the whole epoch at once and moves them to the host
+as float16 (6 bytes per example and epoch).
 """
 
 from __future__ import annotations
@@ -73,26 +76,30 @@ class DynamicsRecorder:
         self.configs = list(trainer.configs)
         self.dataset = str(getattr(split, "dataset", "mnist"))
         self.given = trainer.train_y.to(torch.int16).cpu().numpy()  # (M, N): the labels each run trains on
+        self.given_device = trainer.train_y.clone()  # (M, N) int64, for end_epoch
+        self.num_classes = int(getattr(trainer, "num_classes", 10))
         self.true = split.train_y.to(torch.int16).cpu().numpy()  # (N,)
         self.epochs: list[list[np.ndarray]] = [[] for _ in self.configs]  # per run: (3, N) float16 per epoch
         self.ks: list[list[float]] = [[] for _ in self.configs]  # per run: k during each epoch
-        self.buffer: Tensor | None = None  # (3, M_alive, N) float32, NaN where not yet seen this epoch
+        self.buffer: Tensor | None = None  # (M_alive, N, C) float32 logits of this epoch, NaN where not seen
         self.k: Tensor | None = None
 
     def on_batch(self, idx: Tensor, logits: Tensor, target: Tensor, k: Tensor) -> None:
-        """Scatter this minibatch's values into the epoch's buffers (idx (M, B), logits (M, B, C))."""
-        m = idx.shape[0]
-        if self.buffer is None or self.buffer.shape[1] != m:
-            self.buffer = torch.full((len(FIELDS), m, self.n), math.nan, device=self.device)
-        values = batch_dynamics(logits, target)  # (3, M, B)
-        self.buffer.scatter_(2, idx.unsqueeze(0).expand(len(FIELDS), -1, -1), values)
+        """Keep this minibatch's logits (M, B, C) at their examples' positions idx (M, B)."""
+        m, _, c = logits.shape
+        if self.buffer is None or self.buffer.shape[0] != m:
+            self.buffer = torch.full((m, self.n, c), math.nan, device=self.device)
+        self.buffer.scatter_(1, idx.unsqueeze(-1).expand(-1, -1, c), logits.float())
         self.k = k
 
     def end_epoch(self, epoch: int, positions: Sequence[int]) -> None:
         """Close the epoch for the runs at `positions` of the group (the trainer's current order)."""
         if self.buffer is None:
             return
-        host = self.buffer.to(torch.float16).cpu().numpy()  # (3, M_alive, N): one host read
+        target = self.given_device[list(positions)]  # (M_alive, N)
+        values = torch.cat([batch_dynamics(self.buffer[:, s: s + 8192], target[:, s: s + 8192])
+                            for s in range(0, self.n, 8192)], 2)  # (3, M_alive, N); NaN where not seen
+        host = values.to(torch.float16).cpu().numpy()  # one host read
         ks = self.k.cpu().tolist()
         for m, pos in enumerate(positions):
             self.epochs[pos].append(host[:, m])
