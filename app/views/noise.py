@@ -353,10 +353,28 @@ def mnist_results(ids: list[int], key: str) -> None:
     d1, d2, _ = st.columns([1, 1, 3])
     d1.download_button("Table (CSV)", export_table(table, MNIST_EXPORT, percent=MNIST_PERCENT).to_csv(index=False),
                        f"noise_{key}_table.csv", "text/csv", key="noise_dl_table")
-    d2.download_button("Every epoch of every run (CSV)", lambda: lab.store.export_csv(ids), f"noise_{key}_epochs.csv",
+    d2.download_button("Every epoch of every run (CSV)", lambda: epochs_csv(ids), f"noise_{key}_epochs.csv",
                        "text/csv", key="noise_dl_epochs")
     with st.expander("Settings of this comparison"):
         st.json(lab.store.get_run(ids[0])["config"])
+
+
+EPOCHS_EXPORT = {"run_id": "run", "label": "run label", "status": "status", "cfg.train.noise.rate": "noise rate (%)",
+                 "cfg.train.lr": "learning rate", "cfg.train.seed": "seed", "epoch": "epoch",
+                 "train_loss": "training loss (nats)", "val_error": "validation error on noisy labels (%)",
+                 "test_error": "test error (%)", "test_ce": "test cross-entropy (nats)",
+                 "train_acc_noisy": "fit to noisy labels (%)", "train_acc_true": "fit to true labels (%)",
+                 "memorized": "memorized (%)", "corrected": "corrected (%)"}
+
+
+def epochs_csv(ids: list[int]) -> str:
+    """Every epoch of the comparison's runs, with this page's columns only, fractions in %."""
+    store = get_lab().store
+    runs = store.list_runs(kind="noise").query("id in @ids").rename(columns={"id": "run_id"})
+    frame = store.history(ids).merge(runs, on="run_id", how="left")
+    percent = ["cfg.train.noise.rate", "val_error", "test_error", "train_acc_noisy", "train_acc_true", "memorized",
+               "corrected"]
+    return export_table(frame, EPOCHS_EXPORT, percent=percent).to_csv(index=False)
 
 
 def saved() -> None:
