@@ -116,7 +116,8 @@ def test_a_failed_run_exits_1(mnist, tmp_path, capsys, monkeypatch):
         raise RuntimeError("out of memory in fold 1")
 
     monkeypatch.setattr("core.datamap.experiment.cross_val_probs", broken)
-    code = main([*TINY, "--folds", "2", "--npz", str(tmp_path / "o.npz"), "--db", str(tmp_path / "r.sqlite")])
+    code = main([*TINY, "--noise", "symmetric:0.2", "--folds", "2", "--npz", str(tmp_path / "o.npz"),
+                 "--db", str(tmp_path / "r.sqlite")])
     assert code == 1
     assert "out of memory in fold 1" in capsys.readouterr().err
     runs = RunStore(tmp_path / "r.sqlite").list_runs(kind=KIND)
