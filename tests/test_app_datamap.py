@@ -98,6 +98,37 @@ def test_a_tiny_launch_without_noise_lands_as_a_result(app):
     assert "No label was flipped" in at.info[0].value
 
 
+def test_data_map_builder_samples_large_sets_and_keeps_the_flips():
+    """A 20,000-image map draws at most MAX_POINTS points, every flipped one among them when they fit;
+    the legend counts all images; customdata points back into the arrays."""
+    import numpy as np
+
+    from app.plots import datamap as charts
+
+    rng = np.random.default_rng(0)
+    n = 20_000
+    flipped = rng.random(n) < 0.1
+    fig = charts.data_map(rng.random(n), rng.random(n) * 0.4, 0.25, index=np.arange(n), given=np.zeros(n, int),
+                          true=np.where(flipped, 1, 0), flipped=flipped, correctness=rng.random(n))
+    clean, flips = fig.data
+    assert len(clean.x) + len(flips.x) == charts.MAX_POINTS
+    assert len(flips.x) == flipped.sum() and flips.name == f"flipped ({flipped.sum():,})"
+    assert flipped[np.asarray(flips.customdata)].all() and not flipped[np.asarray(clean.customdata)].any()
+    assert fig.layout.title.text == "Data map at k = 1/4"
+
+
+def test_gallery_html_has_one_card_per_image_with_its_caption():
+    """One <figure> per card, each a PNG data URL and the caption given."""
+    import numpy as np
+
+    from app.plots import datamap as charts
+
+    images = np.zeros((5, 28, 28), dtype=np.uint8)
+    out = charts.gallery_html(images, [(0, "#0 · given <b>3</b>"), (4, "#4")], "t")
+    assert out.count("<figure") == 2 and out.count("data:image/png;base64,") == 2
+    assert "#0 · given <b>3</b>" in out and 'class="dm-gallery-t"' in out
+
+
 # ----------------------------------------------------------------------------- in a real browser
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -1,14 +1,19 @@
-"""Example-lens figures: data maps per k, per-image curves over epochs, push shares, detection scores.
+"""Example-lens figures: data maps per k, per-image curves over epochs, push shares, detection scores,
+and the image galleries (HTML cards that wrap to the screen's width).
 
-Plain functions: arrays in (from core.datamap), a Plotly figure out, in the shared style (style.layout).
+Plain functions: arrays in (from core.datamap), a Plotly figure (or an HTML string) out, in the shared
+style (style.layout).
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 from app.plots.style import k_colors, layout
 from core.curves import format_k
@@ -142,3 +147,26 @@ def detection_bars(table, height: int = 340) -> go.Figure:
     fig.update_yaxes(range=[max(0.5, lo - 0.05), 1.01])
     fig.update_layout(barmode="group")
     return fig
+
+
+def thumbnail(image: np.ndarray, scale: int = 3) -> np.ndarray:
+    """A uint8 image (H, W) or (H, W, 3) enlarged `scale` times with sharp pixels."""
+    return np.repeat(np.repeat(image, scale, 0), scale, 1)
+
+
+def _png(image: np.ndarray) -> str:
+    """A uint8 image as a base64 PNG data URL."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def gallery_html(images: np.ndarray, cards: list[tuple[int, str]], key: str, size: int = 84) -> str:
+    """Cards of thumbnails with captions in a wrapping row (8 a row on a laptop, 3 on a phone). cards:
+    (image number in `images`, caption HTML, already escaped); `key` names the gallery's CSS class."""
+    items = "".join(
+        f'<figure style="width:{size + 40}px;margin:0"><img src="{_png(thumbnail(images[i]))}" width="{size}" '
+        f'height="{size}" style="image-rendering:pixelated;display:block" alt="training image {i}">'
+        f'<figcaption style="font-size:12px;line-height:1.35;color:#444">{caption}</figcaption></figure>'
+        for i, caption in cards)
+    return f'<div class="dm-gallery-{key}" style="display:flex;flex-wrap:wrap;gap:10px 8px">{items}</div>'

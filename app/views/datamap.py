@@ -3,15 +3,12 @@ ignores, and how well each k's training dynamics find the flipped labels (core.d
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from app.live import executor_choice, live_jobs
 from app.plots import datamap as charts
@@ -230,27 +227,9 @@ def pick_result() -> tuple[str, str] | None:
     return launch, f"{int(runs['ended'].iloc[0])}/{int(runs['runs'].iloc[0])}"
 
 
-def _thumb(images: np.ndarray, i: int, scale: int = 3) -> np.ndarray:
-    """An image enlarged `scale` times with sharp pixels."""
-    return np.repeat(np.repeat(images[int(i)], scale, 0), scale, 1)
-
-
-def _png(image: np.ndarray) -> str:
-    """A uint8 image as a base64 PNG data URL."""
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def gallery(images: np.ndarray, cards: list[tuple[int, str]], key: str, size: int = 84) -> None:
-    """Thumbnails with captions that wrap to the screen's width (8 in a row on a laptop, 3 on a phone):
-    cards are (image number in the data set, caption HTML)."""
-    items = "".join(
-        f'<figure style="width:{size + 40}px;margin:0"><img src="{_png(_thumb(images, i))}" width="{size}" '
-        f'height="{size}" style="image-rendering:pixelated;display:block" alt="training image {i}">'
-        f'<figcaption style="font-size:12px;line-height:1.35;color:#444">{caption}</figcaption></figure>'
-        for i, caption in cards)
-    st.html(f'<div class="dm-gallery-{key}" style="display:flex;flex-wrap:wrap;gap:10px 8px">{items}</div>')
+def gallery(images: np.ndarray, cards: list[tuple[int, str]], key: str) -> None:
+    """Thumbnails with captions that wrap to the screen's width (charts.gallery_html)."""
+    st.html(charts.gallery_html(images, cards, key))
 
 
 def _describe(dyn: Dynamics, names: list[str], pos: int) -> str:
@@ -287,7 +266,7 @@ def inspect(dyn: Dynamics, scores: dict, images, names: list[str], pos: int, whe
     """One image: its labels, each k's confidence and push, and its curves over epochs."""
     c1, c2, c3 = st.columns([0.8, 2, 2])
     if isinstance(images, np.ndarray):
-        c1.image(_thumb(images, dyn.index[pos], 4), caption=f"#{int(dyn.index[pos])}")
+        c1.image(charts.thumbnail(images[int(dyn.index[pos])], 4), caption=f"#{int(dyn.index[pos])}")
     c1.markdown(_describe(dyn, names, pos))
     for slot, k in enumerate(dyn.k):
         c1.caption(f"k = {format_k(k)}: confidence {scores['confidence'][slot, pos]:.2f}, AUM "
