@@ -109,7 +109,7 @@ def memorized_curves(curves: pd.DataFrame, rate: float) -> go.Figure:
 
 
 def accuracy_vs_rate(table: pd.DataFrame, metric: str = "test_acc", y_title: str = "test accuracy (%)",
-                     title: str = "Clean test accuracy against the noise rate") -> go.Figure:
+                     title: str = "Test accuracy against the noise rate") -> go.Figure:
     """Final `metric` (mean ± std over seeds, in %) against the noise rate, one line per method."""
     fig = go.Figure()
     for name, line, style in _series(table):

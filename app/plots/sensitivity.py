@@ -126,7 +126,7 @@ def vector_bars(bars: pd.DataFrame, target: int) -> go.Figure:
                              marker_pattern_shape="/" if is_ce else ""))
     fig.add_vrect(x0=target - 0.5, x1=target + 0.5, fillcolor="gold", opacity=0.15, line_width=0,
                   annotation_text="true class", annotation_position="top")
-    layout(fig, "The full update vector f of one example", "class j", "f_j (negative: raise this logit)")
+    layout(fig, "Update vector f of one example", "class j", "f_j (negative: raise this logit)")
     fig.update_layout(barmode="group")
     fig.update_xaxes(dtick=1)
     return fig

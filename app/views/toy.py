@@ -257,7 +257,7 @@ def show_animation(saved: SavedToy, cfg: ToyConfig) -> None:
     limit = _population(cfg.alpha, cfg.label_noise, tuple(cfg.ks))
     st.plotly_chart(plots.toy_animation(cfg.alpha, saved.frames, saved.frame_runs,
                                         None if limit is None else limit[["k", "threshold"]], cfg.label_noise,
-                                        title="How the thresholds moved while training (press ▶ Play)"),
+                                        title="How the thresholds moved (press ▶ Play)"),
                     key="toy_anim")
     st.caption("Diamonds: mean threshold over runs per k; thin marks: each run; crosses: the n → ∞ limit. All start "
                "at t = 0 (biases start at 0); cross-entropy (k = 1) and larger k are dragged further right by the "
