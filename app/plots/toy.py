@@ -136,8 +136,9 @@ def toy_animation(alpha: float, means: pd.DataFrame | None, runs: pd.DataFrame |
     for trace in moving:
         fig.add_trace(trace)
     layout(fig, title or "The distribution D", "x (zoomed on the thresholds)", "", legend="none",
-           subtitle=(_toy_subtitle(alpha, label_noise) if title is None else
-                     "◆ mean over runs, | each run" + (", × the n → ∞ limit" if limit is not None else "")),
+           subtitle=_toy_subtitle(alpha, label_noise) if title is None else ", ".join(
+               text for text, shown in (("◆ mean over runs", len(means)), ("| each run", runs is not None),
+                                        ("× the n → ∞ limit", limit is not None)) if shown),
            height=300 + 22 * len(ks) + (90 if len(epochs) > 1 else 0))
     fig.update_yaxes(range=[0, 1.15], tickvals=[rows[k] for k in ks], ticktext=[f"k = {format_k(k)}" for k in ks],
                      showgrid=False, zeroline=False)
