@@ -91,12 +91,26 @@ def _open_playground(page, url: str) -> None:
     page.wait_for_function(f"() => {{ const r = {CANVAS}; return r && Number(r.dataset.frames) > 5; }}", timeout=120_000)
 
 
+SERVER_PID: list[int] = []  # the streamlit process, for its CPU time
+
+
+def _server_cpu() -> float:
+    """CPU seconds (user + system) the server process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{SERVER_PID[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _frames_per_second(pages, seconds: float) -> list[float]:
+    """Frames drawn per second by each page over `seconds`; the server's CPU share is kept in LAST_CPU."""
     counts = [int(p.evaluate(f"{CANVAS}.dataset.frames")) for p in pages]
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _server_cpu()
     time.sleep(seconds)
     elapsed = time.perf_counter() - t0
+    LAST_CPU[:] = [(_server_cpu() - cpu0) / elapsed]
     return [(int(p.evaluate(f"{CANVAS}.dataset.frames")) - c) / elapsed for p, c in zip(pages, counts)]
+
+
+LAST_CPU: list[float] = [0.0]
 
 
 def _round_trips(page) -> list[float]:
@@ -108,6 +122,7 @@ def playground_live(page, url: str, clicks: int) -> dict[str, list[float]]:
     _open_playground(page, url)
     page.wait_for_timeout(2000)
     fps = _frames_per_second([page], 5.0)
+    cpu = LAST_CPU[0]
     rtt = _round_trips(page)
     k_change = []
     box = page.get_by_role("textbox", name="Add a k value")
@@ -131,7 +146,7 @@ def playground_live(page, url: str, clicks: int) -> dict[str, list[float]]:
         page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) > n", arg=n, timeout=30_000, polling="raf")
         add.append(time.perf_counter() - t0)
         page.wait_for_timeout(600)
-    return {"fps": fps, "rtt": rtt, "k_change": k_change, "click_add": add}
+    return {"fps": fps, "rtt": rtt, "k_change": k_change, "click_add": add, "cpu": [cpu]}
 
 
 def playground_sessions(browser, url: str, sessions: int) -> dict[str, list[float]]:
@@ -147,10 +162,11 @@ def playground_sessions(browser, url: str, sessions: int) -> dict[str, list[floa
     for page in pages:
         page.evaluate(f"{CANVAS}.__pg.rtts.length = 0")
     fps = _frames_per_second(pages, 10.0)
+    cpu = LAST_CPU[0]
     latency = [statistics.median(_round_trips(p)) for p in pages if _round_trips(p)]
     for c in contexts:
         c.close()
-    return {"fps": fps, "latency": latency}
+    return {"fps": fps, "latency": latency, "cpu": [cpu]}
 
 
 def _line(name: str, values: list[float], unit: str, target: str = "") -> str:
@@ -171,6 +187,7 @@ def main() -> None:
     redraws, live, crowd = None, None, None
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(Path(tmp) / "runs.sqlite")
+        SERVER_PID[:] = [proc.pid]
         try:
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=chromium, headless=True, args=LAUNCH_ARGS)
@@ -195,10 +212,13 @@ def main() -> None:
         print(_line("request -> answer (round trip)", live["rtt"], "s"))
         print(_line("k typed -> first moved frame with it", live["k_change"], "s", "<= 0.5 s"))
         print(_line("click on empty field -> frame showing the point", live["click_add"], "s", "<= 0.5 s"))
+        print(f"    server process CPU while playing: {live['cpu'][0]:.2f} s per s")
     if crowd:
         print(f"(c) {args.sessions} tabs playing at once (same settings):")
         print(_line("frames per second per tab", crowd["fps"], "fps"))
         print(_line("request -> answer latency per tab", crowd["latency"], "s"))
+        print(f"    server process CPU meanwhile: {crowd['cpu'][0]:.2f} s per s (the 10 tabs' Chromium shares the "
+              "same 2 cores)")
 
 
 if __name__ == "__main__":

@@ -101,12 +101,12 @@ function request(S, urgent = false) {
   let want = 0;
   const last = S.queue.length ? S.queue[S.queue.length - 1].frame.step : (S.shown ? S.shown.frame.step : 0);
   if (S.stepWanted) { want = 1; S.stepWanted = false; S.stepPending = true; }
+  else if (urgent) want = S.playing ? 1 : 0;  // answer a click or a change of k fast; more frames follow
   else if (S.playing) {
     want = Math.max(2, Math.min(8, lowWater(S) + 1));
     if (S.stopAt && last < S.stopAt) want = Math.min(want, Math.ceil((S.stopAt - last) / spf(S)));
   }
-  if (!want && !S.edits.length && S.resetId <= S.ackReset && !S.first) return;
-  S.first = false;
+  if (!urgent && !want && !S.edits.length && S.resetId <= S.ackReset) return;
   S.seq += 1;
   S.inflight = performance.now();
   S.sentSeq = S.seq;
@@ -341,7 +341,7 @@ export default function (component) {
   if (!S) {
     S = root.__pg = {root, gen: null, ver: null, seq: 0, sentSeq: 0, inflight: 0, rtt: 120, edits: [], editId: 0,
                      resetId: 0, ackReset: 0, queue: [], history: [], rtts: [], shown: null, viewing: null, playing: false,
-                     lastShown: 0, first: false, stopAt: 0, note: null, alive: true};
+                     lastShown: 0, stopAt: 0, note: null, alive: true};
     build(root, S);
   }
   S.setTriggerValue = setTriggerValue;
