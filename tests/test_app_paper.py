@@ -97,3 +97,26 @@ def test_a_cell_without_results_is_named_once():
     cell = study.cells[0]
     _, notes = study_table({cell: []})
     assert len(notes) == 1 and notes[0].count(cell.label) == 1
+
+
+def test_a_stopped_study_offers_resume_with_its_estimate(app):
+    """A study stopped before its runs trained shows how many runs are left and a Resume button that queues
+    only those."""
+    from app.state import get_lab
+    from core.study import StudyConfig
+    from core.study import submit as submit_study
+
+    at = app("views/paper.py")
+    lab = get_lab()
+    study = StudyConfig.grid(["mnist"], [1], [16], [0.5], ks=[0.5, 1.0], lrs=[0.1], seeds=[0], epochs=1, patience=1,
+                             n_train=300, n_val=200, n_test=200)
+    submit_study(lab, study, owner="someone else")
+    lab.jobs.cancel_all()
+    for job in lab.jobs.jobs():
+        lab.jobs.wait(job.id, timeout=60)
+    at.run()  # the picker lists the new study
+    at.selectbox(key="paper_pick").set_value(f"store:{study.id}").run()
+    assert any("2 of 2 runs are not finished" in c.value and "Resume" in c.value for c in at.caption)
+    at.button(key=f"paper_resume_{study.id}").click().run()
+    assert len(lab.store.list_runs(kind="study")) == 4  # the two stopped, and the two queued again
+    lab.jobs.cancel_all()
