@@ -38,7 +38,7 @@ PROBE_S = 0.2  # how long the matmul probe runs
 DEFAULT_EFFICIENCY = {  # measured seconds are predicted seconds times these (shared 2-core CPU, before refining)
     "mnist": 0.55,  # achieved / probe flop rate of batched MLP training with evaluation
     "toy": 1.0,  # multiplies TOY_MODEL_EPOCH_S
-    "study_stop": 0.5,  # share of the epoch cap a study's early-stopped runs reach
+    "study_stop": 0.5,  # share of the epoch cap a study's early-stopped runs reach (at least (patience + 1) / cap)
 }
 STARTUP_S = {"cpu": 2.5, "cuda": 4.0, "mps": 4.0}  # per batched group: loading the data, first evaluation
 TOY_MODEL_EPOCH_S = 4.5e-5  # seconds per (model, epoch) of the toy's Taylor-form trainer, CPU
@@ -160,7 +160,9 @@ def estimate_study(study, runs=None, cal: Calibration | None = None) -> tuple[fl
             cal = cal or calibration(data.device)
             bound += estimate_mnist(configs, data, cal, *SHAPES.get(cell.dataset, (784, 10)))
     cal = cal or calibration("cpu")
-    return bound * cal.efficiency["study_stop"], bound
+    # no run stops before patience + 1 epochs, so a short epoch cap leaves early stopping little to cut
+    share = min(1.0, max(cal.efficiency["study_stop"], (study.patience + 1) / max(study.epochs, 1)))
+    return bound * share, bound
 
 
 def estimate_job(kind: str, configs: dict, cal: Calibration | None = None) -> float | None:

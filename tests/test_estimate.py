@@ -64,3 +64,16 @@ def test_finished_runs_that_took_twice_as_long_double_the_next_estimate(tmp_path
     assert refined.efficiency["mnist"] == pytest.approx(CAL.efficiency["mnist"] / 2)
     startup = est.STARTUP_S["cpu"]
     assert est.estimate_mnist(configs, data, refined) - startup == pytest.approx(2 * (predicted - startup))
+
+
+def test_a_study_expects_early_stopping_only_where_its_patience_allows():
+    """Expected is the bound times the share of the epoch cap the runs reach: at least (patience + 1) / cap."""
+    from core.study import StudyConfig
+
+    short = StudyConfig.grid(["mnist"], [1], [16], [0.5], ks=[1.0], lrs=[0.1], seeds=[0], epochs=6, patience=4,
+                             n_train=1000, n_val=500, n_test=500)
+    expected, bound = est.estimate_study(short, cal=CAL)
+    assert expected == pytest.approx(bound * 5 / 6)
+    long = dataclasses.replace(short, epochs=40)
+    expected, bound = est.estimate_study(long, cal=CAL)
+    assert expected == pytest.approx(bound * CAL.efficiency["study_stop"])
