@@ -71,7 +71,8 @@ def test_index_maps_to_the_raw_training_images(mnist):
     keeps the first images, in order, and holds out the LAST ones for validation)."""
     split = load_split(subset=Subset(300, 10, 10), device="cpu", dataset="mnist")
     np.testing.assert_array_equal(split.train_x.numpy(), mnist.train_x[:300].reshape(300, -1) / np.float32(255))
-    np.testing.assert_array_equal(split.val_x[:10].numpy(), mnist.train_x[50_000:50_010].reshape(10, -1) / np.float32(255))
+    np.testing.assert_array_equal(split.val_x[:10].numpy(),
+                                  mnist.train_x[50_000:50_010].reshape(10, -1) / np.float32(255))
 
 
 def test_every_run_is_in_the_store_and_survives_a_restart(launched):

@@ -54,8 +54,8 @@ def data_map(confidence: np.ndarray, variability: np.ndarray, k: float, *, index
     fig = go.Figure()
     for name, mask, color in groups:
         pos = shown[mask[shown]]
-        text = [f"#{index[i]} · given {names[given[i]]}" + (f" · true {names[true[i]]}" if given[i] != true[i] else "")
-                for i in pos]
+        text = [f"#{index[i]} · given {names[given[i]]}" + (f" · true {names[true[i]]}" if given[i] != true[i]
+                                                            else "") for i in pos]
         fig.add_trace(go.Scattergl(
             x=variability[pos], y=confidence[pos], mode="markers", name=f"{name} ({int(mask.sum()):,})",
             marker=dict(color=color, size=5, opacity=0.75 if name in ("flipped", "mostly wrong") else 0.5),
@@ -139,8 +139,8 @@ def detection_bars(table, height: int = 340) -> go.Figure:
     if len(ref) and math.isfinite(float(ref["auroc"].iloc[0])):
         value = float(ref["auroc"].iloc[0])
         fig.add_trace(go.Scatter(x=[f"k = {format_k(k)}" for k in ks], y=[value] * len(ks), mode="lines",
-                                 name=f"cleanlab reference ({value:.3f})", line=dict(color="#111", dash="dash", width=2),
-                                 hoverinfo="skip"))
+                                 name=f"cleanlab reference ({value:.3f})", hoverinfo="skip",
+                                 line=dict(color="#111", dash="dash", width=2)))
     layout(fig, "Finding the flipped labels (AUROC)", "", "AUROC (1 = perfect, 0.5 = chance)",
            subtitle="how well a low score separates flipped from clean", height=height)
     lo = float(np.nanmin(table["auroc"].to_numpy(dtype=float), initial=1.0))

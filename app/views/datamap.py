@@ -371,10 +371,12 @@ def section_ignored(dyn: Dynamics, scores: dict, images, names: list[str]) -> No
             head += f" Shown instead: the clean images where its confidence trails k = {format_k(dyn.k[ref])}'s most."
         st.markdown(head)
         if isinstance(images, np.ndarray) and len(shown):
-            gallery(images, [(int(dyn.index[pos]), f"#{int(dyn.index[pos])} · {html.escape(names[int(dyn.given_label[pos])])}"
-                              f"<br>p̄ {scores['confidence'][slot, pos]:.2f} at k = {format_k(dyn.k[slot])}<br>"
-                              f"p̄ {scores['confidence'][ref, pos]:.2f} at k = {format_k(dyn.k[ref])}")
-                             for pos in shown[:8]], f"given-up-{slot}")
+            conf = scores["confidence"]
+            cards = [(int(dyn.index[p]), f"#{int(dyn.index[p])} · {html.escape(names[int(dyn.given_label[p])])}"
+                                         f"<br>p̄ {conf[slot, p]:.2f} at k = {format_k(dyn.k[slot])}"
+                                         f"<br>p̄ {conf[ref, p]:.2f} at k = {format_k(dyn.k[ref])}")
+                     for p in shown[:8]]
+            gallery(images, cards, f"given-up-{slot}")
 
 
 HEADERS = {"detector": "detector", "k": "k", "auroc": "AUROC", "precision_at_rate": "precision at the noise rate",

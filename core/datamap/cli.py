@@ -48,7 +48,8 @@ def build_parser() -> Parser:
                    "(flips on the training labels; default: none)")
     g.add_argument("--noise-seed", type=count(0, 2**31 - 1), default=0, help="seeds the label flips (default: 0)")
     g.add_argument("--k", type=k_value, nargs="+", default=[0.25, 1.0], help="one run per k (default: 0.25 1)")
-    g.add_argument("--lr", type=positive, nargs="+", default=[0.03], help="one learning rate, or one per k (default: 0.03)")
+    g.add_argument("--lr", type=positive, nargs="+", default=[0.03],
+                   help="one learning rate, or one per k (default: 0.03)")
     g.add_argument("--hidden", type=count(1, 100_000), nargs="+", default=[256], help="hidden widths (default: 256)")
     g.add_argument("--momentum", type=fraction, default=0.9, help="SGD momentum (default: 0.9)")
     g.add_argument("--n-train", type=count(10), default=5000, help="training images: the first n (default: 5000)")
@@ -89,7 +90,8 @@ def _printer(quiet: bool):
             print(f"run {event.index + 1} epoch {event.epoch}: train error {100 * m['train_error']:.1f}% "
                   f"test error {100 * m['test_error']:.2f}% ({m['seconds']:.1f} s)", file=sys.stderr, flush=True)
         elif isinstance(event, Finished):
-            print(f"{'reference' if gi else 'run ' + str(event.index + 1)}: {event.status}", file=sys.stderr, flush=True)
+            who = "reference" if gi else f"run {event.index + 1}"
+            print(f"{who}: {event.status}", file=sys.stderr, flush=True)
     return show
 
 

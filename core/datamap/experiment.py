@@ -154,7 +154,8 @@ def _plan(cfg: DatamapConfig, store: RunStore) -> tuple[list[Group], list[dict],
         groups.append(Group(reference_task, spec, 1, f"reference: {cfg.folds}-fold cross-validation",
                             cost=cfg.epochs * (cfg.folds - 1), gpu=data.device.startswith("cuda")))
         records.append({"role": "reference", "data": dataclasses.asdict(data), "datamap": cfg.to_dict()})
-        labels.append(f"data map · reference ({cfg.folds}-fold CV, cross-entropy) · {cfg.dataset} · {cfg.noise.label}")
+        labels.append(f"data map · reference ({cfg.folds}-fold CV, cross-entropy) · {cfg.dataset} · "
+                      f"{cfg.noise.label}")
     return groups, records, labels, data.device
 
 

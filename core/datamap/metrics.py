@@ -22,6 +22,8 @@ them for every k of the family shows which examples each k ignores and which it 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 SCORES = ("confidence", "variability", "correctness", "aum", "forgetting", "push")
@@ -152,6 +154,13 @@ def hardest(scores: dict[str, np.ndarray], by: str, slot: int, n: int) -> np.nda
     return np.argsort(key, kind="stable")[:n]
 
 
+def _mean(values: np.ndarray, mask: np.ndarray) -> float:
+    """Mean of the non-NaN values where mask holds (NaN when there are none)."""
+    chosen = values[mask]
+    chosen = chosen[~np.isnan(chosen)]
+    return float(chosen.mean()) if len(chosen) else math.nan
+
+
 def per_k_table(dyn, scores: dict[str, np.ndarray]) -> list[dict]:
     """One row per k: mean confidence and AUM of clean and flipped examples, forgetting events,
     the flipped share of the last epoch's push, the regions' sizes and how many clean images
@@ -164,10 +173,9 @@ def per_k_table(dyn, scores: dict[str, np.ndarray]) -> list[dict]:
         where = region(scores["confidence"][slot], scores["variability"][slot])
         last = share[slot][~np.isnan(share[slot])]
         row = {"k": float(k), "epochs": int((~np.isnan(dyn.k_epoch[slot])).sum()),
-               "confidence_clean": float(np.nanmean(scores["confidence"][slot][~flipped])) if (~flipped).any() else np.nan,
-               "confidence_flipped": float(np.nanmean(scores["confidence"][slot][flipped])) if flipped.any() else np.nan,
-               "aum_clean": float(np.nanmean(scores["aum"][slot][~flipped])) if (~flipped).any() else np.nan,
-               "aum_flipped": float(np.nanmean(scores["aum"][slot][flipped])) if flipped.any() else np.nan,
+               "confidence_clean": _mean(scores["confidence"][slot], ~flipped),
+               "confidence_flipped": _mean(scores["confidence"][slot], flipped),
+               "aum_clean": _mean(scores["aum"][slot], ~flipped), "aum_flipped": _mean(scores["aum"][slot], flipped),
                "forgetting_mean": float(np.nanmean(scores["forgetting"][slot])),
                "push_share_flipped_last": float(last[-1]) if len(last) else np.nan,
                "given_up": len(gave_up[slot]) if slot in gave_up else 0}
