@@ -423,6 +423,9 @@ except DynamicsFileError as exc:
     st.info(f"Nothing recorded to read yet ({exc}). A run's data map appears when it ends.")
     write_url()
     st.stop()
+if picked[0] == EXAMPLE_ID:
+    st.caption("Showing the result bundled with the lab (the Quick preset, run on a shared 2-core CPU): press "
+               "**Quick** above to train your own in about a minute.")
 names = class_names(dyn.dataset, int(max(dyn.given_label.max(), dyn.true_label.max())) + 1)
 images = _images(dyn.dataset)
 notebook(dyn, per_k, found)
