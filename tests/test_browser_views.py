@@ -108,7 +108,7 @@ def _small_areas(page, path: str) -> list:
     """Plotting areas under MIN_W x MIN_H on the page, in every tab of it (a hidden tab's charts have no size
     until it is opened)."""
     small = [(path, a) for a in page.evaluate(PLOT_AREAS) if a["w"] < MIN_W or a["h"] < MIN_H]
-    tabs = page.locator('[data-baseweb="tab"]')
+    tabs = page.locator('[role="tab"]')
     for i in range(1, tabs.count()):
         tabs.nth(i).click()
         page.wait_for_timeout(1000)
