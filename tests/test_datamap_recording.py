@@ -115,3 +115,21 @@ def test_a_stopped_run_keeps_its_finished_epochs(tmp_path, one_torch_thread):
             assert event.status == "stopped"
             files.append(event.summary["dynamics"])
     assert read_run(tmp_path / files[0].split("/")[1]).p_given.shape[0] == stop_after
+
+
+def test_a_run_that_leaves_the_batch_keeps_its_own_epochs_and_labels(tmp_path, one_torch_thread):
+    """When one run diverges and leaves the batch, every file still holds its own run's epochs and the
+    labels that run trained on (different noise seeds give different labels)."""
+    split = _split()
+    configs = [TrainConfig(hidden=(16,), k=1.0, lr=lr, momentum=0.5, epochs=3, batch_size=32, seed=0, clip_norm=None,
+                           noise=NoiseSpec("symmetric", 0.3, seed)) for lr, seed in ((1e6, 1), (0.05, 2))]
+    events = list(train_events(configs, split, train_eval=100, record=DynamicsRecording(str(tmp_path))))
+    ends = {e.index: e for e in events if isinstance(e, Finished)}
+    assert ends[0].status == "diverged" and ends[1].status == "done"
+    runs = {i: read_run(tmp_path / ends[i].summary["dynamics"].split("/")[1]) for i in ends}
+    assert runs[0].p_given.shape[0] < 3 and runs[1].p_given.shape[0] == 3
+    both = torch.cat([split.train_y, split.val_y])
+    for i, config in enumerate(configs):
+        expected = config.noise.apply(both, 4).labels[:300].numpy()
+        np.testing.assert_array_equal(runs[i].given_label, expected)
+    assert not np.isnan(runs[1].p_given).any()
