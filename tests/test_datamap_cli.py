@@ -83,6 +83,8 @@ def test_every_run_is_in_the_store_and_survives_a_restart(launched):
     runs = store.list_runs(kind=KIND)
     assert len(runs) == 3 and set(runs["status"]) == {"done"}
     assert runs["final.dynamics"].notna().sum() == 2 and runs["final.cv_probs"].notna().sum() == 1
+    k_runs = runs[runs["final.dynamics"].notna()]
+    assert (k_runs["cfg.dynamics"] == k_runs["final.dynamics"]).all()  # known from the start (a crash keeps it)
     table = launches(store)
     assert len(table) == 1 and table["done"].iloc[0] == 3
     dyn = load_launch(store, table["launch"].iloc[0])

@@ -10,7 +10,7 @@ import torch
 
 from core.data import DataSplit
 from core.datamap.io import read_run
-from core.datamap.recording import DynamicsRecording, batch_dynamics
+from core.datamap.recording import DynamicsRecording, batch_dynamics, file_name
 from core.engine.executors import Epoch, Finished
 from core.labelnoise import NoiseSpec
 from core.mlp import make_mlp
@@ -133,3 +133,16 @@ def test_a_run_that_leaves_the_batch_keeps_its_own_epochs_and_labels(tmp_path, o
         expected = config.noise.apply(both, 4).labels[:300].numpy()
         np.testing.assert_array_equal(runs[i].given_label, expected)
     assert not np.isnan(runs[1].p_given).any()
+
+
+def test_with_a_token_every_finished_epoch_is_on_disk_at_once(tmp_path, one_torch_thread):
+    """Named by (token, k), a run's file is rewritten after every epoch: a process that dies after epoch 2
+    (here: the generator abandoned) leaves a file with those 2 epochs, where its run config points."""
+    configs = [TrainConfig(hidden=(8,), k=k, lr=0.05, epochs=5, batch_size=32, seed=0) for k in (0.5, 1.0)]
+    events = train_events(configs, _split(), train_eval=50, record=DynamicsRecording(str(tmp_path), token="ab12"))
+    for event in events:
+        if isinstance(event, Epoch) and event.epoch == 2 and event.index == 1:
+            break  # the process "dies" here: no Finished, no summary
+    for k in (0.5, 1.0):
+        run = read_run(tmp_path / file_name("ab12", k))
+        assert run.p_given.shape == (2, 300) and run.config["k"] == k

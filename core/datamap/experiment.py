@@ -32,7 +32,7 @@ import torch
 from core.data import dataset_names
 from core.datamap.detection import cross_val_probs
 from core.datamap.io import DYNAMICS_DIR, Dynamics, DynamicsFileError, combine, read_run, save_arrays
-from core.datamap.recording import DynamicsRecording
+from core.datamap.recording import DynamicsRecording, file_name
 from core.device import pick_device
 from core.engine.executors import Event, Executor, Finished, Group, Progress
 from core.engine.lab import Lab, Launched
@@ -144,10 +144,11 @@ def reference_task(spec: ReferenceSpec, cancel: threading.Event) -> Iterator[Eve
 def _plan(cfg: DatamapConfig, store: RunStore) -> tuple[list[Group], list[dict], list[str], str]:
     """The launch's groups, store configs and labels (in group order), and its device."""
     configs, data = cfg.train_configs(), cfg.data_config()
-    groups, order = groups_of(configs, data, record=DynamicsRecording(str(dynamics_dir(store)), DYNAMICS_DIR))
+    token = secrets.token_hex(6)  # names the run files before training, so the store knows them from the start
+    groups, order = groups_of(configs, data, record=DynamicsRecording(str(dynamics_dir(store)), DYNAMICS_DIR, token))
     data = groups[0].spec.data  # the device resolved
-    records = [{"train": configs[i].to_dict(), "data": dataclasses.asdict(data), "datamap": cfg.to_dict()}
-               for i in order]
+    records = [{"train": configs[i].to_dict(), "data": dataclasses.asdict(data), "datamap": cfg.to_dict(),
+                "dynamics": f"{DYNAMICS_DIR}/{file_name(token, configs[i].k)}"} for i in order]
     labels = [f"data map · k = {configs[i].k:g} · {cfg.dataset} · {cfg.noise.label}" for i in order]
     if cfg.folds and cfg.noise.kind != "none":  # the reference detector needs known flips to be scored against
         spec = ReferenceSpec(cfg, data, str(dynamics_dir(store)))
@@ -190,10 +191,13 @@ def load_launch(store: RunStore, launch_id: str) -> Dynamics:
                     cv_probs = f["cv_probs"]
             except (OSError, KeyError, ValueError):
                 cv_probs = None
-        elif summary.get("dynamics"):
-            run = read_run(base / summary["dynamics"])
-            if len(run.k):  # a run stopped before its first epoch ended recorded nothing
-                recorded.append(run)
+        elif summary.get("dynamics") or run["config"].get("dynamics"):
+            path = base / (summary.get("dynamics") or run["config"]["dynamics"])
+            if not path.exists():  # no epoch of it ended yet
+                continue
+            recorded_run = read_run(path)
+            if len(recorded_run.k):  # a run stopped before its first epoch ended recorded nothing
+                recorded.append(recorded_run)
                 ids.append(run_id)
     if not recorded:
         raise DynamicsFileError(f"launch {launch_id} has no recorded epoch (yet)")

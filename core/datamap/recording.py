@@ -56,21 +56,30 @@ class DynamicsRecording:
     """Record per-example dynamics for every run of a group and save each run's file in `directory`.
 
     A picklable factory (a Ray worker builds the recorder); `prefix` is what the run's summary
-    writes before the file name (the directory relative to the run store, e.g. "dynamics").
+    writes before the file name (the directory relative to the run store, e.g. "dynamics"). With a
+    `token`, each run's file is `file_name(token, k)`, known before training (a launch stores it in
+    the run's config) and rewritten after every epoch, so a process that dies keeps the finished
+    epochs; without one, a run's file gets a random name when the run ends.
     """
 
     directory: str  # absolute directory the run files are written to (created if missing)
     prefix: str = "dynamics"  # summary["dynamics"] = f"{prefix}/{file name}"
+    token: str | None = None  # names the files by (token, k) and saves them every epoch; None: once, at the end
 
     def __call__(self, trainer, split) -> "DynamicsRecorder":
-        return DynamicsRecorder(trainer, split, Path(self.directory), self.prefix)
+        return DynamicsRecorder(trainer, split, Path(self.directory), self.prefix, self.token)
+
+
+def file_name(token: str, k: float) -> str:
+    """The run file of the run with this k in the launch `token` (k is unique within a launch)."""
+    return f"{token}-k{k:.6g}.npz"
 
 
 class DynamicsRecorder:
     """The Recorder of one group (core.mnist.training.Recorder): buffers, host copies, run files."""
 
-    def __init__(self, trainer, split, directory: Path, prefix: str = "dynamics") -> None:
-        self.directory, self.prefix = directory, prefix
+    def __init__(self, trainer, split, directory: Path, prefix: str = "dynamics", token: str | None = None) -> None:
+        self.directory, self.prefix, self.token = directory, prefix, token
         self.n = len(trainer.train_x)
         self.device = trainer.train_x.device
         self.configs = list(trainer.configs)
@@ -104,6 +113,8 @@ class DynamicsRecorder:
         for m, pos in enumerate(positions):
             self.epochs[pos].append(host[:, m])
             self.ks[pos].append(float(ks[m]))
+            if self.token is not None:  # the finished epochs survive the process
+                write_run(self.directory / file_name(self.token, self.configs[pos].k), self.run(pos))
         self.buffer = None
 
     def run(self, position: int) -> RunDynamics:
@@ -117,7 +128,10 @@ class DynamicsRecorder:
 
     def finish(self, position: int) -> dict:
         """Save run `position`'s file; its summary entry {"dynamics": "<prefix>/<file>"}."""
-        name = f"{secrets.token_hex(6)}.npz"
+        if self.token is not None:
+            name = file_name(self.token, self.configs[position].k)
+        else:
+            name = f"{secrets.token_hex(6)}.npz"
         write_run(self.directory / name, self.run(position))
         self.epochs[position] = []  # free the host copy
         return {"dynamics": f"{self.prefix}/{name}"}
