@@ -58,7 +58,7 @@ def stop_launch(job: Job) -> int:
     if it is another session's). Returns how many jobs were stopped."""
     lab, me = get_lab(), session_id()
     launch = job.meta.get("launch")
-    parts = [j for j in lab.jobs.active() if launch is not None and j.meta.get("launch") == launch] or [job]
+    parts = (lab.jobs.board(me).where(launch=launch) if launch is not None else []) or [job]
     return sum(lab.jobs.cancel(j.id, owner=me) for j in parts)
 
 
@@ -70,9 +70,8 @@ def live_jobs(kind: str | tuple[str, ...], draw: Callable[[Job], None] | None = 
     lab, me = get_lab(), session_id()
     kinds = (kind,) if isinstance(kind, str) else kind
 
-    def active() -> list[Job]:
-        jobs = [j for j in lab.jobs.active() if j.kind in kinds]
-        return [j for j in jobs if match is None or match(j)]
+    def active() -> list[Job]:  # one snapshot of the queue per poll
+        return [j for j in lab.jobs.board(me).of_kind(*kinds) if match is None or match(j)]
 
     @st.fragment(run_every=0.5 if active() else None)
     def view() -> None:
@@ -137,7 +136,7 @@ def outside_runs(kind: str, draw: Callable, *, key: str) -> None:
     lab = get_lab()
 
     def running() -> list[int]:
-        ours = {rid for job in lab.jobs.active() for rid in job.meta.get("run_ids", [])}
+        ours = {rid for job in lab.jobs.board().jobs for rid in job.meta.get("run_ids", [])}
         runs = lab.store.list_runs(kind=kind, status="running")
         return [int(i) for i in runs["id"] if int(i) not in ours]
 

@@ -185,17 +185,16 @@ def estimate_job(kind: str, configs: dict, cal: Calibration | None = None) -> fl
 
 # ----------------------------------------------------------------------------- refining from finished runs
 def _measured_ratios(store, kind: str, device: str, cal: Calibration, newest: int = 20) -> list[float]:
-    """measured / predicted seconds of the newest finished launches of `kind` on `device`."""
-    runs = store.list_runs(kind=kind, status="done")
-    if runs.empty:
-        return []
-    runs = runs[runs["device"].astype(str).str.startswith(device.split(":")[0])]
+    """measured / predicted seconds of the newest finished launches of `kind` on `device` (one query)."""
+    launches: dict[str, list[dict]] = {}
+    for run in store.runs(kind=kind, status="done", limit=400):
+        if str(run.get("device") or "").startswith(device.split(":")[0]) and run.get("group_id"):
+            launches.setdefault(run["group_id"], []).append(run)
     ratios = []
-    for _, part in list(runs.groupby("group_id", sort=False))[:newest]:
-        seconds = part["seconds"].max()
-        configs = {int(r): store.get_run(int(r))["config"] for r in part["id"]}
-        predicted = estimate_job(kind, configs, cal)
-        if predicted and predicted >= MIN_REFINE_S and seconds and seconds > 0:
+    for runs in list(launches.values())[:newest]:
+        seconds = max(r.get("seconds") or 0.0 for r in runs)
+        predicted = estimate_job(kind, {r["id"]: r["config"] for r in runs}, cal)
+        if predicted and predicted >= MIN_REFINE_S and seconds > 0:
             ratios.append(float(seconds) / predicted)
     return ratios
 

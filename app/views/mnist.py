@@ -243,8 +243,7 @@ def example() -> None:
 def export_csv(store, ids: list[int]) -> str:
     """This page's CSV: one row per (run, epoch), only the MNIST columns, errors in % as shown here."""
     history = store.history(ids)
-    runs = labelled(store.list_runs(kind="mnist"))
-    runs = runs[runs["id"].isin(ids)].rename(columns={"id": "run_id", "arch": "network"})
+    runs = labelled(store.list_runs(kind="mnist", ids=ids)).rename(columns={"id": "run_id", "arch": "network"})
     frame = history.merge(runs, on="run_id", how="left")
     frame["cfg.train.k"] = frame["cfg.train.k"].map(lambda k: format_k(float(k)) if pd.notna(k) else "–")
     return export_table(frame, EXPORT, percent=("val_error", "test_error")).to_csv(index=False)
@@ -295,7 +294,7 @@ def history_table(runs: pd.DataFrame) -> list[int]:
 def _delete(ids: list[int]) -> None:
     """Delete the runs and disarm the confirmation, so the next selection is not armed already."""
     lab = get_lab()
-    status = lab.store.list_runs(kind="mnist").set_index("id")["status"]
+    status = lab.store.list_runs(kind="mnist", ids=ids).set_index("id")["status"]
     if any(status.get(i) in ACTIVE for i in ids):
         st.session_state["mnist_delete_msg"] = "Stop the job first: some selected runs are still training."
     elif not st.session_state.get("mnist_confirm"):
@@ -355,7 +354,7 @@ def history() -> None:
     """History and comparison, drawn from the store; while any MNIST run is queued or running this part
     redraws every second, so statuses, epochs and the comparison never lag the live view."""
     lab = get_lab()
-    active = not lab.store.list_runs(kind="mnist", status=list(ACTIVE)).empty
+    active = lab.store.count_runs(kind="mnist", status=list(ACTIVE)) > 0
 
     @st.fragment(run_every=1.0 if active else None)
     def view() -> None:

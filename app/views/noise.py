@@ -370,7 +370,7 @@ EPOCHS_EXPORT = {"run_id": "run", "label": "run label", "status": "status", "cfg
 def epochs_csv(ids: list[int]) -> str:
     """Every epoch of the comparison's runs, with this page's columns only, fractions in %."""
     store = get_lab().store
-    runs = store.list_runs(kind="noise").query("id in @ids").rename(columns={"id": "run_id"})
+    runs = store.list_runs(kind="noise", ids=ids).rename(columns={"id": "run_id"})
     frame = store.history(ids).merge(runs, on="run_id", how="left")
     percent = ["cfg.train.noise.rate", "val_error", "test_error", "train_acc_noisy", "train_acc_true", "memorized",
                "corrected"]
@@ -389,11 +389,11 @@ def saved() -> None:
                       {k: f"{e['label']} · {e['created']:%Y-%m-%d %H:%M}" for k, e in entries.items()}, "noise_pick")
     ids = entries[pick]["ids"]
     kind = "noise" if pick.startswith("mnist:") else "toy"
-    active = lab.store.list_runs(kind=kind, status=list(ACTIVE)).query("id in @ids").shape[0] > 0
+    active = not lab.store.list_runs(kind=kind, status=list(ACTIVE), ids=ids).empty
 
     @st.fragment(run_every=1.0 if active else None)
     def view() -> None:
-        runs = lab.store.list_runs(kind=kind).query("id in @ids")
+        runs = lab.store.list_runs(kind=kind, ids=ids)
         if active and not runs["status"].isin(ACTIVE).any():
             st.rerun()  # it ended: redraw once with the final tables, then stop polling
         status_line(runs)

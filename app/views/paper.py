@@ -298,7 +298,7 @@ def results() -> None:
     if st.session_state.get("paper_pick") not in options:
         st.session_state["paper_pick"] = next(iter(options))
     pick = st.selectbox("Study", list(options), format_func=options.get, key="paper_pick")
-    active = bool(lab.jobs.active(kind=KIND)) or not lab.store.list_runs(kind=KIND, status="running").empty
+    active = bool(lab.jobs.active(kind=KIND)) or lab.store.count_runs(kind=KIND, status="running") > 0
 
     @st.fragment(run_every=2.0 if active and pick.startswith("store:") else None)
     def view() -> None:
