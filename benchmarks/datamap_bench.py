@@ -44,7 +44,7 @@ def recording_overhead(n_train: int, hidden: int, ks: list[float], repeats: int)
     trainer = BatchTrainer(configs, split, train_eval=100)
     steps = trainer.steps_per_epoch
     with tempfile.TemporaryDirectory() as tmp:
-        recorder = DynamicsRecording(tmp)(trainer, split)
+        recorder = DynamicsRecording(tmp, token="bench")(trainer, split)  # as a launch: files saved every epoch
         trainer.train_one_epoch(1)  # warm-up
         inside = [0.0]
 
