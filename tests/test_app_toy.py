@@ -191,6 +191,7 @@ def test_run_keeps_going_across_a_page_switch(app):
 def test_a_preset_is_highlighted_only_while_the_form_holds_it(app):
     """After 'Quick look' its button is the highlighted one; once a field changes, no preset is highlighted."""
     at = app("views/toy.py")
+    assert at.button(key="toy_paper").proto.type == "primary"  # the untouched form holds the paper protocol
     at.button(key="toy_quick").click().run()
     assert at.button(key="toy_quick").proto.type == "primary" and at.button(key="toy_paper").proto.type == "secondary"
     at.number_input(key="toy_runs").set_value(5).run()

@@ -54,9 +54,9 @@ def _preset(name: str) -> None:
 
 def _kind(name: str) -> str:
     """A preset's button is highlighted only while the form holds exactly its values."""
-    state = st.session_state
-    holds = all(key in state and (sorted(map(str, state[key])) == sorted(map(str, v)) if isinstance(v, list)
-                                  else state[key] == v) for key, v in _preset_values(name).items())
+    state, form = st.session_state, _preset_values("quick")  # an untouched form holds Quick's values
+    holds = all((sorted(map(str, state.get(key, form[key]))) == sorted(map(str, v)) if isinstance(v, list)
+                 else state.get(key, form[key]) == v) for key, v in _preset_values(name).items())
     return "primary" if holds else "secondary"
 
 

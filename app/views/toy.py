@@ -68,9 +68,9 @@ def _preset(name: str) -> None:
 
 def _holds(name: str) -> bool:
     """Whether the form holds exactly this preset's values (only then is its button highlighted)."""
-    state = st.session_state
-    return all(key in state and (sorted(map(str, state[key])) == sorted(map(str, v)) if isinstance(v, list)
-                                 else state[key] == v) for key, v in _preset_values(name).items())
+    state, form = st.session_state, _preset_values("paper")  # an untouched form holds the paper's values
+    return all((sorted(map(str, state.get(key, form[key]))) == sorted(map(str, v)) if isinstance(v, list)
+                else state.get(key, form[key]) == v) for key, v in _preset_values(name).items())
 
 
 @st.cache_data(show_spinner="Computing the population limit (n → ∞)…")
