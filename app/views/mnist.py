@@ -143,6 +143,7 @@ HEADERS = {"val_error": "validation error (%)", "test_error": "test error (%)", 
 NUMBER_FORMATS = {h: st.column_config.NumberColumn(format="%.2f" if h.endswith("(%)") else "%.4f")
                   for h in HEADERS.values() if h != "at chance"}
 SEED = "cfg.train.seed"
+HISTORY_LIMIT = 500  # the newest runs the history lists (older ones stay in the store and the CLI)
 # configuration columns a comparison line may differ in, as its legend names them (k is the x axis)
 SERIES_NAMES = {"cfg.train.lr": "lr", "cfg.train.hidden": "network 784-…-10:", "cfg.train.momentum": "momentum",
                 "cfg.train.epochs": "epochs", "cfg.data.n_train": "images", "cfg.train.activation": "",
@@ -358,7 +359,7 @@ def history() -> None:
 
     @st.fragment(run_every=1.0 if active else None)
     def view() -> None:
-        runs = lab.store.list_runs(kind="mnist")
+        runs = lab.store.list_runs(kind="mnist", limit=HISTORY_LIMIT)  # redrawn every second while runs train
         if runs.empty:
             example()
             return
