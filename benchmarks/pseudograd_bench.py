@@ -17,6 +17,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: spinning OpenMP threads distort timings on 2 cores
 
 import argparse
+import ctypes
 import gc
 import statistics
 import sys
@@ -87,6 +88,12 @@ def _rss_kib(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def _fixed_mmap_threshold() -> None:
+    """glibc: serve every large block by mmap, so a freed buffer leaves the resident set at once
+    (its default raises the threshold after a free, and RSS then keeps freed buffers)."""
+    ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD = 128 KiB, fixed
+
+
 def peak_buffers(fn, logits, target) -> float:
     """Peak resident memory one forward + backward adds (the gradient included), in logits-sized
     buffers (Linux: VmHWM after resetting it through /proc/self/clear_refs)."""
@@ -110,6 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    _fixed_mmap_threshold()
     devices = [d for d in available_devices() if d in ("cpu", "cuda")]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, devices {devices}")
     print(f"{'device':<7}{'logits':>16}{'k':>6}  {'arguments':<22}{'CE (us)':>10}{'tunable (us)':>14}{'ratio':>7}"

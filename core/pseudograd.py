@@ -73,8 +73,12 @@ def _check_k(k, logits: Tensor, target: Tensor, validate: bool) -> None:
         raise ValueError(f"k must be a finite number > 0, a tensor or a KSchedule; got {k!r}")
 
 
-def _check_inputs(logits, target, k, weight, ignore_index: int, label_smoothing: float, validate: bool) -> None:
-    """Raise ValueError naming the problem. Value checks (which sync with the device) need `validate`."""
+def _check_inputs(logits, target, k, weight, ignore_index: int, label_smoothing: float, validate: bool) -> bool:
+    """Raise ValueError naming the problem. Value checks (which sync with the device) need `validate`.
+
+    Returns whether positions may need masking (some target may equal ignore_index): False only when
+    the values were read and none does.
+    """
     if not isinstance(logits, Tensor) or not isinstance(target, Tensor):
         raise ValueError("logits and target must be torch tensors")
     if logits.dim() == 0 or not logits.is_floating_point():
@@ -102,16 +106,26 @@ def _check_inputs(logits, target, k, weight, ignore_index: int, label_smoothing:
                          "(pass k by keyword: k=...)")
     _check_k(k, logits, target, validate)
     if not validate or _is_traced(logits) or _is_traced(target) or not target.numel():
-        return
+        return True
+    lo, hi = (int(v) for v in torch.aminmax(target))  # one pass, the common case needs nothing more
+    if 0 <= lo and hi < c:
+        return lo <= ignore_index <= hi
     outside = ((target < 0) | (target >= c)) & (target != ignore_index)
     if bool(outside.any()):
         raise ValueError(f"target holds a class index outside [0, {c - 1}] (ignore_index is {ignore_index}): "
                          f"{target[outside][0].item()}")
+    return True
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     # half precision inputs are computed in float32; float64 stays float64
     return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _computable(t: Tensor) -> Tensor:
+    """t in its compute dtype (no call at all when it already is: small batches pay per call)."""
+    dtype = _compute_dtype(t.dtype)
+    return t if t.dtype == dtype else t.to(dtype)
 
 
 def _k_in(k: float | Tensor, z: Tensor) -> float | Tensor:
@@ -134,35 +148,31 @@ def _k_in(k: float | Tensor, z: Tensor) -> float | Tensor:
 # ----------------------------------------------------------------------------- the math
 
 def _log_parts(z: Tensor, t: Tensor, inplace: bool) -> tuple[Tensor, Tensor]:
-    """d = z_y - logsumexp_{j != y} z_j (N, 1, ...) and X (N, C, ...): z - m, or log_softmax of the
-    non-target logits for wide rows; either way softmax_{j != y}(k z_j) = softmax(k X) and X_y ~ -inf.
-
-    The target is masked with the most negative float, not -inf, so a row whose other logits are
-    all -inf (masked classes) stays finite: d = huge, cross-entropy 0 and f = 0, as F.cross_entropy.
+    """d = z_y - logsumexp_{j != y} z_j (N, 1, ...) and X (N, C, ...) with softmax_{j != y}(k z_j) =
+    softmax(k X): z - m with -inf at y (below FUSED_FROM_CLASSES classes), else the log-softmax of
+    the logits with y masked by the most negative float (finite, so the fused kernel never sees a
+    row of -inf). A row whose other logits are all -inf gets d = inf: cross-entropy 0 and f = 0.
     """
     lowest = torch.finfo(z.dtype).min
-    masked = z.scatter(1, t, lowest)  # (N, C, ...)
-    m = masked.amax(1, keepdim=True)  # (N, 1, ...): largest non-target logit
     if z.shape[1] < FUSED_FROM_CLASSES:
+        masked = z.scatter(1, t, -math.inf)  # (N, C, ...)
+        m = masked.amax(1, keepdim=True).clamp_min(lowest)  # (N, 1, ...): largest non-target logit, finite
         x = masked.sub_(m) if inplace else masked - m  # <= 0, exactly 0 at the largest
-        log_s = torch.exp(x).sum(1, keepdim=True).log()
-    elif inplace:  # z_j - L, written over `masked`
-        x = torch.ops.aten._log_softmax.out(masked, 1, False, out=masked)
-        log_s = -x.amax(1, keepdim=True)  # log S, exactly as the kernel computed it
-    else:
-        x = torch.log_softmax(masked, 1)
-        log_s = -x.amax(1, keepdim=True)
-    d = (z.gather(1, t) - m) - log_s
-    return d.masked_fill(m == lowest, math.inf), x  # every other logit -inf: |eps_y| = 0 exactly
+        return (z.gather(1, t) - m) - torch.exp(x).sum(1, keepdim=True).log(), x
+    masked = z.scatter(1, t, lowest)
+    m = masked.amax(1, keepdim=True)
+    x = torch.ops.aten._log_softmax.out(masked, 1, False, out=masked) if inplace else torch.log_softmax(masked, 1)
+    d = (z.gather(1, t) - m) + x.amax(1, keepdim=True)  # max of x = -log S, exactly as the kernel computed it
+    return d.masked_fill(m == lowest, math.inf), x
 
 
 def _f_from_parts(d: Tensor, x: Tensor, t: Tensor, k: float | Tensor, scale: Tensor, inplace: bool) -> Tensor:
-    """scale * f (N, C, ...) from _log_parts' d and X; in place into X when `inplace`."""
+    """scale * f (N, C, ...) from _log_parts' d and X; written over X when `inplace`."""
     size = torch.exp(F.softplus(d) * -k) * scale  # (N, 1, ...): |eps_y|^k, times the loss's scale
-    kx = x.mul_(k) if inplace else x * k
+    kx = x if isinstance(k, float) and k == 1.0 else x.mul_(k) if inplace else x * k
     if x.shape[1] < FUSED_FROM_CLASSES:  # x <= 0 with max 0: exp can't overflow, and the sum is >= 1
         share = kx.exp_() if inplace else kx.exp()
-        total = share.sum(1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+        total = share.sum(1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)  # 0 only in fully masked rows
         f = share.mul_(size / total) if inplace else share * (size / total)
     elif inplace:
         f = torch.ops.aten._softmax.out(kx, 1, False, out=kx).mul_(size)
@@ -171,12 +181,15 @@ def _f_from_parts(d: Tensor, x: Tensor, t: Tensor, k: float | Tensor, scale: Ten
     return f.scatter_(1, t, -size) if inplace else f.scatter(1, t, -size)
 
 
-def _targets(target: Tensor, ignore_index: int, weight: Tensor | None, dtype) -> tuple[Tensor, Tensor]:
-    """(safe class index (N, 1, ...), per-position weight (N, ...): weight[y], 0 where ignored)."""
+def _targets(target: Tensor, ignore_index: int, weight: Tensor | None, dtype, masked: bool):
+    """(class index (N, 1, ...), safe where ignored; per-position weight (N, ...): weight[y] and 0 where
+    ignored, or None when every position counts 1)."""
     target = target.long()
+    if not masked and weight is None:
+        return target.unsqueeze(1), None
     keep = target != ignore_index
-    safe = target.masked_fill(~keep, 0)
-    w = keep.to(dtype) if weight is None else weight.to(dtype).gather(0, safe.flatten()).view_as(safe) * keep
+    safe = torch.where(keep, target, 0)
+    w = keep.to(dtype) if weight is None else weight.to(dtype)[safe] * keep
     return safe.unsqueeze(1), w
 
 
@@ -189,99 +202,123 @@ def pseudo_grad(logits: Tensor, target: Tensor, k: float | Tensor | KSchedule = 
     p - onehot(y). `validate=False` skips the checks that read values back from the device.
     """
     k = k.k if isinstance(k, KSchedule) else k
-    _check_inputs(logits, target, k, None, ignore_index, 0.0, validate)
+    masked = _check_inputs(logits, target, k, None, ignore_index, 0.0, validate)
     single = logits.dim() == 1
     z = logits.to(_compute_dtype(logits.dtype))
     z, target = (z.unsqueeze(0), target.unsqueeze(0)) if single else (z, target)
-    t, w = _targets(target, ignore_index, None, z.dtype)
+    t, w = _targets(target, ignore_index, None, z.dtype, masked)
     d, x = _log_parts(z, t, inplace=False)
-    f = _f_from_parts(d, x, t, _k_in(k, z), w.unsqueeze(1), inplace=False)
+    f = _f_from_parts(d, x, t, _k_in(k, z), 1.0 if w is None else w.unsqueeze(1), inplace=False)
     return (f.squeeze(0) if single else f).to(logits.dtype)
 
 
 # ----------------------------------------------------------------------------- autograd
 
-def _reduce(per_position: Tensor, w: Tensor, reduction: str) -> Tensor:
+def _reduce(ce: Tensor, w: Tensor | None, reduction: str) -> Tensor:
+    """F.cross_entropy's reduction of per-position cross-entropy: 'mean' is the weighted mean
+    sum(w ce) / sum(w) over non-ignored positions (nan when there are none)."""
+    if w is not None:
+        ce = ce * w
     if reduction == "none":
-        return per_position
-    total = per_position.sum()
-    if reduction == "sum":
-        return total
-    return total / w.sum()  # F.cross_entropy's weighted mean: nan when every position is ignored
+        return ce
+    return ce.sum() if reduction == "sum" else ce.mean() if w is None else ce.sum() / w.sum()
 
 
-def _scale(grad: Tensor, w: Tensor, reduction: str) -> Tensor:
-    """d loss / d (per-position cross-entropy), (N, 1, ...): w for 'sum', w / sum(w) for 'mean'."""
-    if reduction == "none":
-        return (grad * w).unsqueeze(1)
+def _scale(grad: Tensor, w: Tensor | None, reduction: str, positions: int) -> Tensor:
+    """d loss / d (per-position cross-entropy) times the incoming grad, broadcastable to (N, 1, ...)."""
+    if w is None:
+        return grad.unsqueeze(1) if reduction == "none" else grad / positions if reduction == "mean" else grad
     if reduction == "mean":
         total = w.sum()
         w = w / torch.where(total == 0, torch.ones_like(total), total)  # all ignored: gradient 0, as F.cross_entropy
     return (grad * w).unsqueeze(1)
 
 
-class _TunableCE(torch.autograd.Function):
-    """Forward: the reduced cross-entropy, and d and X (see _log_parts). Backward: grad * f to the logits.
+def _forward(logits, target, k, weight, ignore_index, reduction, masked, inplace):
+    """(reduced loss in the logits' dtype, (d, X, class index, per-position weight or None))."""
+    z = _computable(logits.detach())
+    t, w = _targets(target, ignore_index, weight, z.dtype, masked)
+    d, x = _log_parts(z, t, inplace)
+    loss = _reduce(F.softplus(-d).squeeze(1), w, reduction)
+    return (loss if loss.dtype == logits.dtype else loss.to(logits.dtype)), (d, x, t, w)
 
-    The backward turns the saved X into f in place (no new (N, C) buffer) the first time; a second
-    backward (retain_graph=True) or one with create_graph=True recomputes from the saved logits,
-    the latter with differentiable ops, so double backward is the Jacobian of f. Forward-mode AD
-    (jvp, torch.func.hessian) uses the same pseudo-gradient: tangent of the loss = <grad-scale * f, dz>.
+
+def _backward(logits, target, k, weight, ignore_index, reduction, masked, parts, grad):
+    """grad * f (N, C, ...) in the logits' dtype: written over the forward's X when `parts` is given,
+    else recomputed from the logits (with differentiable ops, so create_graph=True differentiates f)."""
+    z = _computable(logits)
+    if parts is None:
+        t, w = _targets(target, ignore_index, weight, z.dtype, masked)
+        d, x = _log_parts(z, t, inplace=False)
+    else:
+        d, x, t, w = parts
+    f = _f_from_parts(d, x, t, _k_in(k, z), _scale(grad.to(z.dtype), w, reduction, d.numel()), parts is not None)
+    return f if f.dtype == logits.dtype else f.to(logits.dtype)
+
+
+class _TunableCE(torch.autograd.Function):
+    """Forward: the reduced cross-entropy. Backward: grad * f to the logits (eager and torch.compile).
+
+    The forward keeps d and X (see _log_parts); the first backward writes f over X (no new (N, C)
+    buffer). A second backward (retain_graph=True), or one with create_graph=True, recomputes from
+    the saved logits, the latter differentiably, so double backward gives the Jacobian of f.
+    (The old ctx-in-forward style: half the per-call overhead of setup_context on small batches.)
     """
+
+    @staticmethod
+    def forward(ctx, logits, target, k, weight, ignore_index, reduction, masked):
+        traced = torch.compiler.is_compiling()
+        loss, parts = _forward(logits, target, k, weight, ignore_index, reduction, masked, inplace=not traced)
+        ctx.save_for_backward(logits, target, k if isinstance(k, Tensor) else None, weight)
+        ctx.args = (None if isinstance(k, Tensor) else k, ignore_index, reduction, masked)
+        ctx.parts = None if traced else parts  # intermediates, used once
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        logits, target, k_tensor, weight = ctx.saved_tensors
+        k, ignore_index, reduction, masked = ctx.args
+        parts, ctx.parts = (ctx.parts if not torch.is_grad_enabled() else None), None
+        f = _backward(logits, target, k if k_tensor is None else k_tensor, weight, ignore_index, reduction, masked,
+                      parts, grad_loss)
+        return f, None, None, None, None, None, None
+
+
+class _TunableCEFunc(torch.autograd.Function):
+    """The same computation for torch.func transforms (vmap, grad, jacrev, hessian) and forward-mode
+    AD, which need the setup_context style; it recomputes f in the backward (no in-place tricks).
+    jvp: the loss's tangent is <grad-scale * f, dz>, the pseudo-gradient acting as the gradient."""
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(logits, target, k, weight, ignore_index, reduction):
-        z = logits.detach().to(_compute_dtype(logits.dtype))
-        t, w = _targets(target, ignore_index, weight, z.dtype)
-        d, x = _log_parts(z, t, inplace=True)
-        loss = _reduce(F.softplus(-d).squeeze(1) * w, w, reduction)
-        return loss.to(logits.dtype), d, x, w
+    def forward(logits, target, k, weight, ignore_index, reduction, masked):
+        return _forward(logits, target, k, weight, ignore_index, reduction, masked, inplace=False)[0]
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
-        logits, target, k, weight, ignore_index, reduction = inputs
-        _, d, x, w = output
-        ctx.mark_non_differentiable(d, x, w)
-        ctx.k = None if isinstance(k, Tensor) else k
-        ctx.reduction, ctx.ignore_index, ctx.fresh = reduction, ignore_index, True
-        saved = (logits, target, k if isinstance(k, Tensor) else None, weight, d, x, w)
+        logits, target, k, weight, ignore_index, reduction, masked = inputs
+        ctx.args = (None if isinstance(k, Tensor) else k, ignore_index, reduction, masked)
+        saved = (logits, target, k if isinstance(k, Tensor) else None, weight)
         ctx.save_for_backward(*saved)
         ctx.save_for_forward(*saved)
 
     @staticmethod
-    def _f(ctx, tensors, grad: Tensor) -> Tensor:
-        logits, target, k_tensor, weight, d, x, w = tensors
-        z = logits.to(_compute_dtype(logits.dtype))
-        k = _k_in(k_tensor if k_tensor is not None else ctx.k, z)
-        t = target.long().masked_fill(target == ctx.ignore_index, 0).unsqueeze(1)
-        inplace = ctx.fresh and not torch.is_grad_enabled() and not _is_traced(x)
-        if inplace:  # .data: writing f over X must not trip the saved-tensor version check of a later backward
-            x = x.data
-        else:  # recompute (differentiably, if grad mode is on)
-            t, w = _targets(target, ctx.ignore_index, weight, z.dtype)
-            d, x = _log_parts(z, t, inplace=False)
-        ctx.fresh = False
-        return _f_from_parts(d, x, t, k, _scale(grad.to(z.dtype), w, ctx.reduction), inplace)
+    def _f(ctx, grad: Tensor) -> Tensor:
+        logits, target, k_tensor, weight = ctx.saved_tensors
+        k, ignore_index, reduction, masked = ctx.args
+        return _backward(logits, target, k if k_tensor is None else k_tensor, weight, ignore_index, reduction,
+                         masked, None, grad)
 
     @staticmethod
-    def backward(ctx, grad_loss, _grad_d, _grad_x, _grad_w):
-        logits = ctx.saved_tensors[0]
-        return _TunableCE._f(ctx, ctx.saved_tensors, grad_loss).to(logits.dtype), None, None, None, None, None
-
-
-class _TunableCEForwardAD(_TunableCE):
-    """_TunableCE plus forward-mode AD (torch.compile can't trace a custom jvp, so it is a subclass)."""
+    def backward(ctx, grad_loss):
+        return _TunableCEFunc._f(ctx, grad_loss), None, None, None, None, None, None
 
     @staticmethod
     def jvp(ctx, logits_tangent, *_):
-        ctx.fresh = False
-        f = _TunableCE._f(ctx, ctx.saved_tensors, torch.ones((), dtype=logits_tangent.dtype,
-                                                               device=logits_tangent.device))
-        tangent = (f * logits_tangent).sum(1)  # (N, ...)
-        loss_tangent = tangent if ctx.reduction == "none" else tangent.sum()
-        return loss_tangent.to(logits_tangent.dtype), None, None, None
+        one = torch.ones((), dtype=logits_tangent.dtype, device=logits_tangent.device)
+        tangent = (_TunableCEFunc._f(ctx, one) * logits_tangent).sum(1)  # (N, ...)
+        return tangent if ctx.args[2] == "none" else tangent.sum()
 
 
 def tunable_cross_entropy(
@@ -310,21 +347,22 @@ def tunable_cross_entropy(
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
     k = k.k if isinstance(k, KSchedule) else k
-    _check_inputs(logits, target, k, weight, ignore_index, label_smoothing, validate)
+    masked = _check_inputs(logits, target, k, weight, ignore_index, label_smoothing, validate)
     if logits.dim() == 1:  # unbatched (C,): one example
         loss = tunable_cross_entropy(logits.unsqueeze(0), target.unsqueeze(0), weight, None, ignore_index, None,
                                      reduction, k=k.reshape(1) if isinstance(k, Tensor) else k, validate=False)
         return loss.squeeze(0) if reduction == "none" else loss
-    z = logits.to(_compute_dtype(logits.dtype))
-    # forward-mode AD: a dual tensor, or any torch.func transform (jacfwd); never under torch.compile
+    # a torch.func transform or a dual tensor (forward-mode AD); never under torch.compile
     forward_ad = not torch.compiler.is_compiling() and (
         torch._C._functorch.is_functorch_wrapped_tensor(logits) or fwAD.unpack_dual(logits).tangent is not None)
-    if not (torch.is_grad_enabled() and logits.requires_grad or forward_ad):  # evaluation: just the loss
+    training = torch.is_grad_enabled() and logits.requires_grad or forward_ad
+    if not training or (not isinstance(k, Tensor) and k == 1):  # just the value, or k = 1: cross-entropy itself
+        z = _computable(logits)
         w = None if weight is None else weight.to(z.dtype)
-        return F.cross_entropy(z, target.long(), w, ignore_index=ignore_index, reduction=reduction).to(logits.dtype)
-    loss, *_ = (_TunableCEForwardAD if forward_ad else _TunableCE).apply(logits, target, k, weight, ignore_index,
-                                                                         reduction)
-    return loss
+        loss = F.cross_entropy(z, target.long(), w, ignore_index=ignore_index, reduction=reduction)
+        return loss if loss.dtype == logits.dtype else loss.to(logits.dtype)
+    function = _TunableCEFunc if forward_ad else _TunableCE
+    return function.apply(logits, target, k, weight, ignore_index, reduction, masked)
 
 
 class TunableCrossEntropyLoss(nn.CrossEntropyLoss):

@@ -14,6 +14,7 @@ from core.pseudograd import TunableCrossEntropyLoss, tunable_cross_entropy
 
 PAD = -100  # F.cross_entropy's default ignore_index
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models
+ONE = torch.tensor(1.0)  # k = 1 as a tensor takes the pseudo-gradient path (a Python 1 calls F.cross_entropy itself)
 
 
 def _cnn() -> nn.Module:
@@ -80,13 +81,13 @@ def test_cnn_on_mnist_k1_matches_cross_entropy_step_for_step():
     """A small CNN on MNIST: SGD with tunable_cross_entropy(k = 1) visits the same weights as with F.cross_entropy
     (float32, to rounding)."""
     x, y = _mnist_images(64)
-    _same_steps(_cnn, x, y, lambda z, t: tunable_cross_entropy(z, t, k=1.0), F.cross_entropy, atol=1e-6)
+    _same_steps(_cnn, x, y, lambda z, t: tunable_cross_entropy(z, t, k=ONE), F.cross_entropy, atol=1e-6)
 
 
 def test_sequence_model_with_padding_k1_matches_cross_entropy_step_for_step():
     """(N, C, T) logits with ignore_index padding: the module at k = 1 trains exactly as nn.CrossEntropyLoss."""
     tokens, tags = _sequences(64)
-    _same_steps(lambda: _Tagger().double(), tokens, tags, TunableCrossEntropyLoss(k=1.0), nn.CrossEntropyLoss())
+    _same_steps(lambda: _Tagger().double(), tokens, tags, TunableCrossEntropyLoss(k=ONE), nn.CrossEntropyLoss())
 
 
 @pytest.mark.parametrize("k", [0.5, 2.0])

@@ -34,15 +34,20 @@ def random_batch(B: int, C: int, scale: float = 1.0, seed: int = 0, dtype=torch.
     return logits, target
 
 
+# k = 1 as a Python number calls F.cross_entropy itself; as a tensor it takes the pseudo-gradient path
+K_ONE = [1.0, torch.tensor(1.0, dtype=torch.float64)]
+
+
+@pytest.mark.parametrize("k", K_ONE, ids=["number", "tensor"])
 @pytest.mark.parametrize("B,C", [(1, 2), (7, 3), (64, 10), (33, 100)])
-def test_k1_equals_cross_entropy_autograd(B, C):
+def test_k1_equals_cross_entropy_autograd(B, C, k):
     """k = 1 back-propagates exactly F.cross_entropy's autograd gradient (float64, atol 1e-12)."""
     logits, target = random_batch(B, C, scale=3.0, seed=B + C)
     for reduction in ("mean", "sum", "none"):
         z_ref = logits.clone().requires_grad_()
         z = logits.clone().requires_grad_()
         ref = F.cross_entropy(z_ref, target, reduction=reduction)
-        out = tunable_cross_entropy(z, target, k=1.0, reduction=reduction)
+        out = tunable_cross_entropy(z, target, k=k, reduction=reduction)
         weights = torch.rand(B, dtype=torch.float64) if reduction == "none" else torch.tensor(1.0, dtype=torch.float64)
         (ref * weights).sum().backward()
         (out * weights).sum().backward()
@@ -353,16 +358,17 @@ def test_masked_non_target_logits_match_cross_entropy(k, dtype):
     target = torch.tensor([1, 2])
     expected = F.cross_entropy(logits, target)
     (expected_grad,) = torch.autograd.grad(expected, logits)
-    loss = tunable_cross_entropy(logits, target, k=k)
-    (grad,) = torch.autograd.grad(loss, logits)
-    f = pseudo_grad(logits.detach(), target, k)
-    assert torch.isfinite(loss) and torch.isfinite(grad).all() and torch.isfinite(f).all()
-    torch.testing.assert_close(f[0], torch.zeros(3, dtype=dtype))
-    torch.testing.assert_close(loss, expected)
-    if k == 1.0:
-        torch.testing.assert_close(grad, expected_grad)
-    else:
-        torch.testing.assert_close(grad[0], torch.zeros(3, dtype=dtype))
+    for k_arg in (k, torch.tensor(k)):  # a tensor k takes the pseudo-gradient path even at k = 1
+        loss = tunable_cross_entropy(logits, target, k=k_arg)
+        (grad,) = torch.autograd.grad(loss, logits)
+        f = pseudo_grad(logits.detach(), target, k)
+        assert torch.isfinite(loss) and torch.isfinite(grad).all() and torch.isfinite(f).all()
+        torch.testing.assert_close(f[0], torch.zeros(3, dtype=dtype))
+        torch.testing.assert_close(loss, expected)
+        if k == 1.0:
+            torch.testing.assert_close(grad, expected_grad)
+        else:
+            torch.testing.assert_close(grad[0], torch.zeros(3, dtype=dtype))
 
 
 # ----------------------------------------------------------------------------- F.cross_entropy's interface
@@ -385,7 +391,8 @@ SHAPES = [(5,), (6, 5), (4, 5, 3), (3, 5, 2, 2), (6, 80), (3, 80, 4)]  # 5 class
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighted,ignore_index", [(False, -100), (True, -100), (True, 2), (False, 0)])
-def test_k1_equals_cross_entropy_in_every_mode(shape, reduction, weighted, ignore_index):
+@pytest.mark.parametrize("k", K_ONE, ids=["number", "tensor"])
+def test_k1_equals_cross_entropy_in_every_mode(shape, reduction, weighted, ignore_index, k):
     """k = 1: value and gradient equal F.cross_entropy's for (C,), (N, C), (N, C, d...) inputs, with
     weight, ignore_index and every reduction (float64, 1e-9)."""
     logits, target = _nd_batch(shape, seed=len(shape) + shape[-1], ignore=ignore_index)
@@ -393,7 +400,7 @@ def test_k1_equals_cross_entropy_in_every_mode(shape, reduction, weighted, ignor
     weight = torch.rand(c, dtype=torch.float64) + 0.1 if weighted else None
     z_ref, z = logits.clone().requires_grad_(), logits.clone().requires_grad_()
     ref = F.cross_entropy(z_ref, target, weight, ignore_index=ignore_index, reduction=reduction)
-    out = tunable_cross_entropy(z, target, weight, ignore_index=ignore_index, reduction=reduction, k=1.0)
+    out = tunable_cross_entropy(z, target, weight, ignore_index=ignore_index, reduction=reduction, k=k)
     assert out.shape == ref.shape
     upstream = torch.rand(ref.shape, dtype=torch.float64)
     (ref * upstream).sum().backward()
@@ -538,12 +545,13 @@ def test_forward_mode_ad(classes):
     tangent is <f, dz> and the 'hessian' is the Jacobian of f (the pseudo-gradient acts as the gradient)."""
     logits, target = random_batch(4, classes, seed=1)
     tangent = torch.randn_like(logits)
-    _, ours = torch.func.jvp(lambda z: tunable_cross_entropy(z, target, k=1.0), (logits,), (tangent,))
+    one = torch.tensor(1.0, dtype=torch.float64)  # a tensor: the pseudo-gradient path, not F.cross_entropy itself
+    _, ours = torch.func.jvp(lambda z: tunable_cross_entropy(z, target, k=one), (logits,), (tangent,))
     _, ref = torch.func.jvp(lambda z: F.cross_entropy(z, target), (logits,), (tangent,))
     assert_close(ours, ref, atol=1e-12, rtol=0)
     _, ours = torch.func.jvp(lambda z: tunable_cross_entropy(z, target, k=0.5, reduction="none"), (logits,), (tangent,))
     assert_close(ours, (pseudo_grad(logits, target, 0.5) * tangent).sum(1))
-    hessian = torch.func.hessian(lambda z: tunable_cross_entropy(z, target, k=1.0))(logits)
+    hessian = torch.func.hessian(lambda z: tunable_cross_entropy(z, target, k=one))(logits)
     assert_close(hessian, torch.func.hessian(lambda z: F.cross_entropy(z, target))(logits), atol=1e-12, rtol=0)
     hessian = torch.func.hessian(lambda z: tunable_cross_entropy(z, target, k=0.5, reduction="sum"))(logits)
     assert_close(hessian, torch.func.jacrev(lambda z: pseudo_grad(z, target, 0.5))(logits))
