@@ -117,7 +117,8 @@ def test_bad_settings_keep_the_last_valid_session_and_say_why(app):
 
 # --------------------------------------------------------------------------- the canvas's server side
 def test_a_request_trains_the_frames_it_wants_and_answers_in_bytes():
-    """want frames of spf steps each (capped), one message: p(red) as G*G bytes per panel, push bytes per point."""
+    """want frames of spf steps each (capped, and ending exactly at the stop step), one message: p(red) as G*G
+    bytes per panel, push bytes per point."""
     player = Player(SMALL)
     message = player.answer({"gen": player.gen, "want": 3, "spf": 4, "seq": 7})
     assert [f["step"] for f in message["frames"]] == [4, 8, 12] and message["seq"] == 7
@@ -126,6 +127,8 @@ def test_a_request_trains_the_frames_it_wants_and_answers_in_bytes():
     assert message["points"]["n"] == 42
     capped = player.answer({"gen": player.gen, "want": 1000, "spf": 1})
     assert len(capped["frames"]) == MAX_FRAMES_PER_ANSWER
+    stopped = player.answer({"gen": player.gen, "want": 5, "spf": 4, "until": 26})  # the canvas's stop step
+    assert [f["step"] for f in stopped["frames"]] == [24, 26]
 
 
 def test_a_resent_edit_is_applied_once_and_stale_ones_never():

@@ -118,7 +118,7 @@ def _panel_point(page, panel: int, fx: float, fy: float) -> tuple[float, float]:
 def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
     """Opens playing; a click on empty field adds a point to every panel and a click on a point flips its label,
     with training going on; a k typed mid-play joins as a new panel without a reset; Pause stops, Step moves one
-    frame, scrubbing shows a recorded frame; a hidden tab stops training."""
+    frame, scrubbing shows a recorded frame, Reset starts a new record at step 0; a hidden tab stops training."""
     context, page = _open(browser, app_url + LINK, 1400, 900)
     try:
         step = _step(page)
@@ -157,6 +157,11 @@ def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
         page.wait_for_function(f"(s) => Number({CANVAS}.dataset.step) === s + 5", arg=paused, timeout=10_000)
         page.locator(".pgc-range").fill("0")
         page.wait_for_function(f"{CANVAS}.dataset.step === '0'", timeout=5_000)  # the first recorded frame
+        gen = _state(page, "S.gen")
+        page.get_by_role("button", name="⟲ Reset").click()  # back to step 0 with fresh weights: a new record
+        page.wait_for_function(f"(g) => {{ const S = {CANVAS}.__pg; return S.gen !== g && S.history.length === 1; }}",
+                               arg=gen, timeout=10_000)
+        paused = _step(page)
 
         page.get_by_role("button", name="▶ Play").click()
         _wait_step_past(page, paused + 5)
@@ -184,7 +189,8 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
         assert "Cross-entropy reaches out" in page.locator('[data-testid="stAlert"]').first.inner_text()
         page.locator('[data-testid="stButtonGroup"]').get_by_text("Spiral: seeds matter").click()
         page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').includes('k = 4')", timeout=20_000)
-        assert "By step 200" in page.locator('[data-testid="stAlert"]').first.inner_text()
+        page.wait_for_function("Array.from(document.querySelectorAll('[data-testid=\"stAlert\"]'))"
+                               ".some(a => a.innerText.includes('By step 200'))", timeout=10_000)
         page.locator('[data-testid="stButtonGroup"]').get_by_text("Outliers: CE vs k = 1/4").click()
         page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').length === 2", timeout=20_000)
         _wait_step_past(page, 20)
@@ -194,7 +200,7 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
         page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
         assert _state(page, "S.shown.points.kind[S.shown.points.n - 1]") == 2  # drawn as an outlier
         page.locator(".pgc-speed").select_option("20")  # on to the stop step, 20 steps per frame
-        page.wait_for_function(f"{CANVAS}.dataset.step === '400' && !{CANVAS}.__pg.playing", timeout=40_000)
+        page.wait_for_function(f"Number({CANVAS}.dataset.step) >= 400 && !{CANVAS}.__pg.playing", timeout=40_000)
         assert "Paused at step 400" in page.locator(".pgc-status").inner_text()  # the preset's stop step
         _shot(page, "playground_1400_outlier_clicked")
     finally:

@@ -250,10 +250,13 @@ st.pills("Presets (each starts a demonstration; its sentence says what to watch)
 commentary = st.container()
 canvas_area = st.container()
 
-st.session_state["pg_page_run"] = True  # the fragments below know they run inside a page run
 with st.container(border=True):
     st.markdown("**Steer while it plays.** k and the learning rate continue from the current weights.")
-    ks, problems, lr, seeds, steps = steering()
+    st.session_state["pg_page_run"] = True  # steering() knows it runs inside a page run, not on its own
+    try:
+        ks, problems, lr, seeds, steps = steering()
+    finally:  # also when a rerun interrupts the page here: a later fragment rerun must see False
+        st.session_state["pg_page_run"] = False
 with st.container(border=True):
     st.markdown("**Data and network.** Changing these starts training again from step 0.")
     form, more = _data_settings()
@@ -291,4 +294,3 @@ st.markdown(
     "Cross-entropy (k = 1) lets the worst errors push hardest, small k lets every wrong point push about equally, "
     "large k listens to the worst few. A k added while it plays starts from the weights of the panel it replaces "
     "(or of the nearest k).")
-st.session_state["pg_page_run"] = False

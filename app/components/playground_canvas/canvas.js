@@ -104,13 +104,13 @@ function request(S, urgent = false) {
   else if (urgent) want = S.playing ? 1 : 0;  // answer a click or a change of k fast; more frames follow
   else if (S.playing) {
     want = Math.max(2, Math.min(8, lowWater(S) + 1));
-    if (S.stopAt && last < S.stopAt) want = Math.min(want, Math.ceil((S.stopAt - last) / spf(S)));
   }
   if (!urgent && !want && !S.edits.length && S.resetId <= S.ackReset) return;
   S.seq += 1;
   S.inflight = performance.now();
   S.sentSeq = S.seq;
-  S.setTriggerValue("req", {seq: S.seq, gen: S.gen, want, spf: spf(S), edits: S.edits, reset: S.resetId});
+  const until = S.stopAt && last < S.stopAt ? S.stopAt : 0;  // the server ends its frames exactly there
+  S.setTriggerValue("req", {seq: S.seq, gen: S.gen, want, spf: spf(S), edits: S.edits, reset: S.resetId, until});
 }
 
 function lowWater(S) { return Math.ceil((S.rtt + 60) / interval(S)); }  // frames that last one round trip

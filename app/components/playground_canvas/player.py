@@ -139,7 +139,14 @@ class Player:
             elif self.pace[0] and self.used - self.pace[2] < 1.0:  # a page run while playing: keep it moving
                 spf = self.pace[1]
                 want = min(2, max(0, (self.stop_at - self.session.step) // spf))  # not past the stop step
-            snaps = [self.session.advance(spf) for _ in range(want)] or [self.session.advance(0)]
+            until = int(req.get("until") or 0)  # the canvas's stop step: frames end exactly there
+            snaps = []
+            for _ in range(want):
+                steps = spf if self.session.step >= until else min(spf, until - self.session.step)
+                snaps.append(self.session.advance(steps))
+                if self.session.step == until:
+                    break
+            snaps = snaps or [self.session.advance(0)]
             cfg = self.session.config
             message = {
                 "gen": self.gen, "ver": self.ver, "seq": int(req.get("seq") or 0), "ack_edit": self.edit_id,
