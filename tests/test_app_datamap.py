@@ -170,7 +170,10 @@ def lens_url(tmp_path_factory):
         yield url
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @pytest.mark.browser
@@ -185,7 +188,7 @@ def test_in_a_browser_charts_fit_and_a_click_shows_the_image(lens_url):
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"{lens_url}/datamap")
-        page.wait_for_selector("text=Finding the label errors", timeout=90_000)
+        page.wait_for_selector("text=Finding the label errors", timeout=180_000)
         time.sleep(3)
         assert page.locator("[data-testid='stException']").count() == 0
         sizes = page.evaluate(PLOT_SIZES)
@@ -202,7 +205,7 @@ def test_in_a_browser_charts_fit_and_a_click_shows_the_image(lens_url):
         assert "launch=example" in page.url
         phone = browser.new_page(viewport={"width": 390, "height": 844})
         phone.goto(f"{lens_url}/datamap")
-        phone.wait_for_selector("text=Finding the label errors", timeout=90_000)
+        phone.wait_for_selector("text=Finding the label errors", timeout=180_000)
         time.sleep(3)
         assert all(s["width"] >= 240 for s in phone.evaluate(PLOT_SIZES))
         browser.close()
