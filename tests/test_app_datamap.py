@@ -142,6 +142,7 @@ PLOT_SIZES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).m
 def lens_url(tmp_path_factory):
     """The real app under `streamlit run` with an empty run store (so the page reads the bundled example)."""
     import os
+    import signal
     import socket
     import subprocess
     import sys
@@ -157,7 +158,7 @@ def lens_url(tmp_path_factory):
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
                              "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -168,12 +169,12 @@ def lens_url(tmp_path_factory):
             except OSError:
                 time.sleep(0.3)
         yield url
-    finally:
-        proc.terminate()
+    finally:  # the server and any process it started: its own process group
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.mark.browser
