@@ -56,9 +56,10 @@ def test_url_settings_choose_the_view(app):
 
 def test_bad_url_values_warn_and_fall_back(app):
     """Unusable URL values are each named in a warning, the defaults are shown, and nothing raises."""
-    at = app(PAGE, query={"score": "loss", "n": "1000", "ds": "imagenet", "rate": "2", "launch": "deadbeef"})
+    at = app(PAGE, query={"score": "loss", "n": "1000", "ds": "imagenet", "rate": "0.97", "lr": "1e-9",
+                          "epochs": "nan", "gk": "zero", "launch": "deadbeef", "dm_k": "abc"})
     text = " ".join(w.value for w in at.warning)
-    for bad in ("score=loss", "n=1000", "ds=imagenet", "rate=2"):
+    for bad in ("score=loss", "n=1000", "ds=imagenet", "rate=0.97", "lr=1e-9", "epochs=nan", "gk=zero", "dm_k=abc"):
         assert bad in text
     assert "deadbeef" in text  # a launch id that is not in this store
     assert at.selectbox(key="dm_score").value == "confidence"

@@ -35,6 +35,7 @@ PRESETS = {  # what a preset puts in the form (and launches)
                     lr=0.03),
 }
 FORM = PRESETS["quick"]
+MAX_RATE, MIN_LR, MAX_LR = 0.95, 0.0001, 10.0  # the form's limits (a URL value outside them is refused)
 
 
 def _int_in(lo: int, hi: int):
@@ -56,14 +57,14 @@ def _one_of(options):
 
 def _rate(text: str) -> float:
     value = float(text)
-    if not 0 <= value < 1:
+    if not 0 <= value <= MAX_RATE:
         raise ValueError
     return value
 
 
 def _lr(text: str) -> float:
     value = float(text)
-    if not 0 < value <= 10:
+    if not MIN_LR <= value <= MAX_LR:
         raise ValueError
     return value
 
@@ -77,11 +78,11 @@ URL = {  # URL parameter -> (reader raising ValueError, rule said when it cannot
     "img": (_int_in(0, 10**6), "an image number"),
     "ds": (_one_of(dataset_names()), "one of " + ", ".join(dataset_names())),
     "noise": (_one_of(NOISE_KINDS), "none, symmetric or asymmetric"),
-    "rate": (_rate, "a number in [0, 1)"),
+    "rate": (_rate, f"a number from 0 to {MAX_RATE}"),
     "ntrain": (_int_in(500, 50_000), "a whole number from 500 to 50,000"),
     "epochs": (_int_in(2, 50), "a whole number from 2 to 50"),
     "seed": (_int_in(0, 10**6), "a whole number from 0 to 1,000,000"),
-    "lr": (_lr, "a number in (0, 10]"),
+    "lr": (_lr, f"a number from {MIN_LR:g} to {MAX_LR:g}"),
 }
 
 
@@ -140,8 +141,8 @@ def launch_form() -> None:
         a, b, c, d = st.columns(4)
         ds = a.selectbox("Data set", dataset_names(), key="dm_ds")
         noise = b.selectbox("Label noise", NOISE_KINDS, key="dm_noise")
-        rate = c.number_input("Noise rate", 0.0, 0.95, step=0.05, key="dm_rate", disabled=noise == "none")
-        lr = d.number_input("Learning rate", 0.0001, 10.0, format="%g", key="dm_lr",
+        rate = c.number_input("Noise rate", 0.0, MAX_RATE, step=0.05, key="dm_rate", disabled=noise == "none")
+        lr = d.number_input("Learning rate", MIN_LR, MAX_LR, format="%g", key="dm_lr",
                             help="One rate for every k (the update's scale changes with k).")
         ks = k_values("k values (one network each)", key="dm_k", default=FORM["k"], url=True)
         a, b, c = st.columns(3)
