@@ -69,9 +69,14 @@ def _lr(text: str) -> float:
     return value
 
 
+def _launch_id(text: str) -> str:
+    if text != EXAMPLE_ID and not (len(text) == 8 and all(c in "0123456789abcdef" for c in text)):
+        raise ValueError
+    return text
+
+
 URL = {  # URL parameter -> (reader raising ValueError, rule said when it cannot be used)
-    "launch": (lambda t: t if t == EXAMPLE_ID or (len(t) == 8 and all(c in "0123456789abcdef" for c in t))
-               else int("x"), "a launch id or 'example'"),
+    "launch": (_launch_id, "a launch id (8 hex digits) or 'example'"),
     "score": (_one_of(tuple(metrics.RANKINGS)), "one of " + ", ".join(metrics.RANKINGS)),
     "gk": (lambda t: format_k(parse_k(t)), "a k value, e.g. 1/4"),
     "n": (_int_in(4, 48), "a whole number from 4 to 48"),
