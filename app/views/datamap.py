@@ -183,7 +183,8 @@ def launch_form() -> None:
 
 
 def draw_live(job) -> None:
-    """Test error of each k while it trains (from the job: no database read per poll)."""
+    """Each k's training error (against the labels it trains on) while it trains, from the job itself
+    (no database read per poll)."""
     rows = [{"run_id": rid, **row} for rid, curve in job.data.get("curves", {}).items() for row in curve]
     if rows:
         configs = job.meta["configs"]
@@ -215,7 +216,7 @@ def _images(dataset: str) -> np.ndarray | str:
         return str(exc)
 
 
-def pick_result() -> tuple[str, str] | None:
+def pick_result() -> tuple[str, str]:
     """The launch to read (newest first, the bundled example last) and its status signature."""
     table = launches(lab.store)
     labels = {r.launch: f"{r.created_at:%d %b %H:%M} · {r.dataset} · {r.noise} · k = "
