@@ -191,6 +191,7 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
         page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').includes('k = 4')", timeout=20_000)
         page.wait_for_function("Array.from(document.querySelectorAll('[data-testid=\"stAlert\"]'))"
                                ".some(a => a.innerText.includes('By step 200'))", timeout=10_000)
+        page.wait_for_timeout(500)  # let the page run finish before the next click
         page.locator('[data-testid="stButtonGroup"]').get_by_text("Outliers: CE vs k = 1/4").click()
         page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').length === 2", timeout=20_000)
         _wait_step_past(page, 20)
@@ -208,13 +209,18 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
 
 
 def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
-    """Eight k at 1400 x 900: every panel at least 300 px wide, three per row, and the points drawn."""
+    """Eight k at 1400 x 900: every panel at least 300 px wide, three per row; choosing another data set restarts
+    from step 0 and the canvas says so."""
     ks = "&".join(f"ks={k}" for k in ("1%2F16", "1%2F8", "1%2F4", "1%2F2", "1", "2", "4", "8"))
     context, page = _open(browser, f"{app_url}/playground?dataset=spiral&points=100&seeds=1&{ks}", 1400, 900)
     try:
         assert _state(page, "S.geom.size") >= 300 and _state(page, "S.geom.perRow") == 3
         assert len(page.evaluate(f"{CANVAS}.dataset.titles").split("|")) == 8
         _shot(page, "playground_1400_eight_k")
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").click()
+        page.get_by_role("option", name="circles").click()  # new data: a new session, and the canvas says so
+        page.wait_for_function("document.querySelector('.pgc-status').innerText.includes('restarted from step 0')",
+                               timeout=15_000)
     finally:
         context.close()
 

@@ -78,6 +78,7 @@ function build(root, S) {
 
 function play(S) {
   S.playing = true;
+  S.note = null;
   if (S.viewing !== null) { S.viewing = null; if (S.history.length) draw(S, S.history[S.history.length - 1]); }
   if (S.stopAt && S.shown && S.shown.frame.step >= S.stopAt) S.stopAt = 0;  // pressed Play after the stop: go on
   S.playBtn.textContent = "❚❚ Pause";
@@ -143,9 +144,9 @@ function receive(S, data) {
       if (S.viewing === null) draw(S, item);
     }
   }
-  if (data.notice) S.note = data.notice;
-  if (data.error) S.note = "Not applied: " + data.error;
   if (data.play && S.gen !== S.autoplayed) { S.autoplayed = S.gen; play(S); }
+  if (data.notice) S.note = data.notice;  // after play(), which clears the last note
+  if (data.error) S.note = "Not applied: " + data.error;
   if (!S.playing && S.queue.length && (changed || S.stepPending)) {  // paused: a step or an edit shows at once
     S.stepPending = false;
     show(S);
@@ -167,9 +168,7 @@ function show(S) {
 
 function loop(S, now) {
   if (!S.alive) return;
-  if (S.queue.length && (S.playing || S.queue.length) && now - S.lastShown >= interval(S) - 4) {
-    if (S.playing) show(S);
-  }
+  if (S.playing && S.queue.length && now - S.lastShown >= interval(S) - 4) show(S);
   if (S.playing && S.queue.length <= lowWater(S)) request(S);
   else if (S.edits.length || S.resetId > S.ackReset) request(S);
   S.raf = requestAnimationFrame((t) => loop(S, t));
