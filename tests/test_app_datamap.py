@@ -3,9 +3,21 @@ the Quick preset, and a tiny launch through the Lab that lands as a readable res
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
 import pytest
 
-from tests.conftest import plotly_figures, poll_until
+from app.plots import datamap as charts
+from core.datamap.experiment import launches
+from core.engine.store import RunStore
+from tests.conftest import ROOT, plotly_figures, poll_until
 from tests.conftest import data_unavailable
 
 PAGE = "views/datamap.py"
@@ -99,13 +111,29 @@ def test_a_tiny_launch_without_noise_lands_as_a_result(app):
     assert "No label was flipped" in at.info[0].value
 
 
+def test_a_command_training_in_another_process_shows_live_and_its_epochs_so_far(app, tmp_path):
+    """`python -m core.datamap` running elsewhere on the same store: the page shows its curves live and
+    already reads the epochs each run has saved (its files are rewritten every epoch)."""
+    at = app(PAGE)
+    proc = subprocess.Popen([sys.executable, "-m", "core.datamap", "--n-train", "1000", "--epochs", "200", "--hidden",
+                             "16", "--threads", "1", "--quiet", "--npz", str(tmp_path / "o.npz")],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        poll_until(at, lambda a: any("another process" in s.value for s in a.subheader), timeout=120)
+        running = launches(RunStore())["launch"].iloc[0]  # the app's store ($TUNABLE_RUNS_DB)
+        at.selectbox(key="dm_launch").set_value(running).run()
+        poll_until(at, lambda a: "clean labels" in a.info[0].value and
+                   any(t.startswith("Data map") for t in _titles(a)), timeout=120)
+        assert "0 of 2 runs done" in at.selectbox(key="dm_launch").format_func(running)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def test_data_map_builder_samples_large_sets_and_keeps_the_flips():
     """A 20,000-image map draws at most MAX_POINTS points, every flipped one among them when they fit;
     the legend counts all images; customdata points back into the arrays."""
-    import numpy as np
-
-    from app.plots import datamap as charts
-
     rng = np.random.default_rng(0)
     n = 20_000
     flipped = rng.random(n) < 0.1
@@ -120,10 +148,6 @@ def test_data_map_builder_samples_large_sets_and_keeps_the_flips():
 
 def test_gallery_html_has_one_card_per_image_with_its_caption():
     """One <figure> per card, each a PNG data URL and the caption given."""
-    import numpy as np
-
-    from app.plots import datamap as charts
-
     images = np.zeros((5, 28, 28), dtype=np.uint8)
     out = charts.gallery_html(images, [(0, "#0 · given <b>3</b>"), (4, "#4")], "t")
     assert out.count("<figure") == 2 and out.count("data:image/png;base64,") == 2
@@ -142,16 +166,6 @@ PLOT_SIZES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).m
 @pytest.fixture(scope="module")
 def lens_url(tmp_path_factory):
     """The real app under `streamlit run` with an empty run store (so the page reads the bundled example)."""
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
-    from tests.conftest import ROOT
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -182,10 +196,7 @@ def lens_url(tmp_path_factory):
 def test_in_a_browser_charts_fit_and_a_click_shows_the_image(lens_url):
     """At 1400x900 every plotting area is at least 240x160 px with a one-line title, and clicking a point of
     a data map shows that image (and puts it in the URL); at 390x844 the charts keep at least 240 px of width."""
-    import time
-
-    from playwright.sync_api import sync_playwright
-
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})

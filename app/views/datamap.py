@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app.live import executor_choice, live_jobs
+from app.live import executor_choice, live_jobs, outside_runs
 from app.plots import datamap as charts
 from app.plots import run_curves
 from app.state import fmt_seconds, get_lab, session_id
@@ -192,6 +192,21 @@ def draw_live(job) -> None:
         labels = {rid: f"k = {format_k(k)}" for rid, k in ks.items()}
         st.plotly_chart(run_curves(pd.DataFrame(rows), labels, "train_error", "Training error against the given "
                                    "labels (live)", "training error (%)", ks, percent=True), key=f"dm_live_{job.id}")
+
+
+def draw_outside(ids: list[int]) -> None:
+    """Each k's training error for launches training in another process (`python -m core.datamap`),
+    read from the store as each epoch is saved."""
+    history = lab.store.history(ids)
+    if history.empty:
+        st.info("They have not finished an epoch yet.")
+        return
+    runs = lab.store.list_runs(kind="datamap").set_index("id").reindex(ids)
+    ks = {rid: k for rid, k in runs.get("cfg.train.k", pd.Series(dtype=float)).items() if pd.notna(k)}
+    labels = {rid: f"k = {format_k(k)}" for rid, k in ks.items()}
+    st.plotly_chart(run_curves(history[history["run_id"].isin(list(ks))], labels, "train_error",
+                               "Training error against the given labels (live)", "training error (%)", ks,
+                               percent=True), key="dm_outside")
 
 
 @st.cache_data(show_spinner="Reading the recorded dynamics…", max_entries=8)
@@ -422,6 +437,7 @@ for note in st.session_state.get("dm_url_notes", []):
     st.warning(note)
 launch_form()
 live_jobs("datamap", draw_live, key="dm", title="Training now")
+outside_runs("datamap", draw_outside, key="dm")
 picked = pick_result()
 try:
     dyn = _load(*picked)
