@@ -88,7 +88,8 @@ def sensitivity_redraws(page, url: str, changes: int) -> list[float]:
 
 def _open_playground(page, url: str) -> None:
     page.goto(url + PLAYGROUND, wait_until="domcontentloaded")
-    page.wait_for_function(f"() => {{ const r = {CANVAS}; return r && Number(r.dataset.frames) > 5; }}", timeout=120_000)
+    page.wait_for_function(f"() => {{ const r = {CANVAS}; return r && Number(r.dataset.frames) > 5; }}",
+                           timeout=120_000)
 
 
 SERVER_PID: list[int] = []  # the streamlit process, for its CPU time

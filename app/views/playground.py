@@ -142,8 +142,9 @@ def _data_settings() -> tuple[dict, list[str]]:
                             help="A fraction of the training labels, flipped at random (× markers). The test set "
                                  "stays clean.")
     outliers = c4.number_input("Outliers", value=float(DEFAULT.data.outliers), min_value=0.0, max_value=100.0,
-                               step=5.0, format="%.0f", key="outliers", bind=QP, help="Extra training points far from the data, each "
-                               "labelled with the class that is NOT there (◆ markers): the 'large errors' of the paper.")
+                               step=5.0, format="%.0f", key="outliers", bind=QP,
+                               help="Extra training points far from the data, each labelled with the class that is "
+                                    "NOT there (◆ markers): the 'large errors' of the paper.")
     c1, c2, c3, _ = st.columns(4)
     hidden = c1.text_input("Hidden widths", value=", ".join(map(str, DEFAULT.hidden)), key="hidden", bind=QP,
                            help="e.g. 16, 16: two hidden layers of 16 units")

@@ -67,7 +67,8 @@ class LiveSession:
         self.config = config  # the current settings: set() replaces ks and lr here
         ds = make_dataset(config.data)
         self.bounds = ds.bounds
-        self._tensor = lambda a, float_=True: torch.as_tensor(a, device=self.device).to(dtype if float_ else torch.int64)
+        self._tensor = lambda a, float_=True: torch.as_tensor(a, device=self.device).to(  # noqa: E731
+            dtype if float_ else torch.int64)
         self._x_test, self._y_test = self._tensor(ds.x_test), self._tensor(ds.y_test, False)
         self._grid = self._tensor(make_grid(ds.bounds, config.grid)[2])
         self._original = (ds.x_train, ds.y_train, ds.y_true, ds.outlier)

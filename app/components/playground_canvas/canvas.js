@@ -256,7 +256,10 @@ function drawPoints(S, ctx, item, j, x0, y0) {
       continue;
     }
     ctx.beginPath();
-    if (kind === 2) { const d = r * 1.35; ctx.moveTo(x, y - d); ctx.lineTo(x + d, y); ctx.lineTo(x, y + d); ctx.lineTo(x - d, y); ctx.closePath(); }
+    if (kind === 2) {  // outlier: a diamond
+      const d = r * 1.35;
+      ctx.moveTo(x, y - d); ctx.lineTo(x + d, y); ctx.lineTo(x, y + d); ctx.lineTo(x - d, y); ctx.closePath();
+    }
     else ctx.arc(x, y, r, 0, 2 * Math.PI);
     ctx.fillStyle = fill; ctx.fill();
     ctx.lineWidth = 1.6; ctx.strokeStyle = "#fff"; ctx.stroke();
@@ -280,7 +283,9 @@ function draw(S, item) {
     ctx.fillText(item.titles[j], x0 + 2, top + 2);
     ctx.font = "14px sans-serif"; ctx.fillStyle = "#333";
     const s = item.seeds;
-    ctx.fillText(`train ${f.acc[j].toFixed(1)}%${spread(s, f.acc_lo[j], f.acc_hi[j])} · test ${f.test[j].toFixed(1)}%${spread(s, f.test_lo[j], f.test_hi[j])}`, x0 + 2, top + 24, size - 4);
+    const train = `train ${f.acc[j].toFixed(1)}%${spread(s, f.acc_lo[j], f.acc_hi[j])}`;
+    const test = `test ${f.test[j].toFixed(1)}%${spread(s, f.test_lo[j], f.test_hi[j])}`;
+    ctx.fillText(`${train} · ${test}`, x0 + 2, top + 24, size - 4);
     ctx.save();
     ctx.beginPath(); ctx.rect(x0, y0, size, size); ctx.clip();
     ctx.imageSmoothingEnabled = true;
@@ -300,7 +305,10 @@ function draw(S, item) {
   S.frames = (S.frames || 0) + 1;
   S.root.dataset.frames = S.frames;
   const parts = [];
-  if (item.seeds > 1) parts.push(`Accuracy: mean over ${item.seeds} starting points, (lowest–highest) in brackets; the boundary and sizes are the median start's.`);
+  if (item.seeds > 1) {
+    parts.push(`Accuracy: mean over ${item.seeds} starting points, (lowest–highest) in brackets; the boundary and `
+               + "sizes are the median start's.");
+  }
   else parts.push("One starting point: an unlucky start can make any k look bad (try 3 or 5 seeds).");
   if (S.note) parts.unshift(S.note);
   S.status.textContent = parts.join(" ");
