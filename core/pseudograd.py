@@ -149,9 +149,10 @@ def _k_in(k: float | Tensor, z: Tensor) -> float | Tensor:
 
 def _log_parts(z: Tensor, t: Tensor, inplace: bool) -> tuple[Tensor, Tensor]:
     """d = z_y - logsumexp_{j != y} z_j (N, 1, ...) and X (N, C, ...) with softmax_{j != y}(k z_j) =
-    softmax(k X): z - m with -inf at y (below FUSED_FROM_CLASSES classes), else the log-softmax of
-    the logits with y masked by the most negative float (finite, so the fused kernel never sees a
-    row of -inf). A row whose other logits are all -inf gets d = inf: cross-entropy 0 and f = 0.
+    softmax(k X) over j != y. Below FUSED_FROM_CLASSES classes X = z - m with -inf at y; for wider
+    rows X is the log-softmax of the logits with z_y replaced by m, so the fused kernel's
+    normaliser is S + 1 (never a row of -inf, and no second pass for the max): X_y = -log(S + 1).
+    A row whose other logits are all -inf gets d = inf: cross-entropy 0 and f = 0.
     """
     lowest = torch.finfo(z.dtype).min
     if z.shape[1] < FUSED_FROM_CLASSES:
@@ -160,10 +161,13 @@ def _log_parts(z: Tensor, t: Tensor, inplace: bool) -> tuple[Tensor, Tensor]:
         x = masked.sub_(m) if inplace else masked - m  # <= 0, exactly 0 at the largest
         return (z.gather(1, t) - m) - torch.exp(x).sum(1, keepdim=True).log(), x
     masked = z.scatter(1, t, lowest)
-    m = masked.amax(1, keepdim=True)
-    x = torch.ops.aten._log_softmax.out(masked, 1, False, out=masked) if inplace else torch.log_softmax(masked, 1)
-    d = (z.gather(1, t) - m) + x.amax(1, keepdim=True)  # max of x = -log S, exactly as the kernel computed it
-    return d.masked_fill(m == lowest, math.inf), x
+    m = masked.amax(1, keepdim=True)  # lowest when every other logit is -inf
+    if inplace:
+        x = torch.ops.aten._log_softmax.out(masked.scatter_(1, t, m), 1, False, out=masked)
+    else:
+        x = torch.log_softmax(masked.scatter(1, t, m), 1)
+    log_s = torch.expm1(-x.gather(1, t)).log()  # S = (S + 1) - 1 with S >= 1: no cancellation
+    return (z.gather(1, t) - m) - log_s, x
 
 
 def _f_from_parts(d: Tensor, x: Tensor, t: Tensor, k: float | Tensor, scale: Tensor, inplace: bool) -> Tensor:
@@ -174,10 +178,11 @@ def _f_from_parts(d: Tensor, x: Tensor, t: Tensor, k: float | Tensor, scale: Ten
         share = kx.exp_() if inplace else kx.exp()
         total = share.sum(1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)  # 0 only in fully masked rows
         f = share.mul_(size / total) if inplace else share * (size / total)
-    elif inplace:
+    elif inplace:  # y's entry of X is not -inf here: mask it (finite, so a fully masked row is no NaN)
+        kx.scatter_(1, t, torch.finfo(x.dtype).min)
         f = torch.ops.aten._softmax.out(kx, 1, False, out=kx).mul_(size)
     else:
-        f = torch.softmax(kx, 1) * size
+        f = torch.softmax(kx.scatter(1, t, torch.finfo(x.dtype).min), 1) * size
     return f.scatter_(1, t, -size) if inplace else f.scatter(1, t, -size)
 
 
