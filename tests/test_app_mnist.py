@@ -46,7 +46,8 @@ def test_launch_trains_live_and_lands_in_history(app):
     hist = at.dataframe[0].value
     assert set(hist["run"]) == {"k = 1/2 · lr 0.1 · seed 0", "k = 1 · lr 0.1 · seed 0"}
     # chance is 90%: it learns, even on 1,000 images
-    assert (hist["epochs"] == 2).all() and (hist["test error (%)"] < 80).all() and (hist["test error (%)"] > 1).all()
+    errors = hist["test error (%)"].astype(float)  # shown as text, so a missing one reads '–'
+    assert (hist["epochs"] == 2).all() and (errors < 80).all() and (errors > 1).all()
     assert {"time (s)", "validation error (%)", "test cross-entropy (nats)"} <= set(hist.columns)
     figs = {f["layout"]["title"]["text"]: f for f in plotly_figures(at)}
     assert {"Validation error", "Test cross-entropy", "Final test error against k"} <= set(figs)
@@ -252,3 +253,15 @@ def test_history_statuses_are_drawn_in_a_polling_fragment_while_runs_are_active(
     seen.clear()
     app("views/mnist.py")
     assert "history.<locals>.view" in seen and seen["history.<locals>.view"] is None
+
+
+def test_history_writes_missing_numbers_as_dashes(app):
+    """A run stopped before its first epoch shows '–' for its errors, time and device in the history."""
+    from core.engine.store import RunStore
+
+    _seed_store([(0.5, 0.1, 0, "done", 0.10)])
+    RunStore().create_run("mnist", RunStore().get_run(1)["config"], label="again", group_id="h", status="stopped")
+    hist = app("views/mnist.py").dataframe[0].value
+    stopped = hist[hist["status"] == "stopped"].iloc[0]
+    assert stopped["test error (%)"] == stopped["time (s)"] == stopped["device"] == "–"
+    assert hist[hist["status"] == "done"].iloc[0]["test error (%)"] == "10.00"

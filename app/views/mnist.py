@@ -20,7 +20,7 @@ from core.mlp import ACTIVATIONS, parse_widths
 from core.mnist import ConfigError, DataConfig, TrainConfig
 from core.mnist.task import load as load_results, submit as submit_mnist
 from core.mnist.selection import select
-from core.results import MISSING, config_keys, export_table, group_runs, latest_values, unique_labels, varying
+from core.results import config_keys, dash, export_table, group_runs, latest_values, unique_labels, varying
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,6 +143,8 @@ HEADERS = {"val_error": "validation error (%)", "test_error": "test error (%)", 
 NUMBER_FORMATS = {h: st.column_config.NumberColumn(format="%.2f" if h.endswith("(%)") else "%.4f")
                   for h in HEADERS.values() if h != "at chance"}
 SEED = "cfg.train.seed"
+SHOWN_FORMATS = {"validation error (%)": "{:.2f}", "test error (%)": "{:.2f}", "test cross-entropy (nats)": "{:.4f}",
+                 "time (s)": "{:.1f}", "device": "{}"}  # the history table's columns as text
 HISTORY_LIMIT = 500  # the newest runs the history lists (older ones stay in the store and the CLI)
 # configuration columns a comparison line may differ in, as its legend names them (k is the x axis)
 SERIES_NAMES = {"cfg.train.lr": "lr", "cfg.train.hidden": "network 784-…-10:", "cfg.train.momentum": "momentum",
@@ -274,9 +276,9 @@ def history_table(runs: pd.DataFrame) -> list[int]:
         "id": "#", "label": "run", "arch": "network", "epochs_done": "epochs", "final.val_error": "validation error (%)",
         "final.test_error": "test error (%)", "final.test_ce": "test cross-entropy (nats)", "seconds": "time (s)",
         "created_at": "started"})
-    st.dataframe(table.style.format({"validation error (%)": "{:.2f}", "test error (%)": "{:.2f}",
-                                     "test cross-entropy (nats)": "{:.4f}", "time (s)": "{:.1f}"}, na_rep=MISSING)
-                 .format(subset=["device"], na_rep=MISSING), hide_index=True, key="mnist_table")
+    for column, fmt in SHOWN_FORMATS.items():  # as text: a missing value reads '–' (the grid would say None)
+        table[column] = table[column].map(lambda v, f=fmt: dash(v, f))
+    st.dataframe(table, hide_index=True, key="mnist_table")
     labels = {int(r.id): f"#{r.id} {r.label} · {r.arch}" for r in runs.itertuples()}
     trained = runs[runs["epochs_done"] > 0]
     newest = (trained if len(trained) else runs).iloc[0]["group_id"]  # default: the newest launch with epochs
