@@ -4,7 +4,7 @@ Prints:
   (a) Ray start overhead on this machine: `RayExecutor.start()` (ray.init of a local instance),
       then the first event of a one-group grid (a fresh worker: Python, Ray and torch imports),
       then the same grid again (a warm worker);
-  (b) a 16-configuration MNIST grid (k x lr, 784-256-10, the real trainer: core.mnist.training's
+  (b) a 16-configuration MNIST grid (k x lr, 784-256-10, the real trainer: core.mnist.group_task's
       groups_of / train_group) cut into --groups groups of batched runs, on LocalExecutor (one group
       after another, torch using every core) and on RayExecutor (the groups side by side, one CPU
       and one torch thread each, on a Ray instance started beforehand), alternating --rounds times;
@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from core.engine.executors import Epoch, Group, GroupEnded, LocalExecutor  # noqa: E402
 from core.engine.ray_executor import RayExecutor  # noqa: E402
 from core.mnist.config import DataConfig, TrainConfig  # noqa: E402
-from core.mnist.training import groups_of  # noqa: E402
+from core.mnist.group_task import groups_of  # noqa: E402
 
 
 def one_epoch(spec, cancel):

@@ -114,7 +114,7 @@ def mlp_flops(config, data, input_dim: int = 784, num_classes: int = 10) -> floa
 
 
 def _groups(configs) -> int:
-    from core.mnist.training import MAX_MODELS, group_positions
+    from core.mnist.group_task import MAX_MODELS, group_positions
 
     return len(group_positions(list(configs), MAX_MODELS)) if configs else 0
 

@@ -53,7 +53,7 @@ def test_bad_device_is_refused_and_a_crashing_group_fails_only_its_runs(lab, mon
     def broken(*args, **kwargs):
         raise RuntimeError("MNIST exploded")
 
-    monkeypatch.setattr("core.mnist.training.load_data", broken)
+    monkeypatch.setattr("core.mnist.group_task.load_data", broken)
     launched = submit_mnist(lab, [TrainConfig(hidden=(8,), epochs=1, k=k) for k in (0.5, 1.0)], TINY, owner="me")
     lab.jobs.wait(launched.job_ids[0], timeout=30)
     for run_id in launched.run_ids:

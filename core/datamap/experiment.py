@@ -41,7 +41,7 @@ from core.engine.store import RunStore
 from core.labelnoise import NoiseSpec
 from core.mnist.config import ConfigError, DataConfig, TrainConfig
 from core.mnist.task import estimate_seconds as mlp_seconds
-from core.mnist.training import groups_of, load_data
+from core.mnist.group_task import groups_of, load_data
 
 KIND = "datamap"  # the runs' kind in the store
 

@@ -1,6 +1,6 @@
 """Per-example training dynamics, recorded inside the batched trainer while it trains.
 
-What: `DynamicsRecording(directory)` is a core.mnist.training RecorderFactory: give it to
+What: `DynamicsRecording(directory)` is a core.mnist.group_task RecorderFactory: give it to
 `groups_of(..., record=...)` (or `train_events(..., record=...)`) and every run of every group
 records, each epoch and for every training example by its index, three numbers taken from the
 logits of the minibatch that example was in, before the update:
@@ -76,7 +76,7 @@ def file_name(token: str, k: float) -> str:
 
 
 class DynamicsRecorder:
-    """The Recorder of one group (core.mnist.training.Recorder): buffers, host copies, run files."""
+    """The Recorder of one group (core.mnist.group_task.Recorder): buffers, host copies, run files."""
 
     def __init__(self, trainer, split, directory: Path, prefix: str = "dynamics", token: str | None = None) -> None:
         self.directory, self.prefix, self.token = directory, prefix, token

@@ -34,7 +34,7 @@ from core.losses import parse_objective
 from core.mnist.config import DataConfig, TrainConfig
 from core.mnist.selection import Selection, select
 from core.mnist.task import run_here
-from core.mnist.training import RunResult
+from core.mnist.group_task import RunResult
 
 
 def _parse_noise(text: str, seed: int) -> NoiseSpec:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.mnist.config import ConfigError
-from core.mnist.training import RunResult
+from core.mnist.group_task import RunResult
 from core.mnist.config import at_chance
 
 __all__ = ["Selection", "select"]

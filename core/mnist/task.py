@@ -1,7 +1,7 @@
 """MNIST-style grids on the engine: launch them, run them from a CLI, read them back.
 
 What: `submit(lab, configs, data, owner=...)` saves every configuration as a queued run
-and queues its batched groups (core.mnist.training.groups_of) for a browser session;
+and queues its batched groups (core.mnist.group_task.groups_of) for a browser session;
 `run_here(lab, configs, data)` trains them now on the calling thread (a CLI's main thread;
 Ctrl-C stops); `load(store, run_ids)` turns saved runs back into RunResults (for the
 selection protocol and the label-noise tables); `estimate_seconds` is the launch form's guess.
@@ -30,7 +30,7 @@ from core.engine.lab import Lab, Launched
 from core.engine.status import DIVERGED, eta_seconds
 from core.engine.store import RunStore
 from core.mnist.config import ConfigError, DataConfig, TrainConfig
-from core.mnist.training import MAX_MODELS, EpochEvent, RunResult, groups_of
+from core.mnist.group_task import MAX_MODELS, EpochEvent, RunResult, groups_of
 
 FLOPS_PER_S = {"cpu": 3e10, "cuda": 3e12, "mps": 5e11}  # rough sustained rates for small-batch MLP training
 STARTUP_S = 8.0  # loading the data and warming up, once per group

@@ -37,7 +37,7 @@ def compare(objectives, rates, seeds=(0,), *, dataset: str = "mnist", noise: str
             on_epoch=None, on_progress=None, cancel=None, lab=None) -> pd.DataFrame:
     """Train the grid objectives x rates x seeds and return its table (summarize / summarize_toy).
 
-    dataset "mnist": comparison_configs(...) trained by core.mnist.training on `data` (a DataConfig;
+    dataset "mnist": comparison_configs(...) trained by core.mnist.group_task on `data` (a DataConfig;
     default 10,000 training images), on_epoch gets fit's EpochEvents. dataset "toy": toy_configs(...)
     (`base` a ToyConfig) trained one rate after the other by core.toy.run_toy, on_progress gets its
     ToySnapshots. `cancel` (a threading.Event) stops early; the table then holds what finished.

@@ -1,20 +1,20 @@
-"""Training a grid of configurations: the events of one batched group, and `fit` over many.
+"""One group of a grid on the engine: the events of one batched group of configurations.
 
 What: `train_events(configs, split, ...)` trains ONE group (configurations sharing hidden,
-activation, batch size) as one batched model (core.mnist.trainer) and yields engine events
+activation, batch size) as one batched model (core.mnist.batch_trainer) and yields engine events
 (core.engine.executors): `Progress`, an `Epoch` per run and epoch, and each run's `Finished`
 right after its own last epoch, be it the epoch budget, early stopping on validation error
 (`TrainConfig.patience`), or divergence (training loss or weights non-finite, or train
 cross-entropy above DIVERGENCE_CE). Setting `cancel` stops within one step: unfinished runs
 finish "stopped" with their epochs. `train_group(spec, cancel)` is the same as an engine task
-(it loads the data itself, so it runs on any Ray worker). `fit(configs, data)` runs every group
-in this process and returns `RunResult`s (with the final weights): what a Python user calls.
+(it loads the data itself, so it runs on any Ray worker); `groups_of(configs, data)` cuts a grid
+into such groups. (`core.mnist.task` launches them through the Lab; `fit` is what a Python user calls.)
 
 Why: the run store, the dashboard, the CLIs, Ray workers and plain Python all train through the
 same generator, so a run's life looks the same everywhere.
 
-    from core.mnist import DataConfig, TrainConfig, fit
-    results = fit([TrainConfig(k=k, lr=0.1, epochs=3) for k in (0.5, 1.0)], DataConfig(n_train=5000))
+    from core.mnist.group_task import groups_of
+    groups, order = groups_of([TrainConfig(k=k, epochs=3) for k in (0.5, 1.0)], DataConfig(n_train=5000))
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from core.engine.executors import Epoch, Event, Finished, Group, Progress
 from core.engine.status import DIVERGED, DONE, STOPPED, eta_seconds
 from core.mlp import make_mlp
 from core.mnist.config import METRIC_KEYS, ConfigError, DataConfig, TrainConfig, at_chance
-from core.mnist.trainer import BatchTrainer
+from core.mnist.batch_trainer import BatchTrainer
 
 MAX_MODELS = 16  # configurations trained together as one batched model, at most
 
