@@ -139,3 +139,16 @@ def test_config_rejects_bad_schedule():
         TrainConfig(k_schedule="linear:0:2")
     with pytest.raises(ConfigError, match="objective"):
         TrainConfig(k_schedule="linear:1:2", objective=ObjectiveSpec("gce"))
+
+
+def test_mnist_page_schedule_input(app):
+    """The MNIST page's k-schedule box replaces the k values in the grid it would launch; a bad schedule
+    blocks Launch with a one-line message naming the problem."""
+    at = app("views/mnist.py")
+    at.text_input(key="mnist_hidden").set_value("32")
+    at.text_input(key="mnist_k_schedule").set_value("linear:1/4:2").run()
+    assert not at.error
+    assert any("run(s) = 1 k ×" in c.value for c in at.caption)
+    at.text_input(key="mnist_k_schedule").set_value("linear:0:2").run()
+    assert "k_schedule" in at.error[0].value and "> 0" in at.error[0].value
+    assert at.button(key="mnist_launch").disabled

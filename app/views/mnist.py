@@ -91,6 +91,9 @@ def launch_form() -> None:
                               default=PRESETS["quick"]["lr"], choices=LR_OPTIONS, persist=True,
                               add_label="Add a learning rate")
         ks, lrs = k_pick.values, lr_pick.values
+        schedule = st.text_input("k schedule (optional; replaces the k values)", "", key="mnist_k_schedule", **PS,
+                                 help="k over training (core.schedule), e.g. linear:1/4:2 (from 1/4 to 2), "
+                                      "cosine:2:1/4, step:1/4@0,2@0.5").strip()
         a, b, c, d, e = st.columns(5)
         seeds = a.number_input("Seeds per setting", value=1, step=1, key="mnist_seeds", **PS)
         n_train = b.number_input("Training images", value=10_000, step=5000, key="mnist_ntrain", **PS,
@@ -109,12 +112,13 @@ def launch_form() -> None:
                 raise ConfigError(f"epochs must be a whole number; got {epochs:g}")
             if k_pick.blocked or lr_pick.blocked:
                 raise ConfigError("correct or clear the k values or learning rates marked in red above")
-            if not ks or not lrs:
+            if not (ks or schedule) or not lrs:
                 raise ConfigError("choose at least one k and one learning rate")
             hidden = parse_widths(hidden_text)
-            configs = [TrainConfig(hidden=hidden, activation=activation, lr=lr, momentum=momentum, k=k, weight_decay=wd,
-                                   clip_norm=clip, epochs=int(epochs), seed=s)
-                       for k in ks for lr in lrs for s in range(int(seeds))]
+            methods = [{"k_schedule": schedule}] if schedule else [{"k": k} for k in ks]
+            configs = [TrainConfig(hidden=hidden, activation=activation, lr=lr, momentum=momentum, weight_decay=wd,
+                                   clip_norm=clip, epochs=int(epochs), seed=s, **method)
+                       for method in methods for lr in lrs for s in range(int(seeds))]
             data = DataConfig(n_train=int(n_train), device=device)
         except (ConfigError, ValueError) as exc:
             configs, error = [], str(exc)
@@ -125,7 +129,7 @@ def launch_form() -> None:
         if error:
             c2.error(f"Cannot launch: {error}")
         else:
-            c2.caption(f"{len(configs)} run(s) = {len(ks)} k × {len(lrs)} learning rate(s) × {int(seeds)} seed(s) · "
+            c2.caption(f"{len(configs)} run(s) = {1 if schedule else len(ks)} k × {len(lrs)} learning rate(s) × {int(seeds)} seed(s) · "
                        f"{configs[0].arch} · about {fmt_seconds(estimate_mnist(configs, data, calibrated(device)))} on "
                        f"{data.device if device != 'auto' else available_devices()[0]}")
         if (launch or st.session_state.pop("mnist_autolaunch", False)) and not error:
