@@ -45,7 +45,7 @@ def test_empty_state_shows_d_and_the_limit_thresholds(app):
     the n -> infinity threshold (all right of 0, growing with k)."""
     at = app("views/toy.py")
     assert "Quick look" in at.info[0].value
-    limit = _figure(at, "Where gradient descent takes each k")
+    limit = _figure(at, "Each k's threshold as n → ∞")
     crosses = [t for t in limit["data"] if t["name"] == "n → ∞ limit"]
     assert len(crosses) == 7
     xs = [t["x"][0] for t in sorted(crosses, key=lambda t: t["y"][0], reverse=True)]  # top row: smallest k
