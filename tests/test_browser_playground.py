@@ -115,6 +115,15 @@ def _panel_point(page, panel: int, fx: float, fy: float) -> tuple[float, float]:
     return box["x"] + x0 + fx * size, box["y"] + y0 + fy * size
 
 
+_LONELIEST = """(() => { const p = S.shown.points; let best = 0, far = -1;
+    for (let i = 0; i < p.n; i++) { let near = Infinity;
+      for (let j = 0; j < p.n; j++) {
+        if (j !== i) near = Math.min(near, Math.hypot(p.xy[2*i] - p.xy[2*j], p.xy[2*i+1] - p.xy[2*j+1]));
+      }
+      if (near > far) { far = near; best = i; } }
+    return best; })()"""
+
+
 def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
     """Opens playing; a click on empty field adds a point to every panel and a click on a point flips its label,
     with training going on; a k typed mid-play joins as a new panel without a reset; Pause stops, Step moves one
@@ -128,13 +137,14 @@ def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
         page.mouse.click(*_panel_point(page, 1, 0.04, 0.04))  # the empty top-left corner of the middle panel
         page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
         assert _state(page, "S.shown.points.label[S.shown.points.n - 1]") == 1  # red, the default class
-        xy = _state(page, "Array.from(S.shown.points.xy.slice(0, 2))")
+        index = _state(page, _LONELIEST)  # a point no other point overlaps, so the click can only mean it
+        xy = _state(page, f"Array.from(S.shown.points.xy.slice({2 * index}, {2 * index + 2}))")
         bounds = _state(page, "S.shown.points.bounds")
-        label = _state(page, "S.shown.points.label[0]")
+        label = _state(page, f"S.shown.points.label[{index}]")
         fx, fy = (xy[0] - bounds[0]) / (bounds[1] - bounds[0]), 1 - (xy[1] - bounds[2]) / (bounds[3] - bounds[2])
-        page.mouse.click(*_panel_point(page, 0, fx, fy))  # point 0, clicked in the first panel
-        page.wait_for_function("(l) => { const S = document.querySelector('.pgc-root').__pg;"
-                               " return S.shown.points.label[0] === 1 - l; }", arg=label, timeout=10_000)
+        page.mouse.click(*_panel_point(page, 0, fx, fy))  # that point, clicked in the first panel
+        page.wait_for_function("([i, l]) => { const S = document.querySelector('.pgc-root').__pg;"
+                               " return S.shown.points.label[i] === 1 - l; }", arg=[index, label], timeout=10_000)
         step = _step(page)
         _wait_step_past(page, step)  # training goes on with the edited data
 
@@ -217,12 +227,26 @@ def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
         assert _state(page, "S.geom.size") >= 300 and _state(page, "S.geom.perRow") == 3
         assert len(page.evaluate(f"{CANVAS}.dataset.titles").split("|")) == 8
         _shot(page, "playground_1400_eight_k")
-        page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").click()
-        page.get_by_role("option", name="circles").click()  # new data: a new session, and the canvas says so
+        _choose(page, "Data set", "circles")  # new data: a new session, and the canvas says so
         page.wait_for_function("document.querySelector('.pgc-status').innerText.includes('restarted from step 0')",
                                timeout=15_000)
     finally:
         context.close()
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox `label` (a rerun may close the list as it opens: then open it again)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
+    for _ in range(3):
+        box.locator("input").first.click()
+        try:
+            page.get_by_role("option", name=option).click(timeout=5_000)
+            return
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"could not choose {option!r} in {label!r}")
 
 
 def test_it_fits_a_phone(app_url, browser):
