@@ -33,6 +33,10 @@ from pathlib import Path
 import torch
 
 from core.device import pick_device
+from core.mnist import DataConfig, TrainConfig
+from core.mnist.group_task import MAX_MODELS, group_positions
+from core.paths import data_dir
+from core.toy import ToyConfig
 
 PROBE_S = 0.2  # how long the matmul probe runs
 DEFAULT_EFFICIENCY = {  # measured seconds are predicted seconds times these (shared 2-core CPU, before refining)
@@ -60,9 +64,7 @@ class Calibration:
 
 
 def _path() -> Path:
-    from core.paths import data_dir  # the data directory holds every local file of the lab
-
-    return data_dir() / "calibration.json"
+    return data_dir() / "calibration.json"  # the data directory holds every local file of the lab
 
 
 def probe_flops(device: torch.device, seconds: float = PROBE_S, bursts: int = 10) -> float:
@@ -114,8 +116,6 @@ def mlp_flops(config, data, input_dim: int = 784, num_classes: int = 10) -> floa
 
 
 def _groups(configs) -> int:
-    from core.mnist.group_task import MAX_MODELS, group_positions
-
     return len(group_positions(list(configs), MAX_MODELS)) if configs else 0
 
 
@@ -170,11 +170,7 @@ def estimate_job(kind: str, configs: dict, cal: Calibration | None = None) -> fl
     try:
         records = list(configs.values())
         if kind == "toy":
-            from core.toy import ToyConfig
-
             return sum(estimate_toy(ToyConfig(**{**r, "ks": tuple(r["ks"])}), cal) for r in records)
-        from core.mnist import DataConfig, TrainConfig
-
         data = DataConfig(**records[0]["data"])
         shape = SHAPES.get(data.dataset, (784, 10))
         seconds = estimate_mnist([TrainConfig.from_dict(r["train"]) for r in records], data, cal, *shape)
