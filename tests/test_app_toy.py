@@ -212,3 +212,30 @@ def test_the_launch_caption_quotes_the_estimate_the_live_line_starts_from(app):
     cfg = ToyConfig(ks=(4.0, 0.25), runs=2, n_train=600, n_val=600, n_test=600, patience=200)
     expected = fmt_seconds(estimate_toy(cfg, calibrated()))
     assert any(f"about {expected} here" in c.value for c in at.caption)
+
+
+def _job(kind: str, configs: dict, **fields):
+    from core.engine.jobs import Job
+
+    base = dict(id="j", name="n", kind=kind, device="cpu", owner="o", status="running", submitted_at=0.0,
+                started_at=0.0, finished_at=None, elapsed_s=5.0, fraction=0.95, message="", eta_s=0.3,
+                queue_position=None, cancel_requested=False, data={}, meta={"configs": configs, "launch": "L"},
+                result=None, error=None, traceback=None)
+    return Job(**{**base, **fields})
+
+
+def test_time_left_comes_from_the_estimate_not_an_optimistic_fraction():
+    """A toy job whose progress guess says 95% after 5 s ('time left ≈ 0 s' with most runs still training)
+    is given its estimate less the time it has run; a launch in several parts gets one line for all of them."""
+    import dataclasses
+
+    from app.live import calibrated, launch_left, time_left
+    from core.estimate import estimate_toy
+    from core.toy import ToyConfig
+
+    cfg = ToyConfig()  # the paper protocol: about a minute here
+    job = _job("toy", {1: dataclasses.asdict(cfg)})
+    assert time_left(job) == pytest.approx(estimate_toy(cfg, calibrated()) - 5.0)
+    assert time_left(job) > 20
+    parts = [job, _job("toy", {2: dataclasses.asdict(cfg)}, id="k", status="queued", elapsed_s=0.0)]
+    assert "2 parts" in launch_left(parts) and "left in all" in launch_left(parts)
