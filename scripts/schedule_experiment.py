@@ -9,7 +9,7 @@ Prints a Markdown table: test error mean ± std over seeds, and the paired diffe
 
 Why: issue 16, item 4; the README's "k that changes during training" section holds the table.
 
-Run (about 5 to 10 minutes on 2 shared CPU cores):
+Run (about 24 CPU-minutes; 81 min of wall time on 2 cores shared with five other jobs):
 
     python scripts/schedule_experiment.py --json assets/schedule_experiment.json
 """
