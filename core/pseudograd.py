@@ -36,6 +36,7 @@ Run `python -m core.pseudograd --k 0.5 --logits 2 0 -1 --target 1` to print f fo
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 
 import torch
@@ -122,6 +123,11 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+@functools.lru_cache(maxsize=None)
+def _finfo(dtype: torch.dtype) -> torch.finfo:
+    return torch.finfo(dtype)  # cached: small batches pay per call
+
+
 def _computable(t: Tensor) -> Tensor:
     """t in its compute dtype (no call at all when it already is: small batches pay per call)."""
     dtype = _compute_dtype(t.dtype)
@@ -135,7 +141,7 @@ def _k_in(k: float | Tensor, z: Tensor) -> float | Tensor:
     the target's mask value (the most negative float) still underflows exp to 0; and k = 1e-46 would
     round to 0 in float32 (0 * inf = NaN). Past max / 64, k * log C would overflow.
     """
-    info = torch.finfo(z.dtype)
+    info = _finfo(z.dtype)
     lo, hi = 1e8 / info.max, info.max / 64
     if not isinstance(k, Tensor):
         return min(max(float(k), lo), hi)
@@ -154,7 +160,7 @@ def _log_parts(z: Tensor, t: Tensor, inplace: bool) -> tuple[Tensor, Tensor]:
     normaliser is S + 1 (never a row of -inf, and no second pass for the max): X_y = -log(S + 1).
     A row whose other logits are all -inf gets d = inf: cross-entropy 0 and f = 0.
     """
-    lowest = torch.finfo(z.dtype).min
+    lowest = _finfo(z.dtype).min
     if z.shape[1] < FUSED_FROM_CLASSES:
         masked = z.scatter(1, t, -math.inf)  # (N, C, ...)
         m = masked.amax(1, keepdim=True).clamp_min(lowest)  # (N, 1, ...): largest non-target logit, finite
@@ -176,20 +182,20 @@ def _f_from_parts(d: Tensor, x: Tensor, t: Tensor, k: float | Tensor, scale: Ten
     kx = x if isinstance(k, float) and k == 1.0 else x.mul_(k) if inplace else x * k
     if x.shape[1] < FUSED_FROM_CLASSES:  # x <= 0 with max 0: exp can't overflow, and the sum is >= 1
         share = kx.exp_() if inplace else kx.exp()
-        total = share.sum(1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)  # 0 only in fully masked rows
+        total = share.sum(1, keepdim=True).clamp_min(_finfo(x.dtype).tiny)  # 0 only in fully masked rows
         f = share.mul_(size / total) if inplace else share * (size / total)
     elif inplace:  # y's entry of X is not -inf here: mask it (finite, so a fully masked row is no NaN)
-        kx.scatter_(1, t, torch.finfo(x.dtype).min)
+        kx.scatter_(1, t, _finfo(x.dtype).min)
         f = torch.ops.aten._softmax.out(kx, 1, False, out=kx).mul_(size)
     else:
-        f = torch.softmax(kx.scatter(1, t, torch.finfo(x.dtype).min), 1) * size
+        f = torch.softmax(kx.scatter(1, t, _finfo(x.dtype).min), 1) * size
     return f.scatter_(1, t, -size) if inplace else f.scatter(1, t, -size)
 
 
 def _targets(target: Tensor, ignore_index: int, weight: Tensor | None, dtype, masked: bool):
     """(class index (N, 1, ...), safe where ignored; per-position weight (N, ...): weight[y] and 0 where
     ignored, or None when every position counts 1)."""
-    target = target.long()
+    target = target if target.dtype == torch.int64 else target.long()
     if not masked and weight is None:
         return target.unsqueeze(1), None
     keep = target != ignore_index
@@ -220,10 +226,10 @@ def pseudo_grad(logits: Tensor, target: Tensor, k: float | Tensor | KSchedule = 
 # ----------------------------------------------------------------------------- autograd
 
 def _reduce(ce: Tensor, w: Tensor | None, reduction: str) -> Tensor:
-    """F.cross_entropy's reduction of per-position cross-entropy: 'mean' is the weighted mean
-    sum(w ce) / sum(w) over non-ignored positions (nan when there are none)."""
-    if w is not None:
-        ce = ce * w
+    """F.cross_entropy's reduction of per-position cross-entropy ce (N, 1, ...): 'mean' is the
+    weighted mean sum(w ce) / sum(w) over non-ignored positions (nan when there are none)."""
+    if w is not None or reduction == "none":
+        ce = ce.squeeze(1) if w is None else ce.squeeze(1) * w
     if reduction == "none":
         return ce
     return ce.sum() if reduction == "sum" else ce.mean() if w is None else ce.sum() / w.sum()
@@ -244,7 +250,7 @@ def _forward(logits, target, k, weight, ignore_index, reduction, masked, inplace
     z = _computable(logits.detach())
     t, w = _targets(target, ignore_index, weight, z.dtype, masked)
     d, x = _log_parts(z, t, inplace)
-    loss = _reduce(F.softplus(-d).squeeze(1), w, reduction)
+    loss = _reduce(F.softplus(-d), w, reduction)
     return (loss if loss.dtype == logits.dtype else loss.to(logits.dtype)), (d, x, t, w)
 
 
@@ -257,7 +263,7 @@ def _backward(logits, target, k, weight, ignore_index, reduction, masked, parts,
         d, x = _log_parts(z, t, inplace=False)
     else:
         d, x, t, w = parts
-    f = _f_from_parts(d, x, t, _k_in(k, z), _scale(grad.to(z.dtype), w, reduction, d.numel()), parts is not None)
+    f = _f_from_parts(d, x, t, _k_in(k, z), _scale(grad if grad.dtype == z.dtype else grad.to(z.dtype), w, reduction, d.numel()), parts is not None)
     return f if f.dtype == logits.dtype else f.to(logits.dtype)
 
 
