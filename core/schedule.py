@@ -201,7 +201,8 @@ def parse_schedule(text: str, total_steps: int | None = None) -> KSchedule:
         for item in rest.split(","):
             k, at, p = item.partition("@")
             if not at:
-                raise ValueError(f"write each point of a {kind} schedule as K@PROGRESS, e.g. 1/4@0; got {item.strip()!r}")
+                raise ValueError(f"write each point of a {kind} schedule as K@PROGRESS, e.g. 1/4@0; "
+                                 f"got {item.strip()!r}")
             points.append((_parse_number(p, "progress"), _parse_number(k, "k")))
         return KSchedule(kind, points, total_steps)
     raise ValueError(f"unknown schedule kind {kind!r} in {text!r}; choose one of {', '.join(KINDS)}")

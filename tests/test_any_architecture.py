@@ -17,9 +17,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models
 ONE = torch.tensor(1.0)  # k = 1 as a tensor takes the pseudo-gradient path (a Python 1 calls F.cross_entropy itself)
 
 
-def _cnn() -> nn.Module:
+def _cnn() -> nn.Module:  # float32: CPU convolutions in float64 are about 80x slower
     return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 8, 3, padding=1),
-                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 7 * 7, 10))  # float32: CPU convs in float64 are 80x slower
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8 * 7 * 7, 10))
 
 
 class _Tagger(nn.Module):
