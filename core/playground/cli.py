@@ -100,9 +100,11 @@ def _table(result, run_id) -> str:
 
     d, cfg = result.config.data, result.config
     head = (f"{d.dataset}: {d.points} points ({d.label_noise:.0%} labels flipped, {d.outliers} outliers), "
-            f"{len(cfg.ks)} models x {cfg.steps} Adam steps on {result.device}: {result.train_seconds:.2f} s"
+            f"{len(cfg.ks)} k x {cfg.seeds} seed(s) x {cfg.steps} Adam steps on {result.device}: "
+            f"{result.train_seconds:.2f} s"
             + (f" (run {run_id})" if run_id is not None else " (not saved: " + str(last_store_error()) + ")"))
-    lines = [head, f"{'k':<8}{'train acc':>11}{'test acc':>10}{'train CE':>10}"]
+    lines = [head + ("; accuracies are means over the seeds" if cfg.seeds > 1 else ""),
+             f"{'k':<8}{'train acc':>11}{'test acc':>10}{'train CE':>10}"]
     for run in result.runs():
         lines.append(f"{format_k(run['k']):<8}{run['train_acc']:>10.1%}{run['test_acc']:>10.1%}"
                      f"{run['train_loss']:>10.3f}")
