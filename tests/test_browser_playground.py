@@ -106,6 +106,20 @@ def _shot(page, name: str) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
+def _wait_or_report(page, condition: str, name: str, timeout: int = 20_000) -> None:
+    """Wait for `condition`; if it never holds, fail with the canvas's state and a screenshot to look at."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(condition, timeout=timeout)
+    except PlaywrightTimeout:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"playground_failed_{name}.png"))
+        state = _state(page, "[S.gen, S.titles, S.playing, S.alive, S.queue.length, S.inflight, S.seq, S.sentSeq]")
+        raise AssertionError(f"{condition} never held; canvas [gen, titles, playing, alive, queued, inflight, "
+                             f"seq, sent]: {state}; screenshot playground_failed_{name}.png") from None
+
+
 def _panel_point(page, panel: int, fx: float, fy: float) -> tuple[float, float]:
     """Page coordinates of the point at fractions (fx, fy) of panel `panel`'s field (0, 0 = top left)."""
     box = page.locator(".pgc-canvas").bounding_box()
@@ -203,7 +217,7 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
                                ".some(a => a.innerText.includes('By step 200'))", timeout=10_000)
         page.wait_for_timeout(500)  # let the page run finish before the next click
         page.locator('[data-testid="stButtonGroup"]').get_by_text("Outliers: CE vs k = 1/4").click()
-        page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').length === 2", timeout=20_000)
+        _wait_or_report(page, f"{CANVAS}.dataset.titles.split('|').length === 2", "preset_switch")
         _wait_step_past(page, 20)
         page.get_by_role("button", name="◆ outlier").click()
         n = int(page.evaluate(f"{CANVAS}.dataset.n"))
