@@ -3,8 +3,8 @@
 Prints, for each architecture of the presets (784-400-10 on MNIST, 784-256-10 / 256x3 / 256x5 on
 Fashion-MNIST), the measured seconds per config-epoch of a batched group of --configs runs (k and
 lr varied, as in a study: training on --n-train images plus evaluation of 1,000 + 5,000 + 5,000
-images), the same figure from core.mnist.task.estimate_seconds, and their ratio (the CPU factor
-core/study/estimate.py uses). The first epoch (data loading, kernel compilation) is left out.
+images), the same figure from core.estimate.estimate_mnist (calibrated on this machine), and their
+ratio. The first epoch (data loading, kernel compilation) is left out.
 Then the MNIST 1-layer preset's wall time: the one recorded in assets/study_mnist_1layer.json by
 the run that wrote it, or, with --run-preset, a fresh run of it in a temporary run store, timed
 here (about 10-20 minutes on 2 shared cores).
@@ -30,8 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.mnist import DataConfig, TrainConfig, fit  # noqa: E402
-from core.mnist.task import estimate_seconds  # noqa: E402
-from core.study.estimate import cpu_factor  # noqa: E402
+from core.estimate import STARTUP_S, estimate_mnist  # noqa: E402
 
 ARCHS = [("mnist", (400,)), ("fashion-mnist", (256,)), ("fashion-mnist", (256,) * 3), ("fashion-mnist", (256,) * 5)]
 
@@ -49,7 +48,7 @@ def per_config_epoch(dataset: str, hidden: tuple[int, ...], n_configs: int, epoc
     results = fit(configs, data)
     seconds = [h["seconds"] for h in results[0].history[1:]]  # one group: every run shares the epoch time
     measured = sum(seconds) / len(seconds) / n_configs
-    estimated = (estimate_seconds(configs, data) - 8.0) / (n_configs * epochs)  # less STARTUP_S, per config-epoch
+    estimated = (estimate_mnist(configs, data) - STARTUP_S["cpu"]) / (n_configs * epochs)  # per config-epoch
     return {"measured": measured, "estimated": estimated}
 
 
@@ -79,12 +78,11 @@ def main() -> int:
     args = parser.parse_args()
     print(f"seconds per config-epoch, {args.configs} configs batched, {args.n_train} training images + 11,000 "
           f"evaluated, CPU (load average {load()})")
-    print(f"{'architecture':34s} {'measured':>9s} {'estimate':>9s} {'ratio':>6s} {'cpu_factor':>10s}")
+    print(f"{'architecture':34s} {'measured':>9s} {'estimate':>9s} {'ratio':>6s}")
     for dataset, hidden in ARCHS:
         r = per_config_epoch(dataset, hidden, args.configs, args.epochs, args.n_train)
         arch = f"{dataset} 784-{'-'.join(map(str, hidden))}-10"
-        print(f"{arch:34s} {r['measured']:9.3f} {r['estimated']:9.3f} {r['measured'] / r['estimated']:6.2f} "
-              f"{cpu_factor(len(hidden)):10.2f}", flush=True)
+        print(f"{arch:34s} {r['measured']:9.3f} {r['estimated']:9.3f} {r['measured'] / r['estimated']:6.2f}", flush=True)
     seconds, how = preset_wall_time(args.run_preset)
     shown = "–" if seconds is None else f"{seconds:.0f} s ({seconds / 60:.1f} min)"
     print(f"\nMNIST 1-layer preset wall time: {shown}, {how} (load average now {load()})")

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from core import estimate as est
+from core.estimate import estimate_mnist
 from core.engine.store import RunStore
 from core.mnist import DataConfig, TrainConfig
 from core.toy import ToyConfig
@@ -77,3 +78,11 @@ def test_a_study_expects_early_stopping_only_where_its_patience_allows():
     long = dataclasses.replace(short, epochs=40)
     expected, bound = est.estimate_study(long, cal=CAL)
     assert expected == pytest.approx(bound * CAL.efficiency["study_stop"])
+
+
+def test_estimate_grows_with_work():
+    """The MLP estimate grows with epochs, width, data and the number of runs."""
+    small = estimate_mnist([TrainConfig(hidden=(64,), epochs=1)], DataConfig(n_train=1000, device="cpu"))
+    big = estimate_mnist([TrainConfig(hidden=(800,), epochs=10)], DataConfig(device="cpu"))
+    assert 0 < small < big
+    assert estimate_mnist([TrainConfig(hidden=(800,), epochs=10)] * 2, DataConfig(device="cpu")) > big

@@ -8,7 +8,7 @@ from core.engine.lab import Lab
 from core.engine.queue import JobManager
 from core.engine.store import RunStore
 from core.mnist import DataConfig, TrainConfig
-from core.mnist.task import estimate_seconds, live_results, load as load_results, run_here as run_mnist, submit as submit_mnist
+from core.mnist.task import live_results, load as load_results, run_here as run_mnist, submit as submit_mnist
 from core.mnist.selection import select
 
 TINY = DataConfig(n_train=500, n_val=200, n_test=200, train_eval=200)
@@ -69,14 +69,6 @@ def test_run_mnist_on_this_thread_returns_results_in_config_order(lab):
     assert [r.config.k for r in results] == [1.0, 0.5, 0.25]
     assert [lab.store.get_run(i)["label"] for i in run_ids] == [c.label for c in configs]
     assert {lab.store.get_run(i)["status"] for i in run_ids} == {"done"}
-
-
-def test_estimate_grows_with_work():
-    """The time estimate grows with epochs, width and data, and includes the start-up cost."""
-    small = estimate_seconds([TrainConfig(hidden=(64,), epochs=1)], DataConfig(n_train=1000, device="cpu"))
-    big = estimate_seconds([TrainConfig(hidden=(800,), epochs=10)], DataConfig(device="cpu"))
-    assert 0 < small < big
-    assert estimate_seconds([TrainConfig(hidden=(800,), epochs=10)] * 2, DataConfig(device="cpu")) > big
 
 
 def test_fit_is_run_here_through_the_lab(lab):

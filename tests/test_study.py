@@ -17,7 +17,8 @@ from core.engine.store import RunStore
 from core.mnist import ConfigError, RunResult, TrainConfig
 from core.study import PRESETS, TABLE_COLUMNS, Cell, StudyConfig, make_report, run_here as run_study, submit as submit_study
 from core.study.cli import main
-from core.study.estimate import cpu_factor, estimate_study_seconds
+from core import estimate as est
+from core.estimate import estimate_study
 from core.study.paper import compare_with_paper, join_paper, paper_tables
 from core.study.report import StudyReport
 from core.study.table import at_best_epoch, cell_summary, per_seed_table, t_interval
@@ -71,8 +72,8 @@ def test_presets_are_named_and_cpu_presets_are_bounded():
     assert PRESETS["paper-tables34"].title == "Paper: Tables 3 and 4 (GPU or Ray)"
     for name in ("mnist-1layer", "fashion-depth"):
         study = PRESETS[name].study
-        assert study.device == "auto" and estimate_study_seconds(StudyConfig.from_dict(
-            {**study.to_dict(), "device": "cpu"})) < 30 * 60
+        assert study.device == "auto" and estimate_study(StudyConfig.from_dict(
+            {**study.to_dict(), "device": "cpu"}))[1] < 30 * 60
     paper = paper_tables()
     covered = {(c.dataset, c.layers, c.width, c.momentum) for p in ("paper-table1", "paper-tables34")
                for c in PRESETS[p].study.cells}
@@ -81,13 +82,12 @@ def test_presets_are_named_and_cpu_presets_are_bounded():
     assert set(paper["selected_k"]) <= set(PRESETS["paper-table1"].study.ks)
 
 
-def test_estimate_scales_with_runs_and_depth():
-    """The estimate grows linearly with the number of runs, and the CPU factor with depth."""
+def test_estimate_scales_with_runs():
+    """A study's upper bound grows linearly with its number of runs (one start-up per batched group)."""
     one = StudyConfig.grid(["mnist"], [1], [256], [0.5], **{**TINY, "seeds": (0,)})
     two = StudyConfig.grid(["mnist"], [1], [256], [0.5], **{**TINY, "seeds": (0, 1)})
-    assert cpu_factor(5) > cpu_factor(1) > 0
-    startup = 8.0 * cpu_factor(1)  # core.mnist.task.STARTUP_S, once per group (one here), scaled as the rest
-    assert estimate_study_seconds(two) - startup == pytest.approx(2 * (estimate_study_seconds(one) - startup))
+    startup = est.STARTUP_S["cpu"]  # once per group (one here)
+    assert estimate_study(two)[1] - startup == pytest.approx(2 * (estimate_study(one)[1] - startup))
 
 
 # ----------------------------------------------------------------------------- the protocol per cell

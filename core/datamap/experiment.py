@@ -38,9 +38,9 @@ from core.engine.executors import Event, Executor, Finished, Group, Progress
 from core.engine.lab import Lab, Launched
 from core.engine.status import DONE, FINAL, STOPPED
 from core.engine.store import RunStore
+from core.estimate import estimate_mnist
 from core.labelnoise import NoiseSpec
 from core.mnist.config import ConfigError, DataConfig, TrainConfig
-from core.mnist.task import estimate_seconds as mlp_seconds
 from core.mnist.group_task import groups_of, load_data
 
 KIND = "datamap"  # the runs' kind in the store
@@ -222,10 +222,11 @@ def launches(store: RunStore) -> pd.DataFrame:
 
 
 def estimate_seconds(cfg: DatamapConfig) -> float:
-    """A rough wall-time guess (core.mnist.task's flop model), plus the reference folds: each trains
-    one network on (folds - 1) / folds of the images, so all of them cost (folds - 1) such runs."""
-    total = mlp_seconds(cfg.train_configs(), cfg.data_config())
+    """Seconds the launch takes (core.estimate.estimate_mnist, calibrated on this machine), plus the
+    reference folds: each trains one network on (folds - 1) / folds of the images, so all of them
+    cost (folds - 1) such runs."""
+    total = estimate_mnist(cfg.train_configs(), cfg.data_config())
     if cfg.folds and cfg.noise.kind != "none":
-        one = mlp_seconds(cfg.train_configs()[:1], dataclasses.replace(cfg.data_config(), n_val=0, n_test=0))
+        one = estimate_mnist(cfg.train_configs()[:1], dataclasses.replace(cfg.data_config(), n_val=0, n_test=0))
         total += one * (cfg.folds - 1)
     return total

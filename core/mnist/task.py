@@ -32,8 +32,6 @@ from core.engine.store import RunStore
 from core.mnist.config import ConfigError, DataConfig, TrainConfig
 from core.mnist.group_task import MAX_MODELS, EpochEvent, RunResult, groups_of
 
-FLOPS_PER_S = {"cpu": 3e10, "cuda": 3e12, "mps": 5e11}  # rough sustained rates for small-batch MLP training
-STARTUP_S = 8.0  # loading the data and warming up, once per group
 
 
 def _records(configs: Sequence[TrainConfig], data: DataConfig, order: list[int]) -> tuple[list[dict], list[str]]:
@@ -157,22 +155,6 @@ def load(store: RunStore, run_ids: Sequence[int]) -> list[RunResult]:
         results.append(RunResult(config, run["status"], rows.to_dict(orient="records"), run.get("device") or "",
                                  run.get("seconds") or 0.0))
     return results
-
-
-def estimate_seconds(configs: Sequence[TrainConfig], data: DataConfig, input_dim: int = 784,
-                     num_classes: int = 10) -> float:
-    """A rough wall-time guess: 6 flops per weight per training image (forward + backward), 2 per
-    evaluated image, at FLOPS_PER_S for the device, plus STARTUP_S per group."""
-    n_train = data.n_train or 50_000
-    n_eval = min(data.train_eval or n_train, n_train) + (data.n_val if data.n_val is not None else 10_000) + (
-        data.n_test if data.n_test is not None else 10_000)
-    flops = 0.0
-    for c in configs:
-        widths = (input_dim, *c.hidden, num_classes)
-        weights = sum(a * b for a, b in zip(widths, widths[1:]))
-        flops += c.epochs * weights * (6 * n_train + 2 * n_eval)
-    groups = len(groups_of(configs, data)[0]) if configs else 0
-    return STARTUP_S * groups + flops / FLOPS_PER_S.get(pick_device(data.device).type, FLOPS_PER_S["cpu"])
 
 
 def live_results(configs: dict[int, dict], curves: dict[int, list[dict]], statuses: dict[int, str]) -> list[RunResult]:

@@ -9,7 +9,6 @@ differences with 95% intervals, and the published numbers beside ours.
 
 - `config`    Cell, StudyConfig (the grid, its runs, its id)
 - `presets`   PRESETS: two CPU-sized studies and the paper's full tables
-- `estimate`  estimate_study_seconds: core.mnist's estimate calibrated on this CPU
 - `task`      run_here (CLIs), submit (pages), load; resumes: done runs are skipped
 - `table`     the protocol per cell, per seed and on seed means; the table's columns
 - `paper`     the published tables (assets/paper_tables.csv) and the comparison with ours
@@ -24,7 +23,6 @@ differences with 95% intervals, and the published numbers beside ours.
 """
 
 from core.study.config import Cell, StudyConfig
-from core.study.estimate import estimate_study_seconds
 from core.study.paper import compare_with_paper, paper_tables
 from core.study.presets import PRESETS, Preset
 from core.study.report import StudyReport, make_report
@@ -33,6 +31,6 @@ from core.study.task import KIND, load, missing_runs, run_here, submit
 
 __all__ = [
     "KIND", "PRESETS", "TABLE_COLUMNS", "Cell", "Preset", "StudyConfig", "StudyReport", "cell_summary",
-    "compare_with_paper", "estimate_study_seconds", "load", "make_report", "missing_runs", "paper_tables",
+    "compare_with_paper", "load", "make_report", "missing_runs", "paper_tables",
     "run_here", "study_table", "submit",
 ]

@@ -2,7 +2,7 @@
 
 What: `PRESETS[name]` is a `Preset` (title, StudyConfig, what it is for). The CPU presets are cut
 down so that they finish in the time their title gives on 2 shared CPU cores (measured per
-config-epoch cost in benchmarks/study_bench.py; estimate_study_seconds gives the bound before a
+config-epoch cost in benchmarks/study_bench.py; core.estimate.estimate_study gives the bound before a
 launch); the paper presets are the full Tables 1 / 3 and 4 on full data, for a GPU or a Ray
 cluster (they need the SVHN and CIFAR files in the data directory: python -m core.data).
 
