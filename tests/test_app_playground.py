@@ -7,16 +7,13 @@ import base64
 import dataclasses
 import json
 
-import io
 
 import numpy as np
-import plotly.io as pio
 import pytest
 
-from app import plots
 
 from app.components.playground_canvas.player import MAX_FRAMES_PER_ANSWER, Player, Players, encode_frame, registry
-from core.playground import DataConfig, LiveSession, PlaygroundConfig, fit
+from core.playground import DataConfig, LiveSession, PlaygroundConfig
 from core.playground.presets import DEFAULT_PRESET, PRESETS
 
 PAGE = "views/playground.py"
@@ -185,57 +182,3 @@ def test_push_bytes_grow_with_the_share_of_the_push():
     snap["push"] = np.array([[0.3, 0.3, 0.3, 0.3], [0.0, 0.0, 0.0, 4.0]])
     push = np.frombuffer(base64.b64decode(encode_frame(snap)["push"]), dtype=np.uint8).reshape(2, 4)
     assert (push[0] == 32).all() and push[1].tolist() == [0, 0, 0, 64]
-
-
-# --------------------------------------------------------------------------- the Plotly film (app.plots.playground)
-# The page now draws on its canvas; app.plots.playground_animation (a precomputed film of a fit() result) still
-# exists in app.plots, so its checks stay here until that builder is retired.
-@pytest.fixture(scope="module")
-def small_result():
-    return fit(PlaygroundConfig(data=DataConfig("moons", points=60, label_noise=0.1, outliers=4), ks=(0.25, 1.0, 4.0),
-                                steps=20, frames=6, grid=12), "cpu")
-
-
-def test_animation_frames_carry_only_what_changes(small_result):
-    """One frame per snapshot; each updates the K point sets and the 2K accuracy curves (by trace index) and the
-    K background pictures; the marker sizes are the push sizes of that snapshot."""
-    spec = plots.playground_animation(small_result).to_dict()
-    k = len(small_result.config.ks)
-    assert [f["name"] for f in spec["frames"]] == [str(s) for s in small_result.steps]
-    for frame in spec["frames"]:
-        assert [spec["data"][i]["type"] for i in frame["traces"]] == [t["type"] for t in frame["data"]]
-        assert len(frame["data"]) == 3 * k and all(t["type"] == "scatter" for t in frame["data"])
-        images = frame["layout"]["images"]
-        assert len(images) == k and all(im["source"].startswith("data:image/png;base64,") for im in images)
-    sizes = np.frombuffer(base64.b64decode(spec["frames"][-1]["data"][1]["marker"]["size"]["bdata"]), dtype=np.uint8)
-    np.testing.assert_array_equal(sizes, plots.push_sizes(small_result.push)[-1, 1])
-
-
-def test_field_picture_shows_blue_red_and_a_black_boundary_where_p_crosses_one_half():
-    """p rising left to right gives a picture that is blue on the left, red on the right, dark in the middle column."""
-    from PIL import Image
-
-    prob = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (40, 1))  # p(red) = x
-    uri = plots.field_image(prob, scale=2)
-    rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")).astype(int)
-    assert rgb.shape == (80, 80, 3)
-    left, right, middle = rgb[40, 2], rgb[40, -3], rgb[40, 38:42].min(0)
-    assert left[2] > left[0] and right[0] > right[2]  # blue, red
-    assert middle.max() < 90 and rgb[:, 38:42].min(1).max() < 90  # a dark line the whole way down
-
-
-def test_marker_size_grows_with_the_share_of_the_push():
-    """Equal pushes give equal 7 px markers; a point pushing 4x the average is bigger; sizes stay within 3..30 px."""
-    assert (plots.push_sizes(np.full((2, 5), 0.3)) == 7).all()
-    sizes = plots.push_sizes(np.array([1.0, 1.0, 1.0, 13.0, 1e-9]))
-    assert sizes[3] > sizes[0] > sizes[4] and sizes.min() >= 3 and sizes.max() <= 30
-
-
-def test_one_panel_per_row_for_phones_and_a_light_payload(small_result):
-    """per_row=1 stacks the K panels; the whole animated figure of a preset-sized run stays under 1 MB of JSON."""
-    fig = plots.playground_animation(small_result, per_row=1)
-    domains = sorted({tuple(fig.layout[f"yaxis{i if i > 1 else ''}"].domain) for i in range(1, 4)})
-    assert len(domains) == 3  # three rows
-    big = fit(PRESETS["clean"].config, "cpu")
-    payload = pio.to_json(plots.playground_animation(big), validate=False)
-    assert len(payload) < 1_000_000 and len(json.loads(payload)["frames"]) == PRESETS["clean"].config.frames

@@ -8,7 +8,6 @@ colours, titles, legends, sizes). Pages may import from the area module or, as b
 from app.plots.mnist import final_vs_k, run_curves
 from app.plots.noise import (accuracy_curves, accuracy_vs_rate, final_bars, memorization, memorized_curves,
                              objective_name, toy_error_vs_k)
-from app.plots.playground import AnimatedFigure, field_image, playground_animation, push_sizes
 from app.plots.sensitivity import hard_easy, times, update_curves, vector_bars
 from app.plots.study import study_depth, study_surface
 from app.plots.style import (FONT_SIZE, K_PALETTE, REFERENCE_COLORS, REFERENCE_DASH, TEMPLATE, color_distance,
@@ -16,10 +15,10 @@ from app.plots.style import (FONT_SIZE, K_PALETTE, REFERENCE_COLORS, REFERENCE_D
 from app.plots.toy import toy_animation, toy_distribution, toy_trace, toy_vs_k
 
 __all__ = [
-    "AnimatedFigure", "FONT_SIZE", "K_PALETTE", "REFERENCE_COLORS", "REFERENCE_DASH", "TEMPLATE", "accuracy_curves",
-    "accuracy_vs_rate", "color_distance", "field_image", "final_bars", "final_vs_k", "fitted_k_axis", "fitted_range",
+    "FONT_SIZE", "K_PALETTE", "REFERENCE_COLORS", "REFERENCE_DASH", "TEMPLATE", "accuracy_curves",
+    "accuracy_vs_rate", "color_distance", "final_bars", "final_vs_k", "fitted_k_axis", "fitted_range",
     "hard_easy", "k_axis", "k_colors", "layout", "memorization", "memorized_curves", "objective_name",
-    "playground_animation", "push_sizes", "reference_color", "run_curves", "study_depth", "study_surface", "times",
+    "reference_color", "run_curves", "study_depth", "study_surface", "times",
     "toy_animation", "toy_distribution", "toy_error_vs_k", "toy_trace", "toy_vs_k", "update_curves", "vector_bars",
     "wrap_title",
 ]

@@ -21,8 +21,9 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from core.mlp import ACTIVATIONS  # the one table of activations (relu, tanh, sigmoid, gelu)
+
 DATASETS = ("moons", "circles", "xor", "spiral", "blobs")
-ACTIVATIONS = ("tanh", "relu")
 
 MAX_POINTS = 5000  # training points: more makes the page slow without showing more
 MAX_OUTLIERS = 100

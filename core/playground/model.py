@@ -26,9 +26,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from core.mlp import init_params
+from core.mlp import ACTIVATIONS, init_params
 
-ACTIVATIONS = {"tanh": (torch.tanh, nn.Tanh), "relu": (torch.relu, nn.ReLU)}
 
 
 class StackedMLP(nn.Module):

@@ -16,11 +16,10 @@ with run_id None and `result` intact; `last_store_error()` says why.
 
 from __future__ import annotations
 
-import contextlib
 
 import torch
 
-from core.device import pick_device
+from core.device import pick_device, torch_threads
 from core.playground.config import PlaygroundConfig
 from core.playground.train import PlaygroundResult, fit
 
@@ -57,19 +56,6 @@ def _store_call(fn, *args, **kwargs):
     except Exception as exc:  # the history is a convenience; never lose the run over it
         _STORE_ERROR["last"] = f"{type(exc).__name__}: {exc}"
         return None
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """torch's CPU threads set to n while inside (None: unchanged), then restored."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if n is not None:
-            torch.set_num_threads(before)
 
 
 def run_and_record(cfg: PlaygroundConfig, device: str | torch.device | None = None, label: str | None = None,
