@@ -39,6 +39,8 @@ COMMANDS = {
     "core.data.cli": ("main", [], False),
     "core.datamap.cli": ("main", ["--npz", str(Path(tempfile.gettempdir()) / "battery.npz")], True),
     "core.engine.runstore_cli": ("main", ["list"], False),
+    "core.playground.cli": ("main", ["--steps", "2", "--points", "20", "--test-points", "20", "--grid", "4", "--quiet"],
+                            False),
 }
 SKIP_FLAGS = {"--help", "--executor", "--ray-address", "--db", "--json", "--csv", "--npz", "--data-dir", "--preset"}
 TEXT_FLAGS = {"--dataset", "--activation", "--noise", "--objective", "--objectives", "--device", "--k-schedule",

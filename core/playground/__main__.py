@@ -1,7 +1,6 @@
 """`python -m core.playground --help`: see core/playground/cli.py."""
 
-import sys
-
+from core.cli import run
 from core.playground.cli import main
 
-sys.exit(main())
+run(main)
