@@ -352,8 +352,10 @@ def tunable_cross_entropy(
 
     The value is ordinary cross-entropy (what gets logged). The gradient w.r.t. the logits is
     w_y f(eps) / sum(w_y) for reduction="mean" (w_y = 1 without `weight`; ignored positions count
-    0), w_y f for "sum" and per position for "none". `validate=False` skips the checks that read
-    values back from the device (use it in hot loops on a GPU once the labels are known valid).
+    0), w_y f for "sum" and per position for "none". k = 1 given as a number calls F.cross_entropy
+    itself (f at k = 1 is its gradient); a tensor k always takes the pseudo-gradient's path.
+    `validate=False` skips the checks that read values back from the device (use it in hot loops on
+    a GPU once the labels are known valid).
     """
     if size_average is not None or reduce is not None:
         reduction = torch.nn._reduction.legacy_get_string(size_average, reduce, emit_warning=False)
