@@ -17,7 +17,7 @@ weighted mean over non-ignored positions), plus `k`: a number, a tensor with one
 cross-entropy; the gradient is w_y f / (sum of w_y) for "mean". `label_smoothing` and
 probability targets are refused: f is defined for one true class.
 
-Everything is computed in log space (method.md, "Numerically stable form"). With m the largest
+Everything is computed in log space (the paper's f, rewritten so that nothing underflows). With m the largest
 non-target logit and S = sum_{j != y} exp(z_j - m):
 
     d = z_y - L,  L = m + log S      (the non-target logsumexp)
@@ -35,7 +35,6 @@ Run `python -m core.pseudograd --k 0.5 --logits 2 0 -1 --target 1` to print f fo
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 
@@ -44,6 +43,7 @@ import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.cli import Parser, finite, k_value, main_of, run, whole
 from core.schedule import KSchedule
 
 __all__ = ["pseudo_grad", "tunable_cross_entropy", "TunableCrossEntropyLoss"]
@@ -408,25 +408,31 @@ class TunableCrossEntropyLoss(nn.CrossEntropyLoss):
         return f"k={k}, reduction={self.reduction!r}, ignore_index={self.ignore_index}"
 
 
-def _main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.pseudograd",
-        description="Print the pseudo-gradient f(eps) of one example next to the cross-entropy gradient.",
-    )
-    parser.add_argument("--logits", type=float, nargs="+", default=[2.0, 0.5, -1.0], help="logits z_1..z_C")
-    parser.add_argument("--target", type=int, default=1, help="true class index y")
-    parser.add_argument("--k", type=float, nargs="+", default=[0.25, 1.0, 4.0], help="one or more k > 0")
-    args = parser.parse_args(argv)
+def _parser() -> Parser:
+    parser = Parser(prog="python -m core.pseudograd",
+                    description="Print the pseudo-gradient f(eps) of one example next to the cross-entropy gradient.")
+    parser.add_argument("--logits", type=finite, nargs="+", default=[2.0, 0.5, -1.0], help="logits z_1..z_C")
+    parser.add_argument("--target", type=whole, default=1, help="true class index y")
+    parser.add_argument("--k", type=k_value, nargs="+", default=[0.25, 1.0, 4.0], help="one or more k, e.g. 1/4 1 4")
+    return parser
+
+
+def _body(args) -> int:
     z = torch.tensor(args.logits, dtype=torch.float64)
+    if not 0 <= args.target < z.shape[0]:
+        raise ValueError(f"--target {args.target} must lie in 0..{z.shape[0] - 1}")
     y = torch.tensor(args.target)
-    try:
-        rows = {f"k={k:g}": pseudo_grad(z, y, k).tolist() for k in args.k}
-    except ValueError as exc:
-        parser.error(str(exc))
+    rows = {f"k={k:g}": pseudo_grad(z, y, k).tolist() for k in args.k}
     print("class " + " ".join(f"{j:>9d}" for j in range(z.shape[0])))
     for name, f in rows.items():
         print(f"{name:<6}" + " ".join(f"{v:>9.5f}" for v in f) + f"   sum={sum(f):.1e}")
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """`python -m core.pseudograd`: the skeleton of every command (core.cli): one-line errors, exit 2."""
+    return main_of(_parser(), _body)(argv)
 
 
 if __name__ == "__main__":
-    _main()
+    run(_main)

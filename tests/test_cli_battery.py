@@ -35,6 +35,7 @@ COMMANDS = {
     "core.toy.__main__": ("main", [], True),
     "core.study.cli": ("main", [], True),
     "core.curves": ("_main", [], False),
+    "core.pseudograd": ("_main", [], False),
     "core.losses": ("_main", ["ce"], False),
     "core.data.cli": ("main", [], False),
     "core.datamap.cli": ("main", ["--npz", str(Path(tempfile.gettempdir()) / "battery.npz")], True),

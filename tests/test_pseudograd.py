@@ -17,7 +17,7 @@ KS = [1 / 16, 1 / 4, 1 / 2, 2.0, 4.0, 8.0]
 
 
 def naive_pseudo_grad(logits: torch.Tensor, target: torch.Tensor, k: float) -> torch.Tensor:
-    """method.md's formula, literally: powers and a division (fine on well-conditioned logits)."""
+    """The paper's formula, literally: powers and a division (fine on well-conditioned logits)."""
     p = torch.softmax(logits.double(), dim=1)
     onehot = F.one_hot(target, logits.shape[1]).double()
     eps = p - onehot
@@ -460,7 +460,7 @@ def test_per_position_and_per_example_k_on_sequences():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_extreme_k_never_nan(classes, k, dtype):
     """Tiny (even float32-zero or subnormal) and huge k give finite f and gradients; tiny k gives the
-    k -> 0 limit, n/(n-1) times the unhinged gradient (method.md)."""
+    k -> 0 limit, n/(n-1) times the unhinged gradient (Keren et al. 2017, Section 3)."""
     logits, target = _nd_batch((16, classes), seed=5, dtype=dtype)
     logits[::3] *= 100  # large margins too
     z = logits.clone().requires_grad_()
