@@ -21,6 +21,7 @@ import pandas as pd
 from core.mnist.config import ConfigError
 from core.mnist.group_task import RunResult
 from core.mnist.config import at_chance
+from core.results import group_runs
 
 __all__ = ["Selection", "select"]
 
@@ -53,6 +54,26 @@ class Selection:
         return pd.DataFrame({name: {c: row[c] for c in cols} for name, row in rows.items()}).T
 
 
+_METRICS = ("val_error", "val_ce", "test_error", "test_ce")
+
+
+def _cell_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, lr) from one row per run, through the one results model (core.results):
+    seeds, diverged and at-chance counts, metric means over the seeds, and the test error's std."""
+    frame = runs.assign(id=range(len(runs)), status=runs["diverged"].map({True: "diverged", False: "done"}),
+                        at_chance=runs["at_chance"].astype(float))
+    res = group_runs(frame, keys=["method", "k", "lr"], metrics=[*_METRICS, "at_chance"], seed="seed",
+                     counted=("done", "diverged"), label=None)
+    g = res.groups
+    table = pd.DataFrame({
+        "method": g["method"], "k": pd.to_numeric(g["k"]), "lr": g["lr"], "seeds": g["n"],
+        "diverged": g["n_diverged"].astype(int),
+        "at_chance": (g["at_chance_mean"].fillna(0) * g["n"]).round().astype(int),
+        **{m: g[f"{m}_mean"] for m in _METRICS}, "test_error_std": g["test_error_std"],
+    })
+    return table.reset_index(drop=True)
+
+
 def select(results: Sequence[RunResult], num_classes: int = 10) -> Selection:
     """Choose the lr per k (or objective), then k, on the final-epoch validation error; see Selection."""
     usable = [r for r in results if r.status in ("done", "diverged")]
@@ -75,16 +96,7 @@ def select(results: Sequence[RunResult], num_classes: int = 10) -> Selection:
                for key in ("val_error", "val_ce", "test_error", "test_ce")},
         })
     runs = pd.DataFrame(rows)
-    table = (
-        runs.groupby(["method", "lr"], sort=False, dropna=False)
-        .agg(k=("k", "first"), seeds=("seed", "nunique"), diverged=("diverged", "sum"), at_chance=("at_chance", "sum"),
-             val_error=("val_error", "mean"), val_ce=("val_ce", "mean"), test_error=("test_error", "mean"),
-             test_ce=("test_ce", "mean"), test_error_std=("test_error", "std"))
-        .reset_index()
-    )
-    table = table[["method", "k", "lr", "seeds", "diverged", "at_chance", "val_error", "val_ce", "test_error", "test_ce",
-                   "test_error_std"]]
-    table[["diverged", "at_chance"]] = table[["diverged", "at_chance"]].astype(int)
+    table = _cell_table(runs)
     bad = (table["diverged"] > 0) | (table["at_chance"] > 0) | table["val_error"].isna()
     ranked = table.assign(_bad=bad).sort_values(
         ["_bad", "val_error", "val_ce", "lr"], kind="stable")
