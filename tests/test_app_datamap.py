@@ -169,11 +169,13 @@ def lens_url(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, TUNABLE_RUNS_DB=str(tmp_path_factory.mktemp("lens") / "runs.sqlite"))
+    folder = tmp_path_factory.mktemp("lens")
+    env = dict(os.environ, TUNABLE_RUNS_DB=str(folder / "runs.sqlite"))
+    log = open(ROOT / "artifacts" / "lens_server.log", "w") if (ROOT / "artifacts").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
                              "--server.address", "127.0.0.1", "--server.port", str(port),
                              "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60

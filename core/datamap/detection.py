@@ -60,7 +60,9 @@ def cleanlab_reference(labels: np.ndarray, probs: np.ndarray, flipped: np.ndarra
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float64)
     probs = probs / probs.sum(1, keepdims=True)
-    flags = find_label_issues(labels, probs)
+    # n_jobs=1: cleanlab's default forks a multiprocessing pool, and forking a threaded server (the
+    # dashboard) can deadlock the fork on a lock some other thread held: the page then never returns
+    flags = find_label_issues(labels, probs, n_jobs=1)
     quality = get_label_quality_scores(labels, probs)  # low = likely a label issue
     n_flips = int(flipped.sum())
     return {
