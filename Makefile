@@ -21,6 +21,7 @@ $(CLUSTER): requirements-cluster.txt $(STAMP)
 	touch $(CLUSTER)
 
 run: $(STAMP)
+	$(BIN)/python -m compileall -q core app > /dev/null
 	$(BIN)/python -m streamlit run app/main.py --server.address 127.0.0.1 --browser.gatherUsageStats false
 
 browser: $(STAMP)
@@ -31,7 +32,10 @@ data: $(STAMP)
 	$(BIN)/python -m core.data --dataset mnist --quiet > /dev/null
 	$(BIN)/python -m core.data --dataset fashion-mnist --quiet > /dev/null
 
+# compileall first: the suite's threads then import from .pyc instead of compiling sources side by side,
+# which CPython 3.11.7 can fail at ("AST constructor recursion depth mismatch", gh-106905) on a fresh clone.
 test: $(STAMP) $(CLUSTER) browser data
+	$(BIN)/python -m compileall -q core app tests > /dev/null
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
