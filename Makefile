@@ -33,7 +33,7 @@ data: $(STAMP)
 	$(BIN)/python -m core.data --dataset fashion-mnist --quiet > /dev/null
 
 # compileall first: the suite's threads then import from .pyc instead of compiling sources side by side,
-# which CPython 3.11.7 can fail at ("AST constructor recursion depth mismatch", gh-106905) on a fresh clone.
+# which CPython 3.11.7 can fail at on a fresh clone ("SystemError: AST constructor recursion depth mismatch").
 test: $(STAMP) $(CLUSTER) browser data
 	$(BIN)/python -m compileall -q core app tests > /dev/null
 	$(BIN)/python -m pytest
