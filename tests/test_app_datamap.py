@@ -4,12 +4,9 @@ the Quick preset, and a tiny launch through the Lab that lands as a readable res
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import numpy as np
 import pytest
@@ -19,6 +16,7 @@ from core.datamap.experiment import launches
 from core.engine.store import RunStore
 from tests.conftest import ROOT, plotly_figures, poll_until
 from tests.conftest import data_unavailable
+from tests.app_server import chromium, streamlit_app
 
 PAGE = "views/datamap.py"
 
@@ -155,8 +153,6 @@ def test_gallery_html_has_one_card_per_image_with_its_caption():
 
 
 # ----------------------------------------------------------------------------- in a real browser
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PLOT_SIZES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => {
     const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
     const t = gd.querySelector('.gtitle').getBoundingClientRect();
@@ -165,42 +161,18 @@ PLOT_SIZES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).m
 
 @pytest.fixture(scope="module")
 def lens_url(tmp_path_factory):
-    """The real app under `streamlit run` with an empty run store (so the page reads the bundled example)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    folder = tmp_path_factory.mktemp("lens")
-    env = dict(os.environ, TUNABLE_RUNS_DB=str(folder / "runs.sqlite"))
-    log = open(ROOT / "artifacts" / "lens_server.log", "w") if (ROOT / "artifacts").is_dir() else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
+    """The real app under `streamlit run` with an empty run store (so the page reads the bundled example);
+    its output is kept in artifacts/lens_server.log."""
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    with streamlit_app(tmp_path_factory.mktemp("lens") / "runs.sqlite", log=ROOT / "artifacts" / "lens_server.log") as url:
         yield url
-    finally:  # the server and any process it started: its own process group
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.mark.browser
 def test_in_a_browser_charts_fit_and_a_click_shows_the_image(lens_url):
     """At 1400x900 every plotting area is at least 240x160 px with a one-line title, and clicking a point of
     a data map shows that image (and puts it in the URL); at 390x844 the charts keep at least 240 px of width."""
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=LAUNCH_ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"{lens_url}/datamap")
         page.wait_for_selector("text=Finding the label errors", timeout=180_000)
@@ -223,4 +195,3 @@ def test_in_a_browser_charts_fit_and_a_click_shows_the_image(lens_url):
         phone.wait_for_selector("text=Finding the label errors", timeout=180_000)
         time.sleep(3)
         assert all(s["width"] >= 240 for s in phone.evaluate(PLOT_SIZES))
-        browser.close()

@@ -9,16 +9,11 @@ go to artifacts/screenshots/views-*.png.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.test_browser import LAUNCH_ARGS, _chromium_path, _free_port
+from tests.app_server import chromium, streamlit_app
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -59,28 +54,8 @@ def _seed(path: Path) -> None:
 def seeded_server(tmp_path_factory):
     db = tmp_path_factory.mktemp("views") / "runs.sqlite"
     _seed(db)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app/main.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=dict(os.environ, TUNABLE_RUNS_DB=str(db)), stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.3)
+    with streamlit_app(db) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 PLOT_AREAS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).flatMap(gd => {
@@ -127,11 +102,8 @@ def _shot(page, name: str) -> None:
 def test_every_chart_has_room_and_no_page_fails(seeded_server):
     """At 1400 x 900 every visible Plotly plotting area on every page (with saved results) is at least
     240 x 160 px, and no page shows an exception; at 390 x 844 no page shows one either."""
-    from playwright.sync_api import sync_playwright
-
     small, broken = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium_path(), headless=True, args=LAUNCH_ARGS)
+    with chromium() as browser:
         for width, height in ((1400, 900), (390, 844)):
             context = browser.new_context(viewport={"width": width, "height": height})
             page = context.new_page()
@@ -144,6 +116,5 @@ def test_every_chart_has_room_and_no_page_fails(seeded_server):
                     small += _small_areas(page, path)
                 _shot(page, name)
             context.close()
-        browser.close()
     assert not broken, broken
     assert not small, small

@@ -415,10 +415,10 @@ def test_sigterm_of_a_streamlit_server_ends_its_runs(tmp_path):
     the server ends its running runs "interrupted" with their epochs and its queued ones "stopped"."""
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import LAUNCH_ARGS, _chromium_path, _free_port
+    from tests.app_server import LAUNCH_ARGS, chromium_path, free_port
 
     (tmp_path / "app.py").write_text(textwrap.dedent(_STREAMLIT_APP))
-    db, port = tmp_path / "runs.sqlite", _free_port()
+    db, port = tmp_path / "runs.sqlite", free_port()
     env = dict(os.environ, TUNABLE_RUNS_DB=str(db), PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(tmp_path / "app.py"), "--server.headless",
                              "true", "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -426,7 +426,7 @@ def test_sigterm_of_a_streamlit_server_ends_its_runs(tmp_path):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=_chromium_path(), headless=True, args=LAUNCH_ARGS)
+            browser = p.chromium.launch(executable_path=chromium_path(), headless=True, args=LAUNCH_ARGS)
             page = browser.new_page()
             deadline = time.time() + 60
             while True:  # the server takes a few seconds to listen
