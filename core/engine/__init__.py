@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any
 
@@ -55,11 +54,3 @@ def make_executor(name: str = "local", address: str | None = None, **kwargs: Any
         executor.check_address()
         return executor
     raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
-
-
-def add_executor_args(parser: argparse.ArgumentParser) -> None:
-    """--executor and --ray-address, the same in every training CLI."""
-    parser.add_argument("--executor", choices=EXECUTORS, default="local",
-                        help="local: train in this process (default); ray: one Ray task per batched group")
-    parser.add_argument("--ray-address", default=None,
-                        help="join this Ray cluster (host:port); default with --executor ray: start a local Ray")
