@@ -15,17 +15,15 @@ comparison shares the store's group id, so views read a comparison back by it.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 
 from core.engine.executors import Event, Executor
 from core.engine.lab import Lab, Launched
-from core.engine.status import to_jsonable
 from core.engine.store import RunStore
 from core.mnist import task as mnist_task
 from core.mnist.config import DataConfig, TrainConfig
 from core.toy import task as toy_task
-from core.toy.config import ToyConfig, float64_device
+from core.toy.config import ToyConfig
 
 KIND = "noise"  # MNIST comparison runs (toy comparisons are ordinary "toy" runs)
 
@@ -39,20 +37,13 @@ def _is_toy(configs: Sequence) -> bool:
     return kinds == {True}
 
 
-def _toy_launch(configs: Sequence[ToyConfig]):
-    groups = [toy_task.toy_group(cfg) for cfg in configs]
-    records = [to_jsonable(dataclasses.asdict(cfg)) for cfg in configs]
-    labels = [toy_task.toy_label(cfg) for cfg in configs]
-    return groups, records, labels, str(float64_device(configs[0].device))
-
-
 def submit(lab: Lab, configs: Sequence, data: DataConfig | None = None, *, owner: str, name: str | None = None,
            executor: Executor | None = None) -> Launched:
     """Queue the comparison for `owner` as one launch (one group id in the store)."""
     if not _is_toy(configs):
         return mnist_task.submit(lab, configs, data or DataConfig(n_train=10_000), owner=owner, kind=KIND, name=name,
                                  executor=executor)
-    groups, records, labels, device = _toy_launch(configs)
+    groups, records, labels, device = toy_task.launch_args(list(configs))
     return lab.launch(toy_task.KIND, groups, records, labels, device=device, owner=owner, name=name or labels[0],
                       executor=executor, meta={"alpha": configs[0].alpha})
 
@@ -63,7 +54,7 @@ def run_here(lab: Lab, configs: Sequence, data: DataConfig | None = None, *, exe
     if not _is_toy(configs):
         return mnist_task.run_here(lab, configs, data or DataConfig(n_train=10_000), kind=KIND, executor=executor,
                                    on_event=on_event)
-    groups, records, labels, device = _toy_launch(configs)
+    groups, records, labels, device = toy_task.launch_args(list(configs))
     launched = lab.run_here(toy_task.KIND, groups, records, labels, device=device, executor=executor, cancel=cancel,
                             on_event=on_event)
     return launched.run_ids, load(lab.store, launched.run_ids)

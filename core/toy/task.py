@@ -267,16 +267,20 @@ def toy_group(cfg: ToyConfig) -> Group:
                  meta={"alpha": cfg.alpha})
 
 
-def _launch_args(cfg: ToyConfig, name: str | None) -> tuple[list[Group], list[dict], list[str], str]:
-    config = to_jsonable(dataclasses.asdict(cfg))
-    return [toy_group(cfg)], [config], [name or toy_label(cfg)], str(float64_device(cfg.device))
+def launch_args(cfgs: list[ToyConfig], names: list[str | None] | None = None,
+                ) -> tuple[list[Group], list[dict], list[str], str]:
+    """What Lab.launch / Lab.run_here take for toy experiments, one run each: groups, saved configs,
+    labels (a name, else toy_label) and the device."""
+    names = names or [None] * len(cfgs)
+    return ([toy_group(cfg) for cfg in cfgs], [to_jsonable(dataclasses.asdict(cfg)) for cfg in cfgs],
+            [name or toy_label(cfg) for cfg, name in zip(cfgs, names)], str(float64_device(cfgs[0].device)))
 
 
 def submit(lab: Lab, cfg: ToyConfig, owner: str, name: str | None = None,
                executor: Executor | None = None) -> Launched:
     """Queue the toy experiment of `cfg` as `owner`'s background job; the run is saved "queued"
     at once. QueueFullError (nothing saved) when the owner has too many jobs waiting."""
-    groups, configs, labels, device = _launch_args(cfg, name)
+    groups, configs, labels, device = launch_args([cfg], [name])
     return lab.launch(KIND, groups, configs, labels, device=device, owner=owner, name=labels[0],
                       executor=executor, meta={"alpha": cfg.alpha, "label_noise": cfg.label_noise})
 
@@ -287,17 +291,16 @@ def submit_group(lab: Lab, cfgs: list[ToyConfig], owner: str, names: list[str],
     each is its own run and job, and all share one group id in the store, so they are read back together."""
     if not cfgs or len(names) != len(cfgs):
         raise ValueError("give one name per toy configuration")
-    groups = [toy_group(cfg) for cfg in cfgs]
-    configs = [to_jsonable(dataclasses.asdict(cfg)) for cfg in cfgs]
-    return lab.launch(KIND, groups, configs, list(names), device=str(float64_device(cfgs[0].device)), owner=owner,
-                      name=names[0], executor=executor, meta={"alpha": cfgs[0].alpha})
+    groups, configs, labels, device = launch_args(cfgs, names)
+    return lab.launch(KIND, groups, configs, labels, device=device, owner=owner, name=names[0], executor=executor,
+                      meta={"alpha": cfgs[0].alpha})
 
 
 def run_here(lab: Lab, cfg: ToyConfig, name: str | None = None, executor: Executor | None = None,
                  cancel=None, on_event: Callable[[int, Event], None] | None = None) -> SavedToy:
     """Train now on the calling thread (a CLI's main thread: Ctrl-C stops it, keeping what is
     done), save the run, and return it as saved. `on_event` sees every event (to print progress)."""
-    groups, configs, labels, device = _launch_args(cfg, name)
+    groups, configs, labels, device = launch_args([cfg], [name])
     launched = lab.run_here(KIND, groups, configs, labels, device=device, executor=executor, cancel=cancel,
                             on_event=on_event)
     return load(lab.store, launched.run_ids[0])
@@ -312,7 +315,7 @@ def run_toy(cfg: ToyConfig = ToyConfig(), on_progress: Callable[[ToySnapshot], N
     and the unfinished runs stop at the epoch they reached. Raises RuntimeError if training failed."""
     sink = _Sink(on_progress)
     group = dataclasses.replace(toy_group(cfg), task=functools.partial(toy_task, sink=sink))
-    _, configs, labels, device = _launch_args(cfg, None)
+    _, configs, labels, device = launch_args([cfg])
     lab = lab or Lab(store=RunStore(":memory:"))
     stop = _CancelOf(cancel)
     launched = lab.run_here(KIND, [group], configs, labels, device=device, cancel=stop)
