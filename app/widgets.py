@@ -173,15 +173,32 @@ def pick_saved(label: str, labels: dict[Hashable, str], key: str, *, multi: bool
 
     A pick that is no longer saved (deleted, or from an older database) falls back to `default`, or to the
     newest. Returns the id (a list of ids when `multi`), or None when nothing is saved.
+
+    The browser sends picks as labels, read back with the options of the run before; when the list grew in
+    between (a launch), a pick comes back as its label text: it is mapped to its id again, and the label
+    function answers any value with a string (Streamlit re-serializes stale values with it, and a None
+    there is a TypeError in the page).
     """
     ids = list(labels)
     if not ids:
         return [] if multi else None
+    by_label = {text: i for i, text in labels.items()}
+
+    def saved(pick):
+        pick = by_label.get(pick, pick) if isinstance(pick, str) else pick
+        return pick if pick in labels else None
+
+    def label_of(pick) -> str:
+        return labels.get(pick, str(pick))
+
     fallback = [i for i in (default if default is not None else ids[:1]) if i in labels]
     current = st.session_state.get(key)
     if multi:
-        st.session_state[key] = fallback if current is None else [i for i in current if i in labels]
-        return st.multiselect(label, ids, format_func=labels.get, key=key, help=help)
-    if current not in labels:
+        kept = None if current is None else [p for p in map(saved, current) if p is not None]
+        st.session_state[key] = fallback if kept is None else kept
+        return st.multiselect(label, ids, format_func=label_of, key=key, help=help)
+    if saved(current) is None:
         st.session_state[key] = fallback[0] if fallback else ids[0]
-    return st.selectbox(label, ids, format_func=labels.get, key=key, help=help)
+    elif saved(current) != current:
+        st.session_state[key] = saved(current)
+    return st.selectbox(label, ids, format_func=label_of, key=key, help=help)

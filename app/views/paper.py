@@ -11,7 +11,7 @@ import streamlit as st
 from app import plots
 from app.live import calibrated, executor_choice, live_jobs
 from app.state import fmt_seconds, get_lab, session_id
-from app.widgets import LEARNING_RATES, Numbers, k_values, number_list
+from app.widgets import LEARNING_RATES, Numbers, k_values, number_list, pick_saved
 from core.curves import format_k
 from core.data import dataset_names
 from core.engine.queue import QueueFullError
@@ -295,9 +295,7 @@ def results() -> None:
         st.info("No study yet. Press **MNIST 1 layer** above to start one; meanwhile, here are the published tables.")
         _published()
         return
-    if st.session_state.get("paper_pick") not in options:
-        st.session_state["paper_pick"] = next(iter(options))
-    pick = st.selectbox("Study", list(options), format_func=options.get, key="paper_pick")
+    pick = pick_saved("Study", options, "paper_pick")
     active = bool(lab.jobs.active(kind=KIND)) or lab.store.count_runs(kind=KIND, status="running") > 0
 
     @st.fragment(run_every=2.0 if active and pick.startswith("store:") else None)
