@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from core.curves import format_k  # noqa: E402
 from core.study.config import PAPER_NAMES  # noqa: E402
 from core.study.report import StudyReport  # noqa: E402
+from core.study.table import choice_label, choices_label, counts_label  # noqa: E402
 
 README = ROOT / "README.md"
 START, END = "<!-- study-results:start -->", "<!-- study-results:end -->"
@@ -42,25 +42,15 @@ def _pm(mean: float, std: float, digits: int = 2) -> str:
     return _num(mean, digits) + ("" if std is None or math.isnan(std) else f" ± {_num(std, digits)}")
 
 
-def _k(x: float) -> str:
-    return "–" if x is None or math.isnan(x) else format_k(x)
-
-
 def _count(n: int | None, none: str) -> str:
     return none if n is None else f"{n:,}"
-
-
-def _counts(text: str) -> str:
-    """'0.25:1 0.5:2' -> '1/4 ×1, 1/2 ×2'."""
-    parts = [p.split(":") for p in str(text).split() if ":" in p]
-    return ", ".join(f"{format_k(float(k))} ×{n}" for k, n in parts) or "–"
 
 
 def study_markdown(report: StudyReport, source: str) -> str:
     """One study: what ran, and one table row per cell (ours beside the paper)."""
     s = report.study
     lines = [f"**{s.name or s.id}** (`{source}`): {', '.join(c.label for c in s.cells)}; "
-             f"k ∈ {{{', '.join(format_k(k) for k in s.ks)}}} × lr ∈ {{{', '.join(f'{x:g}' for x in s.lrs)}}} × "
+             f"k ∈ {{{choices_label(s)}}} × lr ∈ {{{', '.join(f'{x:g}' for x in s.lrs)}}} × "
              f"{len(s.seeds)} seeds; {_count(s.n_train, 'all')} training images, {_count(s.n_val, 'default')} validation, "
              f"{_count(s.n_test, 'all')} test; at most {s.epochs} epochs, patience {s.patience}. "
              f"{report.runs_done}/{report.runs_total} runs finished"
@@ -73,7 +63,8 @@ def study_markdown(report: StudyReport, source: str) -> str:
         paper_err = (f"{_num(r.paper_test_error_k1)} / {_num(r.paper_test_error_selected)}"
                      if not math.isnan(r.paper_test_error_k1) else "–")
         lines.append(
-            f"| {cell} | {_k(r.selected_k)} ({_counts(r.k_counts)}) | {_k(r.paper_selected_k)} | "
+            f"| {cell} | {choice_label(r.selected_k, r.selected_schedule)} ({counts_label(r.k_counts)}) | "
+            f"{choice_label(r.paper_selected_k)} | "
             f"{_pm(r.test_error_k1, r.test_error_k1_std)} | {_pm(r.test_error_selected, r.test_error_selected_std)} | "
             f"{_num(r.diff_test_error)} [{_num(r.diff_test_error_lo)}, {_num(r.diff_test_error_hi)}] | "
             f"{_pm(r.test_ce_k1, r.test_ce_k1_std, 3)} | {_pm(r.test_ce_selected, r.test_ce_selected_std, 3)} | "

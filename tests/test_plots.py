@@ -212,3 +212,21 @@ def test_memorization_view_fits_its_data_and_the_star():
     fig = _figures()["mem"]
     (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
     assert 45 < x0 < 52 and 60 <= x1 < 70 and 65 < y0 < 72 and 100 <= y1 < 105
+
+
+def test_study_figures_show_a_k_schedule_by_its_label():
+    """A cell whose choice is a k schedule: the (k, lr) heatmap has a row for the schedule beside the
+    constant k it starts from, circled when selected; the depth figure, which has no single k to draw
+    for it, says how many such choices it leaves out."""
+    from core.study.table import per_seed_table, selection_surface, study_table
+    from tests.test_study import CELL, _cell_runs, _schedule_runs
+
+    runs = {CELL: _cell_runs() + _schedule_runs()}
+    table, _ = study_table(runs)
+    surface = selection_surface(runs[CELL])
+    fig = plots.study_surface(surface, "cell", selected=("1/2→2 (linear)", 0.3), baseline=("1", 0.1))
+    heat = fig.data[0]
+    assert list(heat.y) == ["1/2", "1", "2", "1/2→2 (linear)"] and list(heat.x) == ["0.1", "0.3"]
+    assert fig.data[2].y == ("1/2→2 (linear)",) and not math.isnan(heat.z[3][1])
+    depth = plots.study_depth(table, per_seed_table(runs))
+    assert "4 choice(s) of a k schedule are not drawn" in depth.layout.title.subtitle.text

@@ -162,6 +162,59 @@ def test_cell_without_k1_or_with_diverged_runs():
     assert (row["selected_k"], row["selected_lr"]) == (2.0, 0.3)
 
 
+def _schedule_runs(val: float = 1.5, tests=(1.6, 1.5, 1.7)) -> list[RunResult]:
+    """A linear 1/2 -> 2 schedule at lr 0.3: it starts at k = 0.5, the constant k the grid has too."""
+    runs = []
+    for seed, test in zip((0, 1, 2), tests):
+        history = [{"epoch": 1, "val_error": val / 100, "val_ce": 0.1, "test_error": test / 100, "test_ce": 0.04}]
+        config = TrainConfig(hidden=(400,), k_schedule="linear:1/2:2", lr=0.3, seed=seed, epochs=3, patience=1)
+        runs.append(RunResult(config, "done", history, "cpu", 1.0))
+    return runs
+
+
+def test_k_schedules_compete_with_the_ks_and_old_studies_keep_their_id():
+    """k_schedules add choices (each at every lr and seed), in their canonical text; a study without them
+    has the id it had before they existed (the bundled results still match); a constant, repeated or
+    unreadable schedule is refused with a message."""
+    plain = StudyConfig.grid(["mnist"], [1], [64], [0.5], **TINY)
+    study = StudyConfig.grid(["mnist"], [1], [64], [0.5], **TINY, k_schedules=["linear:0.25:2"])
+    assert study.k_schedules == ("linear:1/4:2",) and study.choices == (0.5, 1.0, "linear:1/4:2")
+    assert len(study.runs()) == 3 * 2 * 2 and study.id != plain.id
+    scheduled = [c for _, c in study.runs() if c.k_schedule]
+    assert len(scheduled) == 4 and {c.method for c in scheduled} == {"k=linear:1/4:2"} and scheduled[0].k == 0.25
+    assert StudyConfig.from_dict(json.loads(json.dumps(study.to_dict()))) == study
+    from conftest import ROOT
+    for path in sorted((ROOT / "assets").glob("study_*.json")):
+        saved = json.loads(path.read_text())["study"]
+        assert StudyConfig.from_dict(saved).id == saved["id"], path.name
+    for bad, match in (("2", "constant"), ("constant:1/2", "constant"), ("linear:1/4", "START:END"),
+                       (["linear:1/4:2", "linear:0.25:2"], "repeat")):
+        with pytest.raises(ConfigError, match=match):
+            StudyConfig.grid(["mnist"], [1], [64], [0.5], **TINY, k_schedules=[bad] if isinstance(bad, str) else bad)
+
+
+def test_a_selected_schedule_is_compared_on_its_own_runs():
+    """When a schedule wins, the row names it (selected_k nan, selected_schedule its text) and its test
+    figures are its own runs', not those of the constant k it starts from; the seeds' counts, the per-seed
+    table and the surface name it too."""
+    from core.study.table import choice_label, counts_label, selection_surface
+
+    runs = _cell_runs() + _schedule_runs()
+    row = cell_summary(CELL, runs)
+    assert math.isnan(row["selected_k"]) and row["selected_schedule"] == "linear:1/2:2"
+    assert (row["selected_lr"], row["k1_lr"], row["seeds"]) == (0.3, 0.1, 3)
+    assert row["test_error_selected"] == pytest.approx(1.6) and row["test_error_k1"] == pytest.approx(2.0)
+    assert row["diff_test_error"] == pytest.approx(1.6 - 2.0)
+    assert row["k_counts"] == "linear:1/2:2:3"
+    assert counts_label("0.5:2 linear:1/2:2:1") == "1/2 ×2, 1/2→2 (linear) ×1"
+    assert choice_label(row["selected_k"], row["selected_schedule"]) == "1/2→2 (linear)"
+    per_seed = per_seed_table({CELL: runs})
+    assert set(per_seed["selected_schedule"]) == {"linear:1/2:2"} and per_seed["selected_k"].isna().all()
+    surface = selection_surface(runs)
+    assert len(surface) == len(VAL) + 1 and (surface["schedule"] == "linear:1/2:2").sum() == 1
+    assert compare_with_paper(pd.DataFrame([row]))["selected_k_beyond"].tolist() == [False]
+
+
 # ----------------------------------------------------------------------------- the paper
 
 
@@ -270,6 +323,27 @@ def test_cli_refuses_bad_input_with_a_message(capsys):
     """Bad flags end with exit 2 and one line naming the problem, not a traceback."""
     assert main(["--k", "0.5", "2"]) == 2 and "include 1" in capsys.readouterr().err
     assert main(["--preset", "nope"]) == 2 and "nope" in capsys.readouterr().err
+    assert main(["--k-schedule", "linear:1/4"]) == 2
+    err = capsys.readouterr().err
+    assert "k schedule" in err and "linear:START:END" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_k_schedules_train_beside_the_ks(tmp_path, monkeypatch, capsys):
+    """`--k-schedule` adds schedules to a study's choices: their runs train through the store with the
+    schedule in their config, and the report's surface has a row per schedule and lr."""
+    monkeypatch.setenv("TUNABLE_RUNS_DB", str(tmp_path / "runs.sqlite"))
+    args = ["--dataset", "mnist", "--layers", "1", "--widths", "16", "--k", "1", "--k-schedule", "linear:1/4:2",
+            "cosine:2:1/4", "--lr", "0.1", "--seeds", "0", "1", "--epochs", "2", "--patience", "1", "--n-train",
+            "300", "--n-val", "200", "--n-test", "200", "--device", "cpu", "--json", str(tmp_path / "s.json")]
+    assert main(args) == 0
+    assert "6 runs, 0 already finished" in capsys.readouterr().err
+    data = json.loads((tmp_path / "s.json").read_text())
+    assert data["study"]["k_schedules"] == ["linear:1/4:2", "cosine:2:1/4"] and data["runs_done"] == 6
+    assert sorted(r["schedule"] for r in data["surfaces"]) == ["", "cosine:2:1/4", "linear:1/4:2"]
+    runs = RunStore(tmp_path / "runs.sqlite").runs(kind="study")
+    assert sorted(str(r["config"]["train"]["k_schedule"]) for r in runs) == ["None"] * 2 + ["cosine:2:1/4"] * 2 + [
+        "linear:1/4:2"] * 2
+    assert "(linear)" in " ".join(r["label"] for r in runs)
 
 
 def test_cli_stops_before_training_when_a_download_only_data_set_is_missing(tmp_path, monkeypatch, capsys):

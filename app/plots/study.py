@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 
 from app.plots.style import layout
 from core.curves import format_k
+from core.study.table import choice_label
 
 
 _DATASET_COLORS = {"mnist": "#2c5bd8", "fashion-mnist": "#1a9850", "svhn": "#d7301f", "cifar10": "#f28e2b",
@@ -57,25 +58,33 @@ def study_depth(table: pd.DataFrame, per_seed: pd.DataFrame) -> go.Figure:
                                      name=f"{name}: paper", legendgroup=name,
                                      marker=dict(size=13, symbol="diamond-open", color=color, line=dict(width=2)),
                                      line=dict(color=color, dash="dot", width=1)))
+    scheduled = sum(bool(s) for s in (*table.get("selected_schedule", ()), *per_seed.get("selected_schedule", ())))
     layout(fig, "Selected k against depth", "hidden layers", "selected k (log scale)",
-           subtitle="bars: range of the seeds' choices; ◇: the paper's k", height=400)
+           subtitle="bars: range of the seeds' choices; ◇: the paper's k"
+           + (f"; {scheduled} choice(s) of a k schedule are not drawn (no single k)" if scheduled else ""), height=400)
     depths = sorted(table["layers"].unique())
     fig.update_xaxes(tickvals=depths, range=[depths[0] - 0.6, depths[-1] + 0.6])
     ks = pd.concat([table["selected_k"], per_seed.get("selected_k", pd.Series(dtype=float)),
                     table.get("paper_selected_k", pd.Series(dtype=float))]).dropna()
+    ks = ks if len(ks) else pd.Series([1.0])  # every choice a k schedule: centre the axis on k = 1
     _k_axis(fig, range=[math.log10(min(ks.min(), 1.0) / 1.5), math.log10(max(ks.max(), 1.0) * 1.5)])
     fig.add_hline(y=1, line=dict(color="#999", dash="dash", width=1))
     return fig
 
 
-def study_surface(surface: pd.DataFrame, title: str, selected: tuple[float, float] | None = None,
-                  baseline: tuple[float, float] | None = None) -> go.Figure:
-    """Mean validation error (%) over seeds for every (k, lr) of one cell as a heatmap (cells where a
-    seed diverged or ended at chance are marked ×); `selected` and `baseline` (k, lr) are circled."""
-    grid = surface.pivot_table(index="k", columns="lr", values="val_error", aggfunc="first").sort_index()
+def study_surface(surface: pd.DataFrame, title: str, selected: tuple[str, float] | None = None,
+                  baseline: tuple[str, float] | None = None) -> go.Figure:
+    """Mean validation error (%) over seeds for every (k or k schedule, lr) of one cell as a heatmap (cells
+    where a seed diverged or ended at chance are marked ×): constant ks by value, then the schedules.
+    `selected` and `baseline` (choice label as core.study.table.choice_label writes it, lr) are circled."""
+    schedules = surface["schedule"] if "schedule" in surface else pd.Series("", index=surface.index)
+    surface = surface.assign(choice=[choice_label(k, s) for k, s in zip(surface["k"], schedules)])
+    order = [label for *_, label in sorted({(bool(s), 0.0 if s else k, s, choice_label(k, s))
+                                            for k, s in zip(surface["k"], schedules)})]
+    grid = surface.pivot_table(index="choice", columns="lr", values="val_error", aggfunc="first").reindex(order)
     bad = surface.assign(bad=(surface["diverged"] > 0) | (surface["at_chance"] > 0)).pivot_table(
-        index="k", columns="lr", values="bad", aggfunc="first").reindex_like(grid).fillna(False).astype(bool)
-    ks, lrs = [format_k(k) for k in grid.index], [f"{lr:g}" for lr in grid.columns]
+        index="choice", columns="lr", values="bad", aggfunc="first").reindex_like(grid).fillna(False).astype(bool)
+    ks, lrs = list(grid.index), [f"{lr:g}" for lr in grid.columns]
     values = grid.to_numpy(dtype=float)
     text = [[("×" if bad.iat[i, j] else (f"{v:.2f}" if np.isfinite(v) else "")) for j, v in enumerate(row)]
             for i, row in enumerate(values)]
@@ -84,9 +93,10 @@ def study_surface(surface: pd.DataFrame, title: str, selected: tuple[float, floa
     fig = go.Figure(go.Heatmap(z=values, x=lrs, y=ks, text=text, texttemplate="%{text}", colorscale="Viridis_r",
                                zmax=zmax, colorbar=dict(title="val error %"),
                                hovertemplate="k %{y}, lr %{x}<br>validation error %{z:.2f}%<extra></extra>"))
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=ks)
     for point, name, color in ((baseline, "k = 1 at its best lr", "#ffffff"), (selected, "selected", "#d7301f")):
         if point is not None:
-            fig.add_trace(go.Scatter(x=[f"{point[1]:g}"], y=[format_k(point[0])], mode="markers", name=name,
+            fig.add_trace(go.Scatter(x=[f"{point[1]:g}"], y=[point[0]], mode="markers", name=name,
                                      marker=dict(size=34, symbol="circle-open", color=color, line=dict(width=3))))
     layout(fig, title, "learning rate", "k", height=360)
     return fig

@@ -12,7 +12,6 @@ from app import plots
 from app.live import calibrated, executor_choice, live_jobs
 from app.state import fmt_seconds, get_lab, session_id
 from app.widgets import LEARNING_RATES, Numbers, k_values, number_list, pick_saved
-from core.curves import format_k
 from core.data import dataset_names
 from core.engine.queue import QueueFullError
 from core.estimate import estimate_study
@@ -21,6 +20,7 @@ from core.results import MISSING, dash, mean_std
 from core.study import PRESETS, StudyConfig, StudyReport, load as load_study, make_report
 from core.study.config import PAPER_NAMES
 from core.study.paper import paper_tables
+from core.study.table import choice_label, choices_label, counts_label
 from core.study.task import (KIND, missing_runs, study_from_store, studies_in_store, submit as submit_study, training_seconds,
                               uncached_datasets)
 
@@ -150,15 +150,11 @@ COMPARED = {  # metric -> (our header, the paper's header); errors in %, CE in n
 }
 
 
-def _k(value) -> str:
-    return format_k(float(value)) if value is not None and value == value else "–"
-
-
-def _counts(text) -> str:
-    """'0.5:2 1:1' -> '1/2 ×2, 1 ×1' (k, then how many seeds chose it)."""
-    if not isinstance(text, str) or not text:
-        return "–"
-    return ", ".join(f"{_k(k)} ×{n}" for k, n in (part.split(":") for part in text.split()))
+def _selected(frame: pd.DataFrame) -> list[str]:
+    """The selected k, or k schedule, of each row."""
+    if frame.empty:
+        return []
+    return [choice_label(k, sched) for k, sched in zip(frame["selected_k"], frame["selected_schedule"])]
 
 
 def _human(frame: pd.DataFrame, headers: dict, ks=("selected_k",), digits: int = 2) -> pd.DataFrame:
@@ -167,7 +163,7 @@ def _human(frame: pd.DataFrame, headers: dict, ks=("selected_k",), digits: int =
     for column, header in headers.items():
         values = frame[column] if column in frame else pd.Series([None] * len(frame), index=frame.index)
         if column in ks:
-            out[header] = values.map(_k)
+            out[header] = values.map(lambda v: v if isinstance(v, str) else choice_label(v))
         elif column in CELL or column in ("seed", "seeds"):
             out[header] = values.map(lambda v: dash(v, "{:g}") if isinstance(v, float) else dash(v, "{}"))
         elif column.endswith("_lr"):
@@ -189,8 +185,8 @@ def ours_beside_paper(table: pd.DataFrame):
     """Ours beside the paper's, headed in words; a value is coloured where it differs from the paper by more
     than our spread over seeds (core.study.paper.compare_with_paper's *_beyond)."""
     out = _human(table, {**CELL, "seeds": "seeds"})
-    out["selected k (per seed)"] = [f"{_k(k)} ({_counts(c)})" for k, c in zip(table["selected_k"], table["k_counts"])]
-    out["paper's k"] = table.get("paper_selected_k", pd.Series([None] * len(table))).map(_k).to_numpy()
+    out["selected k (per seed)"] = [f"{k} ({counts_label(c)})" for k, c in zip(_selected(table), table["k_counts"])]
+    out["paper's k"] = table.get("paper_selected_k", pd.Series([None] * len(table))).map(choice_label).to_numpy()
     for m, (ours, theirs) in COMPARED.items():
         fmt = "{:.3f}" if "_ce" in m else "{:.2f}"
         out[ours] = [mean_std(a, b, fmt) for a, b in zip(table[m], table[f"{m}_std"])]
@@ -221,7 +217,7 @@ def _read_report(pick: str) -> StudyReport | None:
 def progress_line(study: StudyConfig, stored: bool, report: StudyReport) -> None:
     """What the study is and how far it got, as the store says now; Resume for a stopped study."""
     lab = get_lab()
-    st.caption(f"{len(study.cells)} cell(s) · k ∈ {{{', '.join(_k(k) for k in study.ks)}}} · "
+    st.caption(f"{len(study.cells)} cell(s) · k ∈ {{{choices_label(study)}}} · "
                f"lr ∈ {{{', '.join(f'{lr:g}' for lr in study.lrs)}}} · {len(study.seeds)} seed(s) · at most "
                f"{study.epochs} epochs, patience {study.patience} · training images {study.n_train or 'all'} · "
                f"{report.runs_done}/{report.runs_total} runs finished"
@@ -254,7 +250,8 @@ def cell_view(report: StudyReport, pick: str) -> None:
         part = surface[(surface["dataset"] == row.dataset) & (surface["layers"] == row.layers)
                        & (surface["width"] == row.width) & (surface["momentum"] == row.momentum)]
         b.plotly_chart(plots.study_surface(part, f"Validation error over (k, lr): {cells[choice]}",
-                                           selected=(row.selected_k, row.selected_lr), baseline=(1.0, row.k1_lr)),
+                                           selected=(_selected(report.table)[choice], row.selected_lr),
+                                           baseline=("1", row.k1_lr)),
                        key="paper_surface")
 
 
@@ -277,7 +274,8 @@ def report_view(pick: str) -> None:
     st.dataframe(ours_beside_paper(report.table), hide_index=True, key="paper_ours")
     cell_view(report, pick)
     with st.expander("Per-seed choices (the protocol run on each seed alone)"):
-        st.dataframe(_human(report.per_seed, PER_SEED), hide_index=True, key="paper_per_seed")
+        st.dataframe(_human(report.per_seed.assign(selected_k=_selected(report.per_seed)), PER_SEED),
+                     hide_index=True, key="paper_per_seed")
     export = ours_beside_paper(report.table).data
     st.download_button("Download the table (CSV)", export.to_csv(index=False), f"study_{study.id}.csv", "text/csv",
                        key="paper_csv")

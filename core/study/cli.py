@@ -4,6 +4,8 @@
     python -m core.study --dataset fashion-mnist --layers 1 3 5 --widths 256 --k 0.5 1 2 --lr 0.1 0.3 \
         --seeds 0 1 --epochs 15 --patience 3 --n-train 10000
     python -m core.study --preset paper-table1 --executor ray --ray-address HOST:6379
+    python -m core.study --dataset fashion-mnist --layers 3 --widths 256 --k 0.25 1 2 \
+        --k-schedule linear:1/4:2 linear:2:1/4 --lr 0.03 0.1 0.3 --seeds 0 1 2
 
 Every run trains on the main thread through core.engine.lab (Lab.run_here) and is saved in the
 run store as kind "study"; started again, the same study trains only the runs not yet "done".
@@ -29,10 +31,11 @@ from core.estimate import calibration, estimate_study
 from core.study.config import StudyConfig
 from core.study.presets import PRESETS
 from core.study.report import make_report
+from core.study.table import choice_label, counts_label
 from core.study.task import missing_runs, run_here, training_seconds, uncached_datasets
 
 DEFAULTS = dict(dataset=["mnist"], layers=[1], widths=[400], momentum=[0.5], k=[0.25, 0.5, 1.0, 2.0],
-                lr=[0.03, 0.1, 0.3], seeds=[0, 1], epochs=20, patience=4, n_train=None, n_val=None, n_test=None)
+                k_schedule=[], lr=[0.03, 0.1, 0.3], seeds=[0, 1], epochs=20, patience=4, n_train=None, n_val=None, n_test=None)
 SHOWN = ["dataset", "layers", "width", "momentum", "selected_k", "k_counts", "test_error_k1", "test_error_selected",
          "diff_test_error", "diff_test_error_lo", "diff_test_error_hi", "test_ce_k1", "test_ce_selected",
          "paper_selected_k", "paper_test_error_k1", "paper_test_error_selected"]
@@ -51,7 +54,8 @@ def build_parser() -> Parser:
     grid.add_argument("--momentum", type=fraction, nargs="+", help="SGD momentum (default: 0.5)")
     grid.add_argument("--k", type=k_value, nargs="+", help="k values; must include 1 (default: 0.25 0.5 1 2)")
     grid.add_argument("--k-schedule", nargs="+", default=None, metavar="SPEC",
-                      help="k schedules to add to the k grid, e.g. linear:0.25:2 (see core.schedule)")
+                      help="k schedules competing with the k values (each at every lr and seed), "
+                           "e.g. linear:1/4:2 cosine:2:1/4 (see core.schedule)")
     grid.add_argument("--lr", type=positive, nargs="+", help="learning rates for every k (default: 0.03 0.1 0.3)")
     grid.add_argument("--seeds", type=count(0, 2**31 - 1), nargs="+", help="seeds (default: 0 1)")
     grid.add_argument("--epochs", type=count(1, 100_000), help="most epochs per run (default: 20)")
@@ -75,7 +79,7 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
         s = PRESETS[args.preset].study
         base = dict(dataset=s.datasets, layers=sorted({c.layers for c in s.cells}),
                     widths=sorted({c.width for c in s.cells}), momentum=sorted({c.momentum for c in s.cells}),
-                    k=list(s.ks), lr=list(s.lrs), seeds=list(s.seeds), epochs=s.epochs, patience=s.patience,
+                    k=list(s.ks), k_schedule=list(s.k_schedules), lr=list(s.lrs), seeds=list(s.seeds), epochs=s.epochs, patience=s.patience,
                     n_train=s.n_train, n_val=s.n_val, n_test=s.n_test)
         if not given and args.device == "auto":
             return s
@@ -89,8 +93,16 @@ def study_from_args(args: argparse.Namespace) -> StudyConfig:
 
 
 def _fields(v: dict) -> dict:
-    return dict(ks=v["k"], lrs=v["lr"], seeds=v["seeds"], epochs=v["epochs"], patience=v["patience"],
+    return dict(ks=v["k"], k_schedules=v["k_schedule"], lrs=v["lr"], seeds=v["seeds"], epochs=v["epochs"], patience=v["patience"],
                 n_train=v["n_train"], n_val=v["n_val"], n_test=v["n_test"])
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """The printed table: SHOWN, with the selected k (or k schedule) and the seeds' choices in words."""
+    out = table.reindex(columns=SHOWN)
+    out["selected_k"] = [choice_label(k, s) for k, s in zip(table["selected_k"], table["selected_schedule"])]
+    out["k_counts"] = table["k_counts"].map(counts_label)
+    return out
 
 
 def _printer(quiet: bool, total: int, ends: list[tuple[str, str | None]]):
@@ -113,8 +125,6 @@ def _printer(quiet: bool, total: int, ends: list[tuple[str, str | None]]):
 def _body(args: argparse.Namespace) -> int:
     check_outputs(args)
     apply_threads(args)
-    if args.k_schedule:
-        raise CliError("--k-schedule in a study needs the schedule-aware grid (not available in this version)")
     study = study_from_args(args)
     pick_device(study.device)
     executor = make_executor_of(args)
@@ -139,7 +149,7 @@ def _body(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format", "{:.4g}".format):
-        print(report.table.reindex(columns=SHOWN).to_string(index=False) if len(report.table) else "(no cell finished)")
+        print(_shown(report.table).to_string(index=False) if len(report.table) else "(no cell finished)")
     print(f"study {study.id}: {report.runs_done}/{report.runs_total} runs finished, {now:.0f} s now, "
           f"{report.seconds or 0:.0f} s of training in all (python -m core.runstore list --kind study)", file=sys.stderr)
     if args.csv:

@@ -4,7 +4,8 @@ What: `Cell` (data set, hidden layers, width, momentum: one row of the paper's T
 and `StudyConfig` (the cells, and inside every cell the k values x learning rates x seeds, each
 run trained to `epochs` at most with early stopping on validation error after `patience` epochs
 without improvement). `StudyConfig.grid(...)` builds the cells as a product (the CLI's flags);
-`study.runs()` lists every (cell, TrainConfig) to train; `study.data(dataset)` the DataConfig of a
+`study.runs()` lists every (cell, TrainConfig) to train (k_schedules, when given, compete
+with the constant ks as further choices); `study.data(dataset)` the DataConfig of a
 data set; `study.id` is a short hash of everything that changes a number, so the runs of one
 study can be found again in the run store (and a study started again resumes).
 
@@ -26,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 from core.data import dataset_names
 from core.mnist import ConfigError, DataConfig, TrainConfig
+from core.schedule import parse_schedule
 
 PAPER_NAMES = {"mnist": "MNIST", "svhn": "SVHN", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                "fashion-mnist": "Fashion-MNIST"}  # our data set names -> the paper's spelling
@@ -65,6 +67,7 @@ class StudyConfig:
 
     cells: tuple[Cell, ...]  # the settings compared (rows of the result table)
     ks: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)  # pseudo-gradient exponents; must include 1 (the baseline)
+    k_schedules: tuple[str, ...] = ()  # k schedules competing with the ks (core.schedule text, e.g. "linear:1/4:2")
     lrs: tuple[float, ...] = (0.1, 0.3)  # SGD learning rates, tried for every k
     seeds: tuple[int, ...] = (0, 1)  # seeds per (k, lr): initialization and data order
     epochs: int = 20  # the most epochs a run trains
@@ -91,6 +94,7 @@ class StudyConfig:
         object.__setattr__(self, "seeds", _numbers(self.seeds, "seeds", int))
         if 1.0 not in self.ks:
             raise ConfigError("ks must include 1 (cross-entropy): every cell is compared with it")
+        object.__setattr__(self, "k_schedules", _schedules(self.k_schedules))
         for cell in cells:  # TrainConfig checks every field once; its message names the bad one
             self._train(cell, self.ks[0], self.lrs[0], self.seeds[0])
         DataConfig(n_train=self.n_train, n_val=self.n_val, n_test=self.n_test, train_eval=self.train_eval)
@@ -103,16 +107,22 @@ class StudyConfig:
             _numbers(momenta, "momentum"))]
         return cls(cells=tuple(cells), **kwargs)
 
-    def _train(self, cell: Cell, k: float, lr: float, seed: int) -> TrainConfig:
+    def _train(self, cell: Cell, k: float | str, lr: float, seed: int) -> TrainConfig:
         # clip_norm stays TrainConfig's 100 (the paper clips the multi-layer nets at 100; with one
         # hidden layer the norm stays far below it, so clipping every net changes nothing there)
-        return TrainConfig(hidden=cell.hidden, momentum=cell.momentum, k=k, lr=lr, seed=seed,
-                           epochs=self.epochs, patience=self.patience)
+        schedule = {"k_schedule": k} if isinstance(k, str) else {"k": k}
+        return TrainConfig(hidden=cell.hidden, momentum=cell.momentum, lr=lr, seed=seed,
+                           epochs=self.epochs, patience=self.patience, **schedule)
+
+    @property
+    def choices(self) -> tuple[float | str, ...]:
+        """What the protocol chooses among: the constant ks, then the k schedules (their text)."""
+        return (*self.ks, *self.k_schedules)
 
     def runs(self) -> list[tuple[Cell, TrainConfig]]:
-        """Every run of the study: cells x ks x lrs x seeds, in that order."""
+        """Every run of the study: cells x (ks, then k schedules) x lrs x seeds, in that order."""
         return [(cell, self._train(cell, k, lr, seed))
-                for cell in self.cells for k in self.ks for lr in self.lrs for seed in self.seeds]
+                for cell in self.cells for k in self.choices for lr in self.lrs for seed in self.seeds]
 
     @property
     def datasets(self) -> list[str]:
@@ -127,6 +137,8 @@ class StudyConfig:
         """Everything that changes a number (not the device or the name): the id's input."""
         d = asdict(self)
         d.pop("device"), d.pop("name")
+        if not d["k_schedules"]:  # a study of constant ks keeps the id it had before schedules existed
+            d.pop("k_schedules")
         return d
 
     @property
@@ -142,7 +154,26 @@ class StudyConfig:
     def from_dict(cls, d: dict) -> "StudyConfig":
         d = {key: value for key, value in d.items() if key != "id"}
         d["cells"] = tuple(Cell(**c) if isinstance(c, dict) else Cell(*c) for c in d["cells"])
+        d["k_schedules"] = tuple(d.get("k_schedules") or ())
         return cls(**d)
+
+
+def _schedules(texts) -> tuple[str, ...]:
+    """The k schedules in their canonical text, each once; a constant one belongs in ks."""
+    if isinstance(texts, str):
+        texts = (texts,)
+    out = []
+    for text in texts:
+        try:
+            schedule = parse_schedule(text)
+        except ValueError as exc:
+            raise ConfigError(f"k schedule: {exc}") from None
+        if schedule.is_constant:
+            raise ConfigError(f"k schedule {text!r} keeps k constant: give it as a k value instead")
+        out.append(str(schedule))
+    if len(set(out)) != len(out):
+        raise ConfigError(f"k schedules repeat ({', '.join(out)})")
+    return tuple(out)
 
 
 CELL_FIELDS = tuple(f for f in Cell.__dataclass_fields__)  # dataset, layers, width, momentum

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core.study.config import PAPER_NAMES
+from core.study.table import choice_of
 
 PAPER_CSV = Path(__file__).resolve().parents[2] / "assets" / "paper_tables.csv"
 KEYS = ("dataset", "layers", "width", "momentum")
@@ -56,8 +57,10 @@ def join_paper(table: pd.DataFrame, path: str | Path = PAPER_CSV) -> pd.DataFram
 
 
 def _k_spread(counts: str) -> tuple[float, float]:
-    """Smallest and largest k chosen by some seed, from a k_counts text like '0.5:2 1:1'."""
-    ks = [float(part.split(":")[0]) for part in str(counts).split() if ":" in part]
+    """Smallest and largest constant k chosen by some seed, from a k_counts text like '0.5:2 1:1'
+    (a k schedule some seed chose, 'linear:1/4:2:1', has no single k: it is left out)."""
+    ks = [k for k, _ in map(choice_of, (part.rsplit(":", 1)[0] for part in str(counts).split() if ":" in part))
+          if k == k]
     return (min(ks), max(ks)) if ks else (math.nan, math.nan)
 
 

@@ -52,8 +52,12 @@ class StudyReport:
     @classmethod
     def from_json(cls, d: Mapping) -> "StudyReport":
         d = from_jsonable(dict(d))
-        return cls(StudyConfig.from_dict(d["study"]), pd.DataFrame(d["table"], columns=_columns(d["table"])),
-                   pd.DataFrame(d["per_seed"]), pd.DataFrame(d["surfaces"]), list(d.get("notes", [])),
+        table, per_seed, surfaces = (pd.DataFrame(d["table"], columns=_columns(d["table"])),
+                                     pd.DataFrame(d["per_seed"]), pd.DataFrame(d["surfaces"]))
+        for frame, column in ((table, "selected_schedule"), (per_seed, "selected_schedule"), (surfaces, "schedule")):
+            if column not in frame:  # a report from before k schedules: every choice was a constant k
+                frame[column] = ""
+        return cls(StudyConfig.from_dict(d["study"]), table, per_seed, surfaces, list(d.get("notes", [])),
                    int(d.get("runs_done", 0)), int(d.get("runs_total", 0)), d.get("seconds"))
 
 
