@@ -152,13 +152,13 @@ def _toy_run(store, group: str, rate: float, status: str = "done") -> int:
     return rid
 
 
-def test_toy_comparisons_are_grouped_by_their_launch_not_by_their_labels():
+def test_toy_comparisons_are_grouped_by_their_launch_not_by_their_labels(tmp_path):
     """Two toy comparisons whose run labels look alike stay two comparisons (grouped by the store's group id),
     each with all of its noise rates."""
     from core.engine.store import RunStore
     from core.noise.summary import saved_comparisons
 
-    store = RunStore()
+    store = RunStore(tmp_path / "runs.sqlite")  # its own: other tests' comparisons are not this test's
     a = [_toy_run(store, "launchA", r) for r in (0.0, 0.2)]
     b = [_toy_run(store, "launchB", 0.4)]
     found = {e["key"]: e["ids"] for e in saved_comparisons(store)}
