@@ -42,20 +42,14 @@ Reading is cheap and never holds up training: the waiting jobs' places in line a
 pass per device (and cached until the line changes), and snapshots are built after the lock is
 released, so `report` from a training thread never waits for a page's poll (20 sessions x 24
 waiting jobs: about 4 ms per `active()`, benchmarks/queue_bench.py). Snapshot types and errors
-live in core.engine.jobs and are importable from here.
+(core.engine.jobs) and a job's handle (core.engine.job_context) are importable from here.
 
-Scheduling: each device name has a semaphore with `max_concurrent_per_device` slots. A
-job takes a slot when it is dispatched and gives it back when it ends; queued jobs wait
-in one FIFO list per owner, not in blocked threads, so a queued job can be cancelled
-without ever running. A free slot goes to the next owner in turn that has a job waiting. Device names are compared as text: use one name per
-device ("cuda" and "cuda:0" are two queues).
-
-Threads and torch: torch kernels release the GIL, so a training thread does not freeze the
-server, but `torch.set_num_threads` is process-wide and oversubscription is costly. On a
-2-core machine the sweet spot is one training job at a time using 2 threads next to the
-web server (the default here: one job per device); two CPU jobs with 2 threads each run
-slower than one after the other. This module never calls torch: set thread counts in the
-job function or at process start.
+Scheduling: each device name has `max_concurrent_per_device` run slots; queued jobs wait in one
+FIFO list per owner (not in blocked threads, so a queued job can be cancelled without running),
+and a free slot goes to the next owner in turn. Device names are compared as text ("cuda" and
+"cuda:0" are two queues). This module never calls torch: on a 2-core machine one training job at
+a time with 2 threads beside the web server is the sweet spot (the default), as
+`torch.set_num_threads` is process-wide; set thread counts in the job function or at start.
 
 Stopping is cooperative: `cancel` sets `ctx.cancel_event`; the job function should check
 `ctx.cancelled` (or call `ctx.check_cancelled()`, which raises `JobCancelled`) between
@@ -64,19 +58,17 @@ steps. Python cannot kill a thread, so a job that never checks runs to its end.
 
 from __future__ import annotations
 
-import argparse
 import heapq
 import logging
 import secrets
-import sys
 import threading
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
+from core.engine.job_context import JobContext, JobRecord
 from core.engine.jobs import (
     FINAL_JOB_STATUSES,
     JOB_STATUSES,
@@ -95,74 +87,6 @@ __all__ = ["FINAL_JOB_STATUSES", "JOB_STATUSES", "Board", "Job", "JobCancelled",
            "JobManagerClosedError", "JobNotFoundError", "JobSpec", "NotYourJobError", "QueueFullError"]
 
 log = logging.getLogger(__name__)
-
-@dataclass(eq=False)
-class _Record:
-    """The live, mutable state of one job; guarded by the manager's lock."""
-
-    id: str
-    name: str
-    kind: str
-    device: str
-    owner: str
-    fn: Callable[[JobContext], Any]
-    meta: dict[str, Any]
-    on_end: Callable[[Job], None] | None
-    submitted_at: float
-    seq: int = 0  # submission order within the manager
-    status: str = QUEUED
-    started_at: float | None = None
-    finished_at: float | None = None
-    started_mono: float | None = None
-    finished_mono: float | None = None
-    fraction: float | None = None
-    message: str = ""
-    eta_s: float | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    result: Any = None
-    error: str | None = None
-    traceback: str | None = None
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    ended: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-
-class JobContext:
-    """What a job function gets: its id, device, a cancel event, and `report`."""
-
-    def __init__(self, manager: JobManager, record: _Record):
-        self._manager = manager
-        self._record = record
-        self.job_id = record.id
-        self.name = record.name
-        self.device = record.device
-        self.cancel_event = record.cancel_event  # set by cancel(); wait on it to sleep interruptibly
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel_event.is_set()
-
-    def check_cancelled(self) -> None:
-        """Raise JobCancelled if the job was cancelled (ends it as "stopped")."""
-        if self.cancel_event.is_set():
-            raise JobCancelled(f"job {self.job_id} was cancelled")
-
-    def report(
-        self, fraction: float | None = None, message: str | None = None, eta_s: float | None = None, **data: Any
-    ) -> None:
-        """Update progress: `fraction` in [0, 1] (clipped), `message`, `eta_s` in seconds (None
-        leaves each unchanged), and any keyword data, of which only the latest value per key
-        is kept. Pass new objects rather than mutating ones already reported: readers see them."""
-        with self._manager._lock:
-            record = self._record
-            if fraction is not None:
-                record.fraction = min(1.0, max(0.0, float(fraction)))
-            if message is not None:
-                record.message = str(message)
-            if eta_s is not None:
-                record.eta_s = max(0.0, float(eta_s))
-            record.data.update(data)
-
 
 def _new_id(taken: Mapping[str, Any]) -> str:
     while True:
@@ -185,8 +109,8 @@ class JobManager:
         self.max_queued_per_owner = max_queued_per_owner
         self.keep_finished = keep_finished
         self._lock = threading.RLock()
-        self._records: dict[str, _Record] = {}  # all jobs, in submission order
-        self._queues: dict[str, dict[str, deque[_Record]]] = {}  # device -> owner -> jobs waiting, FIFO
+        self._records: dict[str, JobRecord] = {}  # all jobs, in submission order
+        self._queues: dict[str, dict[str, deque[JobRecord]]] = {}  # device -> owner -> jobs waiting, FIFO
         self._served: dict[tuple[str, str], int] = {}  # (device, owner) -> when it was last served (a counter)
         self._positions: dict[str, dict[str, int]] = {}  # device -> job id -> place in line (a cache)
         self._serial = 0
@@ -241,11 +165,11 @@ class JobManager:
             states = [self._state(record) for record in records]
         return [self._job(*state) for state in states]
 
-    def _enqueue(self, spec: JobSpec) -> _Record:
+    def _enqueue(self, spec: JobSpec) -> JobRecord:
         """Add one job to its owner's line on its device. Caller holds the lock."""
         device, owner = str(spec.device), str(spec.owner)
         self._serial += 1
-        record = _Record(
+        record = JobRecord(
             id=_new_id(self._records), name=str(spec.name), kind=str(spec.kind), device=device, owner=owner,
             fn=spec.fn, meta=dict(spec.meta or {}), on_end=spec.on_end, submitted_at=time.time(), seq=self._serial,
         )  # fmt: skip
@@ -255,7 +179,7 @@ class JobManager:
         self._positions.pop(device, None)
         return record
 
-    def _next_waiting(self, device: str) -> _Record | None:
+    def _next_waiting(self, device: str) -> JobRecord | None:
         """Pop the next job to start on `device`: the first waiting job of the owner served least
         recently (never served first; ties go to the earlier job). Caller holds the lock."""
         waiting = [(self._served.get((device, owner), -1), queue[0].seq, owner)
@@ -284,9 +208,9 @@ class JobManager:
             )
             record.thread.start()
 
-    def _work(self, record: _Record) -> None:
+    def _work(self, record: JobRecord) -> None:
         """The worker thread: run fn, record how it ended, free the slot, start the next job."""
-        ctx = JobContext(self, record)
+        ctx = JobContext(self._lock, record)
         status, result, error, trace = DONE, None, None, None
         try:
             result = record.fn(ctx)
@@ -305,7 +229,7 @@ class JobManager:
             self._dispatch(record.device)
         self._call_on_end(record, self._job(*final))
 
-    def _end(self, record: _Record, status: str) -> tuple:
+    def _end(self, record: JobRecord, status: str) -> tuple:
         """Mark a job ended, free its live data, forget the oldest finished jobs; returns its final
         state (for `_job`). Caller holds the lock."""
         record.status = status
@@ -319,7 +243,7 @@ class JobManager:
             del self._records[job_id]
         return final
 
-    def _call_on_end(self, record: _Record, final: Job) -> None:
+    def _call_on_end(self, record: JobRecord, final: Job) -> None:
         """Run the job's on_end once; an error in it is logged, never raised into the caller (a
         page's Stop button, a worker thread)."""
         try:
@@ -398,13 +322,13 @@ class JobManager:
 
     # -------------------------------------------------------- reading
 
-    def _record(self, job_id: str) -> _Record:
+    def _record(self, job_id: str) -> JobRecord:
         try:
             return self._records[job_id]
         except KeyError:
             raise JobNotFoundError(job_id) from None
 
-    def _state(self, record: _Record) -> tuple[_Record, dict[str, Any]]:
+    def _state(self, record: JobRecord) -> tuple[JobRecord, dict[str, Any]]:
         """The fields of a job that change, copied (cheap: no Job is built here). Caller holds the lock."""
         position = None
         if record.status == QUEUED:
@@ -418,7 +342,7 @@ class JobManager:
         )  # fmt: skip
 
     @staticmethod
-    def _job(record: _Record, state: dict[str, Any]) -> Job:
+    def _job(record: JobRecord, state: dict[str, Any]) -> Job:
         """A Job from a state `_state` copied; needs no lock (what it reads of `record` never changes)."""
         started, finished = state.pop("started_mono"), state.pop("finished_mono")
         elapsed = 0.0
@@ -480,42 +404,3 @@ class JobManager:
 
 def _ended(ctx: JobContext) -> None:  # what a finished record holds instead of its function
     return None
-
-
-# ---------------------------------------------------------------- command line
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.engine.queue",
-        description="Demo of the job queue: sleeping jobs on two devices, printed as they progress.",
-    )
-    parser.add_argument("--jobs", type=int, default=3, help="jobs per device")
-    parser.add_argument("--seconds", type=float, default=1.0, help="how long each job takes")
-    args = parser.parse_args(argv)
-
-    def sleeper(ctx: JobContext) -> float:
-        steps = 10
-        for step in range(1, steps + 1):
-            if ctx.cancel_event.wait(args.seconds / steps):
-                return step / steps
-            ctx.report(step / steps, f"step {step}/{steps}")
-        return 1.0
-
-    manager = JobManager()
-    for i in range(args.jobs):
-        for device in ("cpu", "cuda"):
-            manager.submit(f"{device}-{i}", sleeper, device=device, kind="demo")
-    while manager.active():
-        line = "  ".join(
-            f"{j.name}:{j.status[:4]}" + (f" {100 * (j.fraction or 0):3.0f}%" if j.status == RUNNING else "")
-            for j in manager.jobs()
-        )
-        print(line, flush=True)
-        time.sleep(max(0.05, args.seconds / 4))
-    print("  ".join(f"{j.name}:{j.status} {j.elapsed_s:.2f}s" for j in manager.jobs()))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
