@@ -35,11 +35,22 @@ def browser():
         yield b
 
 
+def _wait(page, condition: str, arg=None, timeout: int = 30_000) -> None:
+    """page.wait_for_function for a JS expression or arrow function that reads the canvas. Streamlit re-mounts
+    the component when a preset or a setting changes, so for a moment there is no canvas: a condition that
+    throws then (reading null) counts as "not yet" instead of failing the wait."""
+    if condition.lstrip().startswith("(") and "=>" in condition.split("{")[0]:
+        js = f"(a) => {{ try {{ return ({condition})(a); }} catch (e) {{ return false; }} }}"
+    else:
+        js = f"() => {{ try {{ return ({condition}); }} catch (e) {{ return false; }} }}"
+    page.wait_for_function(js, arg=arg, timeout=timeout)
+
+
 def _open(browser, url: str, width: int, height: int):
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_function(f"() => {{ const r = {CANVAS}; return r && Number(r.dataset.frames) > 3; }}",
+    _wait(page, f"() => {{ const r = {CANVAS}; return r && Number(r.dataset.frames) > 3; }}",
                            timeout=60_000)
     return context, page
 
@@ -53,7 +64,7 @@ def _step(page) -> int:
 
 
 def _wait_step_past(page, step: int, timeout: int = 15_000) -> None:
-    page.wait_for_function(f"(s) => Number({CANVAS}.dataset.step) > s", arg=step, timeout=timeout)
+    _wait(page, f"(s) => Number({CANVAS}.dataset.step) > s", arg=step, timeout=timeout)
 
 
 def _shot(page, name: str) -> None:
@@ -76,7 +87,7 @@ def _wait_or_report(page, condition: str, name: str, timeout: int = 20_000) -> N
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_function(condition, timeout=timeout)
+        _wait(page, condition, timeout=timeout)
     except PlaywrightTimeout:
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"playground_failed_{name}.png"))
@@ -114,7 +125,7 @@ def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
         _shot(page, "playground_1400")
         n = int(page.evaluate(f"{CANVAS}.dataset.n"))
         page.mouse.click(*_panel_point(page, 1, 0.04, 0.04))  # the empty top-left corner of the middle panel
-        page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
+        _wait(page, f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
         assert _state(page, "S.shown.points.label[S.shown.points.n - 1]") == 1  # red, the default class
         index = _state(page, _LONELIEST)  # a point no other point overlaps, so the click can only mean it
         xy = _state(page, f"Array.from(S.shown.points.xy.slice({2 * index}, {2 * index + 2}))")
@@ -122,7 +133,7 @@ def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
         label = _state(page, f"S.shown.points.label[{index}]")
         fx, fy = (xy[0] - bounds[0]) / (bounds[1] - bounds[0]), 1 - (xy[1] - bounds[2]) / (bounds[3] - bounds[2])
         page.mouse.click(*_panel_point(page, 0, fx, fy))  # that point, clicked in the first panel
-        page.wait_for_function("([i, l]) => { const S = document.querySelector('.pgc-root').__pg;"
+        _wait(page, "([i, l]) => { const S = document.querySelector('.pgc-root').__pg;"
                                " return S.shown.points.label[i] === 1 - l; }", arg=[index, label], timeout=10_000)
         step = _step(page)
         _wait_step_past(page, step)  # training goes on with the edited data
@@ -131,7 +142,7 @@ def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
         box = page.get_by_role("textbox", name="Add a k value")
         box.fill("2")
         box.press("Enter")
-        page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').includes('k = 2')", timeout=15_000)
+        _wait(page, f"{CANVAS}.dataset.titles.split('|').includes('k = 2')", timeout=15_000)
         assert _step(page) >= before  # no reset: it goes on from the current weights
         _wait_step_past(page, _step(page))
         _shot(page, "playground_1400_four_k")
@@ -143,12 +154,12 @@ def test_it_plays_takes_clicks_and_steers_while_playing(app_url, browser):
         page.wait_for_timeout(700)
         assert _step(page) == paused
         page.get_by_role("button", name="Step ▸").click()
-        page.wait_for_function(f"(s) => Number({CANVAS}.dataset.step) === s + 5", arg=paused, timeout=10_000)
+        _wait(page, f"(s) => Number({CANVAS}.dataset.step) === s + 5", arg=paused, timeout=10_000)
         page.locator(".pgc-range").fill("0")
-        page.wait_for_function(f"{CANVAS}.dataset.step === '0'", timeout=5_000)  # the first recorded frame
+        _wait(page, f"{CANVAS}.dataset.step === '0'", timeout=5_000)  # the first recorded frame
         gen = _state(page, "S.gen")
         page.get_by_role("button", name="⟲ Reset").click()  # back to step 0 with fresh weights: a new record
-        page.wait_for_function(f"(g) => {{ const S = {CANVAS}.__pg; return S.gen !== g && S.history.length === 1; }}",
+        _wait(page, f"(g) => {{ const S = {CANVAS}.__pg; return S.gen !== g && S.history.length === 1; }}",
                                arg=gen, timeout=10_000)
         paused = _step(page)
 
@@ -163,7 +174,7 @@ def _hide(page) -> None:
     """The tab goes to the background: what was queued or in flight plays out, then no request, so no training."""
     page.evaluate("Object.defineProperty(document, 'hidden', {value: true, configurable: true});"
                   "document.dispatchEvent(new Event('visibilitychange'))")
-    page.wait_for_function(f"() => {{ const S = {CANVAS}.__pg; return !S.inflight && !S.queue.length; }}",
+    _wait(page, f"() => {{ const S = {CANVAS}.__pg; return !S.inflight && !S.queue.length; }}",
                            timeout=15_000)
     step, sent = _step(page), _state(page, "S.seq")
     page.wait_for_timeout(1000)
@@ -177,8 +188,8 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
     try:
         assert "Cross-entropy reaches out" in page.locator('[data-testid="stAlert"]').first.inner_text()
         page.locator('[data-testid="stButtonGroup"]').get_by_text("Spiral: seeds matter").click()
-        page.wait_for_function(f"{CANVAS}.dataset.titles.split('|').includes('k = 4')", timeout=20_000)
-        page.wait_for_function("Array.from(document.querySelectorAll('[data-testid=\"stAlert\"]'))"
+        _wait(page, f"{CANVAS}.dataset.titles.split('|').includes('k = 4')", timeout=20_000)
+        _wait(page, "Array.from(document.querySelectorAll('[data-testid=\"stAlert\"]'))"
                                ".some(a => a.innerText.includes('By step 200'))", timeout=10_000)
         page.wait_for_timeout(500)  # let the page run finish before the next click
         page.locator('[data-testid="stButtonGroup"]').get_by_text("Outliers: CE vs k = 1/4").click()
@@ -187,10 +198,10 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
         page.get_by_role("button", name="◆ outlier").click()
         n = int(page.evaluate(f"{CANVAS}.dataset.n"))
         page.mouse.click(*_panel_point(page, 0, 0.95, 0.06))  # the empty top-right corner
-        page.wait_for_function(f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
+        _wait(page, f"(n) => Number({CANVAS}.dataset.n) === n + 1", arg=n, timeout=10_000)
         assert _state(page, "S.shown.points.kind[S.shown.points.n - 1]") == 2  # drawn as an outlier
         page.locator(".pgc-speed").select_option("20")  # on to the stop step, 20 steps per frame
-        page.wait_for_function(f"Number({CANVAS}.dataset.step) >= 400 && !{CANVAS}.__pg.playing", timeout=40_000)
+        _wait(page, f"Number({CANVAS}.dataset.step) >= 400 && !{CANVAS}.__pg.playing", timeout=40_000)
         assert "Paused at step 400" in page.locator(".pgc-status").inner_text()  # the preset's stop step
         _shot(page, "playground_1400_outlier_clicked")
     finally:
@@ -207,7 +218,7 @@ def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
         assert len(page.evaluate(f"{CANVAS}.dataset.titles").split("|")) == 8
         _shot(page, "playground_1400_eight_k")
         _choose(page, "Data set", "circles")  # new data: a new session, and the canvas says so
-        page.wait_for_function("document.querySelector('.pgc-status').innerText.includes('restarted from step 0')",
+        _wait(page, "document.querySelector('.pgc-status').innerText.includes('restarted from step 0')",
                                timeout=15_000)
     finally:
         context.close()
