@@ -68,6 +68,30 @@ def intro() -> None:
                 "Every epoch is saved as it finishes, so runs survive a restart of the app.")
 
 
+def _grid(hidden_text, activation, momentum, epochs, k_pick, lr_pick, schedule, seeds, n_train, wd, clip, device):
+    """The form's values as (configs, data, None), or ([], None, why they cannot launch) in the user's words."""
+    ks, lrs = k_pick.values, lr_pick.values
+    try:
+        if not 1 <= seeds <= 10 or seeds != int(seeds):
+            raise ConfigError(f"seeds per setting must be a whole number from 1 to 10; got {seeds:g}")
+        if not 500 <= n_train <= 50_000 or n_train != int(n_train):
+            raise ConfigError(f"training images must be a whole number from 500 to 50,000; got {n_train:g}")
+        if epochs != int(epochs):
+            raise ConfigError(f"epochs must be a whole number; got {epochs:g}")
+        if k_pick.blocked or lr_pick.blocked:
+            raise ConfigError("correct or clear the k values or learning rates marked in red above")
+        if not (ks or schedule) or not lrs:
+            raise ConfigError("choose at least one k and one learning rate")
+        hidden = parse_widths(hidden_text)
+        methods = [{"k_schedule": schedule}] if schedule else [{"k": k} for k in ks]
+        configs = [TrainConfig(hidden=hidden, activation=activation, lr=lr, momentum=momentum, weight_decay=wd,
+                               clip_norm=clip, epochs=int(epochs), seed=s, **method)
+                   for method in methods for lr in lrs for s in range(int(seeds))]
+        return configs, DataConfig(n_train=int(n_train), device=device), None
+    except (ConfigError, ValueError) as exc:
+        return [], None, str(exc)
+
+
 def launch_form() -> None:
     """The launch form: presets, the grid, the estimate, Launch."""
     lab = get_lab()
@@ -102,26 +126,8 @@ def launch_form() -> None:
         clip = d.number_input("Clip gradient norm at", value=100.0, key="mnist_clip", **PS)
         device = e.selectbox("Device", ["auto", *available_devices()], key="mnist_device", **PS)
 
-        configs, error = [], None
-        try:
-            if not 1 <= seeds <= 10 or seeds != int(seeds):
-                raise ConfigError(f"seeds per setting must be a whole number from 1 to 10; got {seeds:g}")
-            if not 500 <= n_train <= 50_000 or n_train != int(n_train):
-                raise ConfigError(f"training images must be a whole number from 500 to 50,000; got {n_train:g}")
-            if epochs != int(epochs):
-                raise ConfigError(f"epochs must be a whole number; got {epochs:g}")
-            if k_pick.blocked or lr_pick.blocked:
-                raise ConfigError("correct or clear the k values or learning rates marked in red above")
-            if not (ks or schedule) or not lrs:
-                raise ConfigError("choose at least one k and one learning rate")
-            hidden = parse_widths(hidden_text)
-            methods = [{"k_schedule": schedule}] if schedule else [{"k": k} for k in ks]
-            configs = [TrainConfig(hidden=hidden, activation=activation, lr=lr, momentum=momentum, weight_decay=wd,
-                                   clip_norm=clip, epochs=int(epochs), seed=s, **method)
-                       for method in methods for lr in lrs for s in range(int(seeds))]
-            data = DataConfig(n_train=int(n_train), device=device)
-        except (ConfigError, ValueError) as exc:
-            configs, error = [], str(exc)
+        configs, data, error = _grid(hidden_text, activation, momentum, epochs, k_pick, lr_pick, schedule, seeds,
+                                     n_train, wd, clip, device)
         executor, executor_error = executor_choice("mnist")
         error = error or executor_error
         c1, c2 = st.columns([1, 5])
