@@ -229,10 +229,21 @@ def apply_threads(args: argparse.Namespace) -> None:
 
 def exit_status(statuses: Iterable[str], errors: Iterable[str | None] = ()) -> int:
     """0 when every run ended done or diverged, 1 when any failed or was interrupted (each distinct
-    error printed once on stderr), 130 when runs were stopped (Ctrl-C)."""
-    statuses = list(statuses)
-    for error in dict.fromkeys(e.strip().splitlines()[0] for e in errors if e and e.strip()):
-        print(f"error: {error}", file=sys.stderr)
+    error printed once on stderr), 130 when runs were stopped (Ctrl-C). A diverged run is a result,
+    not an error: its reason is a note. `errors` may pair with `statuses` (same length) or not."""
+    statuses, errors = list(statuses), list(errors)
+    paired = zip(statuses, errors) if len(errors) == len(statuses) else ((None, e) for e in errors)
+    failed = any(s in ("failed", "interrupted") for s in statuses)
+    diverged = statuses.count("diverged")
+    seen: dict[str, set] = {}  # each distinct message, once: the statuses of the runs it came from
+    for status, error in paired:
+        if error and error.strip():
+            seen.setdefault(error.strip().splitlines()[0], set()).add(status)
+    for error, of in seen.items():
+        if of == {"diverged"} or (of == {None} and not failed and diverged):
+            print(f"note: {diverged} of {len(statuses)} run(s) diverged: {error}", file=sys.stderr)
+        else:
+            print(f"error: {error}", file=sys.stderr)
     if any(s in ("failed", "interrupted") for s in statuses):
         return FAILED_EXIT
     if any(s in ("stopped", "queued", "running") for s in statuses):

@@ -199,3 +199,12 @@ def test_real_process_exit_status_and_one_line(argv, code, needle, tmp_path):
     assert proc.returncode == code, proc.stderr
     assert needle in proc.stderr and "Traceback" not in proc.stderr
     assert len([line for line in proc.stderr.splitlines() if "error" in line]) == 1
+
+
+def test_a_diverged_run_is_a_note_not_an_error(capsys):
+    """Diverged runs end with exit 0 and their reason as a note; a failure beside them is still an error."""
+    assert exit_status(["done", "diverged", "diverged"], [None, "non-finite loss", "non-finite loss"]) == 0
+    err = capsys.readouterr().err
+    assert err.strip() == "note: 2 of 3 run(s) diverged: non-finite loss"
+    assert exit_status(["diverged", "failed"], ["non-finite loss", "boom"]) == 1
+    assert capsys.readouterr().err.splitlines() == ["note: 1 of 2 run(s) diverged: non-finite loss", "error: boom"]
