@@ -47,7 +47,7 @@ DEFAULT_EFFICIENCY = {  # fitted on the 2-core CPU at load < 2.5 (benchmarks/est
 }
 STARTUP_S = {"cpu": 0.5, "cuda": 4.0, "mps": 4.0}  # per batched group: loading the data, first evaluation
 TOY_START_S = 0.3  # per toy experiment: drawing the data, setting up
-TOY_MODEL_EPOCH_FLOPS = 1.2e6  # one (model, epoch) of the toy's Taylor-form trainer, in probe flops (8 us at 148 GFLOP/s)
+TOY_MODEL_EPOCH_FLOPS = 1.2e6  # one (model, epoch) of the toy's Taylor-form trainer in probe flops (8 us at 148 GFLOP/s)
 # epochs to the stopping rule as a multiple of the stopping window, per log2 k (paper protocol, 10 runs)
 TOY_EPOCH_RATIO = {-4: 10.3, -3: 7.4, -2: 4.9, -1: 4.5, 0: 3.6, 1: 6.6, 2: 9.4}
 MIN_REFINE_S = 2.0  # launches predicted shorter than this (start-up bound) do not refine the rates

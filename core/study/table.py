@@ -100,7 +100,8 @@ def counts_label(counts) -> str:
     """A k_counts text ('0.5:2 linear:1/4:2:1') as '1/2 ×2, 1/4→2 (linear) ×1': each choice, then its seeds."""
     if not isinstance(counts, str) or not counts:
         return "–"
-    return ", ".join(f"{choice_label(*choice_of(text))} ×{n}" for text, n in (p.rsplit(":", 1) for p in counts.split()))
+    pairs = (part.rsplit(":", 1) for part in counts.split())
+    return ", ".join(f"{choice_label(*choice_of(text))} ×{n}" for text, n in pairs)
 
 
 def _by_seed(results: Sequence[RunResult], method: str, lr: float) -> dict[int, dict]:
@@ -190,8 +191,8 @@ def per_seed_table(cells_results: Mapping[Cell, Sequence[RunResult]]) -> pd.Data
     rows = [{**dataclasses.asdict(cell), **choice}
             for cell, results in cells_results.items()
             for choice in seed_choices([at_best_epoch(r) for r in results])]
-    columns = [*CELL_FIELDS, "seed", "selected_k", "selected_schedule", "selected_lr", "k1_lr", "test_error_selected", "test_ce_selected",
-               "test_error_k1", "test_ce_k1"]
+    columns = [*CELL_FIELDS, "seed", "selected_k", "selected_schedule", "selected_lr", "k1_lr", "test_error_selected",
+               "test_ce_selected", "test_error_k1", "test_ce_k1"]
     return pd.DataFrame(rows, columns=columns)
 
 
