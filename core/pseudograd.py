@@ -44,79 +44,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.cli import Parser, finite, k_value, main_of, run, whole
+from core.pseudograd_checks import check_inputs, check_k
 from core.schedule import KSchedule
 
 __all__ = ["pseudo_grad", "tunable_cross_entropy", "TunableCrossEntropyLoss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 # From this many classes on, the fused (log_)softmax kernels beat elementwise ops (measured on 2 CPU cores:
 # even at 32-64 classes, fused 1.8x faster at 128 classes x 8192 rows, elementwise 1.5x faster at 16 x 128)
 FUSED_FROM_CLASSES = 64
-
-
-# ----------------------------------------------------------------------------- validation
-
-def _is_traced(t: Tensor) -> bool:
-    """True inside torch.compile or a torch.func transform, where data-dependent checks can't run."""
-    return torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(t)
-
-
-def _check_k(k, logits: Tensor, target: Tensor, validate: bool) -> None:
-    """k: a finite number > 0, or a tensor of 1 value, one per example or one per position."""
-    if isinstance(k, Tensor):
-        n = logits.shape[0] if logits.dim() > 1 else 1
-        if not (k.numel() == 1 or k.shape == target.shape or (logits.dim() > 2 and k.shape == (n,))):
-            raise ValueError(f"k must be a number or a tensor with 1 value, one per example ({n},) or one per "
-                             f"position {tuple(target.shape)}; got shape {tuple(k.shape)}")
-        if validate and not _is_traced(k) and k.numel() and not bool(torch.isfinite(k).all() & (k > 0).all()):
-            raise ValueError(f"every k must be a finite number > 0; got min {k.min().item()}, max {k.max().item()}")
-    elif isinstance(k, bool) or not isinstance(k, (int, float)) or not math.isfinite(k) or k <= 0:
-        raise ValueError(f"k must be a finite number > 0, a tensor or a KSchedule; got {k!r}")
-
-
-def _check_inputs(logits, target, k, weight, ignore_index: int, label_smoothing: float, validate: bool) -> bool:
-    """Raise ValueError naming the problem. Value checks (which sync with the device) need `validate`.
-
-    Returns whether positions may need masking (some target may equal ignore_index): False only when
-    the values were read and none does.
-    """
-    if not isinstance(logits, Tensor) or not isinstance(target, Tensor):
-        raise ValueError("logits and target must be torch tensors")
-    if logits.dim() == 0 or not logits.is_floating_point():
-        raise ValueError(f"logits must be a float tensor (C,), (N, C) or (N, C, d1, ...); "
-                         f"got shape {tuple(logits.shape)}, dtype {logits.dtype}")
-    if label_smoothing != 0:
-        raise ValueError(f"label_smoothing={label_smoothing} is not supported: the pseudo-gradient is defined for "
-                         "one true class per example (Keren et al. 2017); use label_smoothing=0")
-    if target.is_floating_point() and target.shape == logits.shape:
-        raise ValueError("probability targets are not supported: the pseudo-gradient is defined for one true "
-                         "class per example (Keren et al. 2017); pass class indices")
-    if target.dtype not in _INT_DTYPES:
-        raise ValueError(f"target must hold integer class indices; got dtype {target.dtype}")
-    c = logits.shape[0 if logits.dim() == 1 else 1]
-    expected = () if logits.dim() == 1 else (logits.shape[0], *logits.shape[2:])
-    if tuple(target.shape) != expected:
-        raise ValueError(f"target must have shape {expected} to match logits {tuple(logits.shape)} "
-                         f"(classes on dim {0 if logits.dim() == 1 else 1}); got {tuple(target.shape)}")
-    if c < 2:
-        raise ValueError(f"need at least 2 classes; logits have {c}")
-    if weight is not None and not (isinstance(weight, Tensor) and weight.is_floating_point()
-                                   and weight.shape == (c,)):
-        got = f"shape {tuple(weight.shape)}" if isinstance(weight, Tensor) else repr(weight)
-        raise ValueError(f"weight must be a float tensor with one value per class ({c},); got {got} "
-                         "(pass k by keyword: k=...)")
-    _check_k(k, logits, target, validate)
-    if not validate or _is_traced(logits) or _is_traced(target) or not target.numel():
-        return True
-    lo, hi = (int(v) for v in torch.aminmax(target))  # one pass, the common case needs nothing more
-    if 0 <= lo and hi < c:
-        return lo <= ignore_index <= hi
-    outside = ((target < 0) | (target >= c)) & (target != ignore_index)
-    if bool(outside.any()):
-        raise ValueError(f"target holds a class index outside [0, {c - 1}] (ignore_index is {ignore_index}): "
-                         f"{target[outside][0].item()}")
-    return True
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -214,9 +150,9 @@ def pseudo_grad(logits: Tensor, target: Tensor, k: float | Tensor | KSchedule = 
     p - onehot(y). `validate=False` skips the checks that read values back from the device.
     """
     k = k.k if isinstance(k, KSchedule) else k
-    masked = _check_inputs(logits, target, k, None, ignore_index, 0.0, validate)
+    masked = check_inputs(logits, target, k, None, ignore_index, 0.0, validate)
     single = logits.dim() == 1
-    z = logits.to(_compute_dtype(logits.dtype))
+    z = _computable(logits)
     z, target = (z.unsqueeze(0), target.unsqueeze(0)) if single else (z, target)
     t, w = _targets(target, ignore_index, None, z.dtype, masked)
     d, x = _log_parts(z, t, inplace=False)
@@ -362,7 +298,7 @@ def tunable_cross_entropy(
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}; got {reduction!r}")
     k = k.k if isinstance(k, KSchedule) else k
-    masked = _check_inputs(logits, target, k, weight, ignore_index, label_smoothing, validate)
+    masked = check_inputs(logits, target, k, weight, ignore_index, label_smoothing, validate)
     if logits.dim() == 1:  # unbatched (C,): one example
         loss = tunable_cross_entropy(logits.unsqueeze(0), target.unsqueeze(0), weight, None, ignore_index, None,
                                      reduction, k=k.reshape(1) if isinstance(k, Tensor) else k, validate=False)
@@ -396,7 +332,7 @@ class TunableCrossEntropyLoss(nn.CrossEntropyLoss):
             raise ValueError(f"label_smoothing={label_smoothing} is not supported: the pseudo-gradient is defined "
                              "for one true class per example (Keren et al. 2017); use label_smoothing=0")
         if not isinstance(k, (Tensor, KSchedule)):
-            _check_k(k, torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), validate=False)
+            check_k(k, torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), validate=False)
         self.k = float(k) if isinstance(k, (int, float)) else k
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002 - nn.CrossEntropyLoss's name
