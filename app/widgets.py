@@ -167,6 +167,17 @@ def k_values(label: str, key: str, *, default: list[str], exclude: tuple[str, ..
                        add_label=kwargs.pop("add_label", "Add a k value"), **kwargs)
 
 
+def preset_type(values: dict, untouched: dict) -> str:
+    """A preset button's type: "primary" only while the form holds exactly the preset's `values` (widget key ->
+    value; lists compared as sets of text), a key the session has not set yet counting as its `untouched` value."""
+    state = st.session_state
+
+    def same(key, want) -> bool:
+        have = state.get(key, untouched[key])
+        return sorted(map(str, have)) == sorted(map(str, want)) if isinstance(want, list) else have == want
+    return "primary" if all(same(key, want) for key, want in values.items()) else "secondary"
+
+
 def pick_saved(label: str, labels: dict[Hashable, str], key: str, *, multi: bool = False, default: list | None = None,
                help: str | None = None):
     """Pick saved runs (or groups of runs) by id, shown by their labels in the order of `labels` (newest first).

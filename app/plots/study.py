@@ -78,9 +78,9 @@ def study_surface(surface: pd.DataFrame, title: str, selected: tuple[str, float]
     where a seed diverged or ended at chance are marked ×): constant ks by value, then the schedules.
     `selected` and `baseline` (choice label as core.study.table.choice_label writes it, lr) are circled."""
     schedules = surface["schedule"] if "schedule" in surface else pd.Series("", index=surface.index)
-    surface = surface.assign(choice=[choice_label(k, s) for k, s in zip(surface["k"], schedules)])
-    order = [label for *_, label in sorted({(bool(s), 0.0 if s else k, s, choice_label(k, s))
-                                            for k, s in zip(surface["k"], schedules)})]
+    rows = [(bool(s), 0.0 if s else k, s, choice_label(k, s)) for k, s in zip(surface["k"], schedules)]
+    surface = surface.assign(choice=[label for *_, label in rows])
+    order = [label for *_, label in sorted(set(rows))]  # constant ks by value, then the schedules
     grid = surface.pivot_table(index="choice", columns="lr", values="val_error", aggfunc="first").reindex(order)
     bad = surface.assign(bad=(surface["diverged"] > 0) | (surface["at_chance"] > 0)).pivot_table(
         index="choice", columns="lr", values="bad", aggfunc="first").reindex_like(grid).fillna(False).astype(bool)

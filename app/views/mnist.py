@@ -10,7 +10,7 @@ import streamlit as st
 from app import plots
 from app.live import calibrated, executor_choice, live_jobs, outside_runs
 from app.state import fmt_seconds, get_lab, session_id
-from app.widgets import LEARNING_RATES, k_values, number_list, pick_saved
+from app.widgets import LEARNING_RATES, k_values, number_list, pick_saved, preset_type
 from core.curves import format_k
 from core.device import available_devices
 from core.engine.queue import QueueFullError
@@ -53,11 +53,8 @@ def _preset(name: str) -> None:
 
 
 def _kind(name: str) -> str:
-    """A preset's button is highlighted only while the form holds exactly its values."""
-    state, form = st.session_state, _preset_values("quick")  # an untouched form holds Quick's values
-    holds = all((sorted(map(str, state.get(key, form[key]))) == sorted(map(str, v)) if isinstance(v, list)
-                 else state.get(key, form[key]) == v) for key, v in _preset_values(name).items())
-    return "primary" if holds else "secondary"
+    """A preset's button is highlighted only while the form holds exactly its values (untouched: Quick's)."""
+    return preset_type(_preset_values(name), _preset_values("quick"))
 
 
 def intro() -> None:

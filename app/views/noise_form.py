@@ -178,8 +178,8 @@ def estimate_line(f: SimpleNamespace) -> str | None:
         kind, configs, data = build(f)
     except ValueError:
         return None
-    seconds = (sum(estimate_toy(c, calibrated()) for c in configs) if kind == "toy"
-               else estimate_mnist(configs, data, calibrated()))
+    cal = calibrated()
+    seconds = sum(estimate_toy(c, cal) for c in configs) if kind == "toy" else estimate_mnist(configs, data, cal)
     runs = len(configs) if kind == "mnist" else sum(c.runs * len(c.ks) for c in configs)
     return f"{runs} {'runs' if kind == 'mnist' else 'models'} · about {fmt_seconds(seconds)} here"
 

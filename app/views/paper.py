@@ -82,8 +82,9 @@ def launch() -> None:
     with st.container(border=True):
         st.markdown("**Start a study** (a preset starts at once; times are estimates for this machine)")
         cols = [c for _ in range(0, len(PRESETS), 2) for c in st.columns(2)]  # two a row: the labels fit
+        cal = calibrated()
         for col, (name, preset) in zip(cols, PRESETS.items()):
-            expected, bound = estimate_study(preset.study, cal=calibrated())
+            expected, bound = estimate_study(preset.study, cal=cal)
             col.button(f"{preset.title.split(' (')[0]} · about {_bound(expected)}", key=f"paper_preset_{name}",
                        on_click=_preset, args=(name,), type="primary" if name == "mnist-1layer" else "secondary",
                        help=preset.about)

@@ -14,7 +14,7 @@ import streamlit as st
 from app import plots
 from app.live import calibrated, executor_choice, live_jobs
 from app.state import fmt_seconds, get_lab, session_id
-from app.widgets import k_values, pick_saved
+from app.widgets import k_values, pick_saved, preset_type
 from core.curves import format_k
 from core.device import available_devices
 from core.engine.queue import QueueFullError
@@ -66,11 +66,9 @@ def _preset(name: str) -> None:
     st.session_state["toy_autostart"] = True
 
 
-def _holds(name: str) -> bool:
-    """Whether the form holds exactly this preset's values (only then is its button highlighted)."""
-    state, form = st.session_state, _preset_values("paper")  # an untouched form holds the paper's values
-    return all((sorted(map(str, state.get(key, form[key]))) == sorted(map(str, v)) if isinstance(v, list)
-                else state.get(key, form[key]) == v) for key, v in _preset_values(name).items())
+def _kind(name: str) -> str:
+    """A preset's button is highlighted only while the form holds exactly its values (untouched: the paper's)."""
+    return preset_type(_preset_values(name), _preset_values("paper"))
 
 
 @st.cache_data(show_spinner="Computing the population limit (n → ∞)…")
@@ -107,10 +105,10 @@ st.markdown(
 with st.container(border=True):
     c1, c2, c3 = st.columns([1, 1, 3])
     c1.button("Quick look", key="toy_quick", on_click=_preset, args=("quick",),
-              type="primary" if _holds("quick") else "secondary",
+              type=_kind("quick"),
               help="4 k values × 3 runs × 5,000 points: a few seconds")
     c2.button("Paper protocol", key="toy_paper", on_click=_preset, args=("paper",),
-              type="primary" if _holds("paper") else "secondary",
+              type=_kind("paper"),
               help="7 k values × 10 runs × 30,000 points, 3000-epoch stopping window (about a minute on 2 CPU cores)")
     c3.caption("A preset fills the settings below and runs them at once. Or adjust the settings and press Run.")
     k_pick = k_values("k values", key="toy_k", default=PRESETS["paper"]["ks"], persist=True)

@@ -4,7 +4,7 @@ What: `submit(lab, configs, data, owner=...)` saves every configuration as a que
 and queues its batched groups (core.mnist.group_task.groups_of) for a browser session;
 `run_here(lab, configs, data)` trains them now on the calling thread (a CLI's main thread;
 Ctrl-C stops); `load(store, run_ids)` turns saved runs back into RunResults (for the
-selection protocol and the label-noise tables); `estimate_seconds` is the launch form's guess.
+selection protocol and the label-noise tables). How long a grid takes is core.estimate's.
 
 Why: every page and CLI launches MNIST runs the same way, through core.engine.lab, so a CLI
 run shows in the dashboard and a page's run reads the same in `python -m core.runstore list`.
@@ -31,7 +31,6 @@ from core.engine.status import DIVERGED, eta_seconds
 from core.engine.store import RunStore
 from core.mnist.config import ConfigError, DataConfig, TrainConfig
 from core.mnist.group_task import MAX_MODELS, EpochEvent, RunResult, groups_of
-
 
 
 def _records(configs: Sequence[TrainConfig], data: DataConfig, order: list[int]) -> tuple[list[dict], list[str]]:

@@ -118,7 +118,7 @@ def _body(args: argparse.Namespace) -> int:
         cfg = build_config(args)
     except PlaygroundConfigError as exc:
         raise CliError(str(exc)) from None
-    result, run_id = run_and_record(cfg, device=args.device, threads=max(1, args.threads))
+    result, run_id = run_and_record(cfg, device=args.device, threads=args.threads)  # --threads is a count >= 1
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"config": cfg.to_dict(), "runs": result.runs(), "train_seconds": result.train_seconds,
