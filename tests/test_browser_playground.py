@@ -92,8 +92,14 @@ def _wait_or_report(page, condition: str, name: str, timeout: int = 20_000) -> N
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"playground_failed_{name}.png"))
         state = _state(page, "[S.gen, S.titles, S.playing, S.alive, S.queue.length, S.inflight, S.seq, S.sentSeq]")
+        pills = page.evaluate("Array.from(document.querySelectorAll('[data-testid=\"stButtonGroup\"] button'))"
+                              ".map(b => b.innerText + ':' + (b.getAttribute('aria-checked') || b.getAttribute("
+                              "'aria-pressed') || b.getAttribute('kind')))")
+        alerts = page.evaluate("Array.from(document.querySelectorAll('[data-testid=\"stAlert\"]'))"
+                               ".map(a => a.innerText.slice(0, 60))")
         raise AssertionError(f"{condition} never held; canvas [gen, titles, playing, alive, queued, inflight, "
-                             f"seq, sent]: {state}; screenshot playground_failed_{name}.png") from None
+                             f"seq, sent]: {state}; pills {pills}; alerts {alerts}; url {page.url}; "
+                             f"screenshot playground_failed_{name}.png") from None
 
 
 def _panel_point(page, panel: int, fx: float, fy: float) -> tuple[float, float]:
@@ -181,9 +187,24 @@ def _hide(page) -> None:
     assert _step(page) == step and _state(page, "S.seq") == sent  # no more requests: nothing trains
 
 
+def _click_with_a_canvas_request(page, selector: str, text: str) -> bool:
+    """Click the element `selector` that shows `text` in the same browser tick as a canvas request for frames, as
+    happens now and then while it plays: Streamlit sends both as one rerun of the canvas fragment alone. False if
+    no such element is on the page."""
+    return page.evaluate("""([selector, text]) => {
+        const S = document.querySelector('.pgc-root').__pg;
+        const target = Array.from(document.querySelectorAll(selector)).find(e => e.innerText.includes(text));
+        if (!target) return false;
+        S.seq += 1; S.sentSeq = S.seq; S.inflight = performance.now();
+        S.setTriggerValue("req", {seq: S.seq, gen: S.gen, want: 1, spf: 5, edits: [], reset: S.resetId, until: 0});
+        target.click();
+        return true; }""", [selector, text])
+
+
 def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
     """The teacher's minute: the default preset plays with its sentence on screen; pressing another preset starts
-    it; back on the outliers preset, an outlier clicked into the empty corner joins every panel at once."""
+    it (also when the press reaches the server with a canvas request for frames); back on the outliers preset, an
+    outlier clicked into the empty corner joins every panel at once."""
     context, page = _open(browser, app_url + "/playground", 1400, 900)
     try:
         assert "Cross-entropy reaches out" in page.locator('[data-testid="stAlert"]').first.inner_text()
@@ -191,8 +212,7 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
         _wait(page, f"{CANVAS}.dataset.titles.split('|').includes('k = 4')", timeout=20_000)
         _wait(page, "Array.from(document.querySelectorAll('[data-testid=\"stAlert\"]'))"
                                ".some(a => a.innerText.includes('By step 200'))", timeout=10_000)
-        page.wait_for_timeout(500)  # let the page run finish before the next click
-        page.locator('[data-testid="stButtonGroup"]').get_by_text("Outliers: CE vs k = 1/4").click()
+        assert _click_with_a_canvas_request(page, '[data-testid="stButtonGroup"] button', "Outliers: CE vs k = 1/4")
         _wait_or_report(page, f"{CANVAS}.dataset.titles.split('|').length === 2", "preset_switch")
         _wait_step_past(page, 20)
         page.get_by_role("button", name="◆ outlier").click()
@@ -217,7 +237,7 @@ def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
         assert _state(page, "S.geom.size") >= 300 and _state(page, "S.geom.perRow") == 3
         assert len(page.evaluate(f"{CANVAS}.dataset.titles").split("|")) == 8
         _shot(page, "playground_1400_eight_k")
-        _choose(page, "Data set", "circles")  # new data: a new session, and the canvas says so
+        _choose(page, "Data set", "circles")  # new data, chosen as a canvas request leaves: a new session, said so
         _wait(page, "document.querySelector('.pgc-status').innerText.includes('restarted from step 0')",
                                timeout=15_000)
     finally:
@@ -225,17 +245,20 @@ def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
 
 
 def _choose(page, label: str, option: str) -> None:
-    """Pick `option` in the selectbox `label` (a rerun may close the list as it opens: then open it again)."""
+    """Pick `option` in the selectbox `label`, in the same tick as a canvas request (a rerun may close the list as
+    it opens: then open it again)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
     for _ in range(3):
         box.locator("input").first.click()
         try:
-            page.get_by_role("option", name=option).click(timeout=5_000)
-            return
+            page.get_by_role("option", name=option).wait_for(timeout=5_000)
+            if _click_with_a_canvas_request(page, '[role="option"]', option):
+                return
         except PlaywrightTimeout:
-            page.keyboard.press("Escape")
+            pass
+        page.keyboard.press("Escape")
     raise AssertionError(f"could not choose {option!r} in {label!r}")
 
 

@@ -39,6 +39,13 @@ from core.playground.presets import DEFAULT_PRESET, PRESETS
 QP = "query-params"  # every setting lives in the URL: a link opens the same run
 DEFAULT = PRESETS[DEFAULT_PRESET].config
 CANVAS_KEY = "pg_canvas"
+# The widgets outside each fragment. Streamlit's browser side sends the widget changes of one tick as one rerun,
+# scoped to the first fragment among them (WidgetStateManager.scheduleFlush, streamlit#12747): a click that lands
+# in the same tick as a canvas request reaches the server as a rerun of the canvas alone, and the page never
+# reruns for it. So each fragment compares these with what the last page run (or steering run) applied, and
+# reruns the whole page when one differs.
+STEER_KEYS = ("ks", "ks_add", "lr", "seeds", "steps")
+PAGE_KEYS = ("pg_presets", "dataset", "points", "noise", "outliers", "hidden", "act", "seed")
 
 
 def _number(low: float, high: float, whole: bool = False) -> Callable[[str], float]:
@@ -91,6 +98,24 @@ def _preset() -> None:
     st.session_state.update(_form_values(PRESETS[name].config))
     st.session_state["pg_preset"] = name
     st.session_state["pg_restart"] = True
+    st.rerun()  # the whole page, also when the click came in with a canvas request (see PAGE_KEYS)
+
+
+def _value(key: str):
+    value = st.session_state.get(key)
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _applied(keys: tuple[str, ...]) -> None:
+    """Remember the values of the widgets `keys` as applied to the session (see PAGE_KEYS)."""
+    st.session_state.setdefault("pg_applied", {}).update({key: _value(key) for key in keys})
+
+
+def _rerun_if_changed(keys: tuple[str, ...]) -> None:
+    """Rerun the whole page if a widget among `keys` changed since it was last applied (see PAGE_KEYS)."""
+    applied = st.session_state.get("pg_applied", {})
+    if any(_value(key) != applied.get(key) for key in keys):
+        st.rerun()
 
 
 def _url_notes() -> list[str]:
@@ -199,6 +224,7 @@ def _player(cfg: PlaygroundConfig) -> Player:
 @st.fragment
 def live_canvas() -> None:
     """The canvas: answers its request (frames, clicks, reset) from this tab's player; reruns alone per request."""
+    _rerun_if_changed(PAGE_KEYS + STEER_KEYS)
     player = registry().get(st.session_state.get("pg_token", ""))
     if player is None:  # dropped after a long pause (the server keeps MAX_PLAYERS): start this tab's run again
         player = _player(st.session_state["pg_cfg"])
@@ -213,9 +239,13 @@ def live_canvas() -> None:
 def steering():
     """k, learning rate, seeds, stop step. A change reruns only this fragment and steers the running session (the
     canvas picks it up with its next request, a fraction of a second later); in a page run it just returns them."""
+    page_run = st.session_state.get("pg_page_run")
+    if not page_run:
+        _rerun_if_changed(PAGE_KEYS)
     values = _live_settings()
-    if st.session_state.get("pg_page_run") or "pg_cfg" not in st.session_state:
+    if page_run or "pg_cfg" not in st.session_state:
         return values
+    _applied(STEER_KEYS)
     ks, problems, lr, seeds, steps = values
     try:
         if problems:
@@ -262,6 +292,7 @@ with st.container(border=True):
     st.markdown("**Data and network.** Changing these starts training again from step 0.")
     form, more = _data_settings()
 problems += more
+_applied(PAGE_KEYS + STEER_KEYS)
 
 cfg = None
 if not problems:
