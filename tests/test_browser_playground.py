@@ -187,18 +187,18 @@ def _hide(page) -> None:
     assert _step(page) == step and _state(page, "S.seq") == sent  # no more requests: nothing trains
 
 
-def _click_with_a_canvas_request(page, selector: str, text: str) -> bool:
+def _click_with_a_canvas_request(page, selector: str, text: str, timeout: int = 10_000) -> None:
     """Click the element `selector` that shows `text` in the same browser tick as a canvas request for frames, as
-    happens now and then while it plays: Streamlit sends both as one rerun of the canvas fragment alone. False if
-    no such element is on the page."""
-    return page.evaluate("""([selector, text]) => {
-        const S = document.querySelector('.pgc-root').__pg;
+    happens now and then while it plays: Streamlit sends both as one rerun of the canvas fragment alone. Waits
+    until the canvas (re-mounted after a preset or a setting changes) and the element are both on the page."""
+    page.wait_for_function("""([selector, text]) => {
+        const root = document.querySelector('.pgc-root'), S = root && root.__pg;
         const target = Array.from(document.querySelectorAll(selector)).find(e => e.innerText.includes(text));
-        if (!target) return false;
+        if (!S || !S.setTriggerValue || !target) return false;
         S.seq += 1; S.sentSeq = S.seq; S.inflight = performance.now();
         S.setTriggerValue("req", {seq: S.seq, gen: S.gen, want: 1, spf: 5, edits: [], reset: S.resetId, until: 0});
         target.click();
-        return true; }""", [selector, text])
+        return true; }""", arg=[selector, text], timeout=timeout)
 
 
 def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
@@ -212,7 +212,7 @@ def test_a_preset_and_an_outlier_clicked_into_its_corner(app_url, browser):
         _wait(page, f"{CANVAS}.dataset.titles.split('|').includes('k = 4')", timeout=20_000)
         _wait(page, "Array.from(document.querySelectorAll('[data-testid=\"stAlert\"]'))"
                                ".some(a => a.innerText.includes('By step 200'))", timeout=10_000)
-        assert _click_with_a_canvas_request(page, '[data-testid="stButtonGroup"] button', "Outliers: CE vs k = 1/4")
+        _click_with_a_canvas_request(page, '[data-testid="stButtonGroup"] button', "Outliers: CE vs k = 1/4")
         _wait_or_report(page, f"{CANVAS}.dataset.titles.split('|').length === 2", "preset_switch")
         _wait_step_past(page, 20)
         page.get_by_role("button", name="◆ outlier").click()
@@ -253,12 +253,10 @@ def _choose(page, label: str, option: str) -> None:
     for _ in range(3):
         box.locator("input").first.click()
         try:
-            page.get_by_role("option", name=option).wait_for(timeout=5_000)
-            if _click_with_a_canvas_request(page, '[role="option"]', option):
-                return
+            _click_with_a_canvas_request(page, '[role="option"]', option, timeout=5_000)
+            return
         except PlaywrightTimeout:
-            pass
-        page.keyboard.press("Escape")
+            page.keyboard.press("Escape")
     raise AssertionError(f"could not choose {option!r} in {label!r}")
 
 
