@@ -39,13 +39,6 @@ from core.playground.presets import DEFAULT_PRESET, PRESETS
 QP = "query-params"  # every setting lives in the URL: a link opens the same run
 DEFAULT = PRESETS[DEFAULT_PRESET].config
 CANVAS_KEY = "pg_canvas"
-# The widgets outside each fragment. Streamlit's browser side sends the widget changes of one tick as one rerun,
-# scoped to the first fragment among them (WidgetStateManager.scheduleFlush, streamlit#12747): a click that lands
-# in the same tick as a canvas request reaches the server as a rerun of the canvas alone, and the page never
-# reruns for it. So each fragment compares these with what the last page run (or steering run) applied, and
-# reruns the whole page when one differs.
-STEER_KEYS = ("ks", "ks_add", "lr", "seeds", "steps")
-PAGE_KEYS = ("pg_presets", "dataset", "points", "noise", "outliers", "hidden", "act", "seed")
 
 
 def _number(low: float, high: float, whole: bool = False) -> Callable[[str], float]:
@@ -90,18 +83,29 @@ def _form_values(cfg: PlaygroundConfig) -> dict:
             "act": cfg.activation, "lr": cfg.lr, "steps": float(cfg.steps), "seed": float(cfg.seed), "seeds": cfg.seeds}
 
 
+# The widgets outside each fragment: the steering ones and the rest of the form. Streamlit's
+# browser side sends the widget changes of one tick as one rerun, scoped to the first fragment among them
+# (WidgetStateManager.scheduleFlush, streamlit#12747): a click that lands in the same tick as a canvas request
+# reaches the server as a rerun of the canvas alone, and the page never reruns for it. So each fragment compares
+# these with what the last page run (or steering run) applied, and reruns the whole page when one differs. A
+# preset's callback reruns the page itself (pressing the lit preset again changes no setting).
+STEER_KEYS = ("ks", "ks_add", "lr", "seeds", "steps")
+PAGE_KEYS = tuple(key for key in _form_values(DEFAULT) if key not in STEER_KEYS)
+
+
 def _preset() -> None:
-    """A preset pill fills the form and starts it afresh (playing), with its sentence on top. Pressing the chosen
+    """A preset pill fills the form and starts it afresh (playing), with its sentence on top. Pressing the lit
     pill again (which unselects it) starts that preset again."""
     name = st.session_state["pg_presets"] or st.session_state.get("pg_preset", DEFAULT_PRESET)
     st.session_state["pg_presets"] = name
     st.session_state.update(_form_values(PRESETS[name].config))
     st.session_state["pg_preset"] = name
     st.session_state["pg_restart"] = True
-    st.rerun()  # the whole page, also when the click came in with a canvas request (see PAGE_KEYS)
+    st.rerun()  # the whole page, also when the click came in with a canvas request (see STEER_KEYS)
 
 
 def _value(key: str):
+    """A widget's value as a snapshot (a list, such as the k chips, as a tuple)."""
     value = st.session_state.get(key)
     return tuple(value) if isinstance(value, list) else value
 
@@ -275,9 +279,7 @@ for note in _url_notes():
     st.warning(f"The link's {note}.")
 
 preset = st.session_state.setdefault("pg_preset", DEFAULT_PRESET)
-st.session_state.setdefault("pg_presets", preset)
-st.pills("Presets (each starts a demonstration; its sentence says what to watch)", list(PRESETS),
-         format_func=lambda name: PRESETS[name].title, key="pg_presets", on_change=_preset)
+presets_area = st.container()  # filled once the settings are read: a preset is lit only while they are its own
 commentary = st.container()
 canvas_area = st.container()
 
@@ -301,10 +303,15 @@ if not problems:
     except (PlaygroundConfigError, TypeError, ValueError) as exc:
         problems.append(str(exc))
 
+p = PRESETS[preset]
+shown = cfg if cfg is not None else st.session_state.get("pg_cfg")
+holds_preset = shown is None or _restart_key(shown) == _restart_key(dataclasses.replace(p.config, grid=shown.grid))
+with presets_area:
+    st.session_state["pg_presets"] = preset if holds_preset else None
+    st.pills("Presets (each starts a demonstration; its sentence says what to watch)", list(PRESETS),
+             format_func=lambda name: PRESETS[name].title, key="pg_presets", on_change=_preset)
 with commentary:
-    p = PRESETS[preset]
-    shown = cfg if cfg is not None else st.session_state.get("pg_cfg")
-    if shown is None or _restart_key(shown) == _restart_key(dataclasses.replace(p.config, grid=shown.grid)):
+    if holds_preset:
         st.info(f"**{p.title}.** {p.commentary}")
     else:
         st.info("**Your own settings.** Watch which points grow (they drive their network) and where each k's boundary "
