@@ -38,18 +38,15 @@ How:
     manager.wait(job.id, timeout=60)                # -> final Job snapshot (tests, CLI)
     board = manager.board(owner="session-1")        # a page's poll: board.jobs (everyone's), board.mine
 
-Reading is cheap and never holds up training: the waiting jobs' places in line are computed in one
-pass per device (and cached until the line changes), and snapshots are built after the lock is
-released, so `report` from a training thread never waits for a page's poll (20 sessions x 24
-waiting jobs: about 4 ms per `active()`, benchmarks/queue_bench.py). Snapshot types and errors
-(core.engine.jobs) and a job's handle (core.engine.job_context) are importable from here.
+Reading never holds up training: places in line are computed in one pass per device (cached until
+the line changes) and snapshots are built outside the lock (20 sessions x 24 waiting jobs: about
+4 ms per `active()`, benchmarks/queue_bench.py). Snapshot types, errors and JobContext are
+importable from here.
 
-Scheduling: each device name has `max_concurrent_per_device` run slots; queued jobs wait in one
-FIFO list per owner (not in blocked threads, so a queued job can be cancelled without running),
-and a free slot goes to the next owner in turn. Device names are compared as text ("cuda" and
-"cuda:0" are two queues). This module never calls torch: on a 2-core machine one training job at
-a time with 2 threads beside the web server is the sweet spot (the default), as
-`torch.set_num_threads` is process-wide; set thread counts in the job function or at start.
+Scheduling: each device name ("cuda" and "cuda:0" are two) has `max_concurrent_per_device` run
+slots; queued jobs wait in one FIFO list per owner (not in blocked threads, so a queued job can be
+cancelled without running), and a free slot goes to the next owner in turn. This module never calls
+torch: set thread counts in the job function or at start (`torch.set_num_threads` is process-wide).
 
 Stopping is cooperative: `cancel` sets `ctx.cancel_event`; the job function should check
 `ctx.cancelled` (or call `ctx.check_cancelled()`, which raises `JobCancelled`) between
@@ -88,6 +85,7 @@ __all__ = ["FINAL_JOB_STATUSES", "JOB_STATUSES", "Board", "Job", "JobCancelled",
 
 log = logging.getLogger(__name__)
 
+
 def _new_id(taken: Mapping[str, Any]) -> str:
     while True:
         job_id = secrets.token_hex(4)
@@ -98,8 +96,7 @@ def _new_id(taken: Mapping[str, Any]) -> str:
 class JobManager:
     """Thread-based job queue: one job at a time per device by default, owners served
     round-robin (see module docstring). Every method is thread-safe and returns quickly; only
-    `wait` and `shutdown` block. Snapshots are built outside the lock, so pages polling many jobs
-    never hold up a training thread's `report`."""
+    `wait` and `shutdown` block."""
 
     def __init__(self, max_concurrent_per_device: int = 1, max_queued_per_owner: int | None = None,
                  keep_finished: int = 200):
@@ -132,17 +129,9 @@ class JobManager:
                 f"{cap} waiting. Stop some, or wait until they start, then launch again."
             )
 
-    def submit(
-        self,
-        name: str,
-        fn: Callable[[JobContext], Any],
-        device: str = "cpu",
-        kind: str = "",
-        meta: Mapping[str, Any] | None = None,
-        *,
-        owner: str = "",
-        on_end: Callable[[Job], None] | None = None,
-    ) -> Job:
+    def submit(self, name: str, fn: Callable[[JobContext], Any], device: str = "cpu", kind: str = "",
+               meta: Mapping[str, Any] | None = None, *, owner: str = "",
+               on_end: Callable[[Job], None] | None = None) -> Job:
         """Queue `fn(ctx)` on `device` for `owner`; it starts when the device has a free slot and
         it is its owner's turn. `on_end(final_job)` is called once when it ends, in whichever
         thread ends it. Returns its first snapshot. QueueFullError past the owner's cap."""
