@@ -81,18 +81,6 @@ def test_a_preset_click_starts_it_afresh_with_its_sentence(app):
     assert not at.exception
 
 
-def test_a_preset_is_lit_only_while_the_settings_are_its_own(app):
-    """A link with settings of its own lights no preset (and says "Your own settings"); pressing a preset lights it
-    with its sentence; changing its data puts the light out again."""
-    at = app(PAGE, query={"dataset": "moons", "seeds": "1"})
-    assert at.button_group(key="pg_presets").value is None and "Your own settings" in at.info[0].value
-    at.button_group(key="pg_presets").set_value("spiral").run()
-    assert at.button_group(key="pg_presets").value == "spiral" and PRESETS["spiral"].commentary in at.info[0].value
-    at.selectbox(key="dataset").set_value("circles").run()
-    assert at.button_group(key="pg_presets").value is None and "Your own settings" in at.info[0].value
-    assert not at.exception
-
-
 def test_bad_link_values_warn_and_never_raise(app):
     """Unusable link values (?steps=1e309, lr=nan, noise=0.7, points=lots, dataset=swirl, seeds=2) are each named
     in a warning; the page shows the defaults and no exception box."""

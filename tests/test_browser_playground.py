@@ -237,7 +237,7 @@ def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
         assert _state(page, "S.geom.size") >= 300 and _state(page, "S.geom.perRow") == 3
         assert len(page.evaluate(f"{CANVAS}.dataset.titles").split("|")) == 8
         _shot(page, "playground_1400_eight_k")
-        _choose(page, "Data set", "circles")  # new data, chosen as a canvas request leaves: a new session, said so
+        _choose(page, "Data set", "circles")  # new data: a new session, and the canvas says so
         _wait(page, "document.querySelector('.pgc-status').innerText.includes('restarted from step 0')",
                                timeout=15_000)
     finally:
@@ -245,15 +245,14 @@ def test_eight_k_keep_panels_readable_at_1400(app_url, browser):
 
 
 def _choose(page, label: str, option: str) -> None:
-    """Pick `option` in the selectbox `label`, in the same tick as a canvas request (a rerun may close the list as
-    it opens: then open it again)."""
+    """Pick `option` in the selectbox `label` (a rerun may close the list as it opens: then open it again)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text=label)
     for _ in range(3):
         box.locator("input").first.click()
         try:
-            _click_with_a_canvas_request(page, '[role="option"]', option, timeout=5_000)
+            page.get_by_role("option", name=option).click(timeout=5_000)
             return
         except PlaywrightTimeout:
             page.keyboard.press("Escape")

@@ -83,43 +83,18 @@ def _form_values(cfg: PlaygroundConfig) -> dict:
             "act": cfg.activation, "lr": cfg.lr, "steps": float(cfg.steps), "seed": float(cfg.seed), "seeds": cfg.seeds}
 
 
-# The widgets outside each fragment: the steering ones and the rest of the form. Streamlit's
-# browser side sends the widget changes of one tick as one rerun, scoped to the first fragment among them
-# (WidgetStateManager.scheduleFlush, streamlit#12747): a click that lands in the same tick as a canvas request
-# reaches the server as a rerun of the canvas alone, and the page never reruns for it. So each fragment compares
-# these with what the last page run (or steering run) applied, and reruns the whole page when one differs. A
-# preset's callback reruns the page itself (pressing the lit preset again changes no setting).
-STEER_KEYS = ("ks", "ks_add", "lr", "seeds", "steps")
-PAGE_KEYS = tuple(key for key in _form_values(DEFAULT) if key not in STEER_KEYS)
-
-
 def _preset() -> None:
-    """A preset pill fills the form and starts it afresh (playing), with its sentence on top. Pressing the lit
+    """A preset pill fills the form and starts it afresh (playing), with its sentence on top. Pressing the chosen
     pill again (which unselects it) starts that preset again."""
     name = st.session_state["pg_presets"] or st.session_state.get("pg_preset", DEFAULT_PRESET)
     st.session_state["pg_presets"] = name
     st.session_state.update(_form_values(PRESETS[name].config))
     st.session_state["pg_preset"] = name
     st.session_state["pg_restart"] = True
-    st.rerun()  # the whole page, also when the click came in with a canvas request (see STEER_KEYS)
-
-
-def _value(key: str):
-    """A widget's value as a snapshot (a list, such as the k chips, as a tuple)."""
-    value = st.session_state.get(key)
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _applied(keys: tuple[str, ...]) -> None:
-    """Remember the values of the widgets `keys` as applied to the session (see PAGE_KEYS)."""
-    st.session_state.setdefault("pg_applied", {}).update({key: _value(key) for key in keys})
-
-
-def _rerun_if_changed(keys: tuple[str, ...]) -> None:
-    """Rerun the whole page if a widget among `keys` changed since it was last applied (see PAGE_KEYS)."""
-    applied = st.session_state.get("pg_applied", {})
-    if any(_value(key) != applied.get(key) for key in keys):
-        st.rerun()
+    # The whole page: Streamlit's browser side sends the widget changes of one tick as one rerun, scoped to the
+    # first fragment among them (WidgetStateManager.scheduleFlush, streamlit#12747), so a press that lands in the
+    # same tick as a canvas request would otherwise rerun the canvas alone and never restart.
+    st.rerun()
 
 
 def _url_notes() -> list[str]:
@@ -228,7 +203,6 @@ def _player(cfg: PlaygroundConfig) -> Player:
 @st.fragment
 def live_canvas() -> None:
     """The canvas: answers its request (frames, clicks, reset) from this tab's player; reruns alone per request."""
-    _rerun_if_changed(PAGE_KEYS + STEER_KEYS)
     player = registry().get(st.session_state.get("pg_token", ""))
     if player is None:  # dropped after a long pause (the server keeps MAX_PLAYERS): start this tab's run again
         player = _player(st.session_state["pg_cfg"])
@@ -243,13 +217,9 @@ def live_canvas() -> None:
 def steering():
     """k, learning rate, seeds, stop step. A change reruns only this fragment and steers the running session (the
     canvas picks it up with its next request, a fraction of a second later); in a page run it just returns them."""
-    page_run = st.session_state.get("pg_page_run")
-    if not page_run:
-        _rerun_if_changed(PAGE_KEYS)
     values = _live_settings()
-    if page_run or "pg_cfg" not in st.session_state:
+    if st.session_state.get("pg_page_run") or "pg_cfg" not in st.session_state:
         return values
-    _applied(STEER_KEYS)
     ks, problems, lr, seeds, steps = values
     try:
         if problems:
@@ -279,7 +249,9 @@ for note in _url_notes():
     st.warning(f"The link's {note}.")
 
 preset = st.session_state.setdefault("pg_preset", DEFAULT_PRESET)
-presets_area = st.container()  # filled once the settings are read: a preset is lit only while they are its own
+st.session_state.setdefault("pg_presets", preset)
+st.pills("Presets (each starts a demonstration; its sentence says what to watch)", list(PRESETS),
+         format_func=lambda name: PRESETS[name].title, key="pg_presets", on_change=_preset)
 commentary = st.container()
 canvas_area = st.container()
 
@@ -294,7 +266,6 @@ with st.container(border=True):
     st.markdown("**Data and network.** Changing these starts training again from step 0.")
     form, more = _data_settings()
 problems += more
-_applied(PAGE_KEYS + STEER_KEYS)
 
 cfg = None
 if not problems:
@@ -303,15 +274,10 @@ if not problems:
     except (PlaygroundConfigError, TypeError, ValueError) as exc:
         problems.append(str(exc))
 
-p = PRESETS[preset]
-shown = cfg if cfg is not None else st.session_state.get("pg_cfg")
-holds_preset = shown is None or _restart_key(shown) == _restart_key(dataclasses.replace(p.config, grid=shown.grid))
-with presets_area:
-    st.session_state["pg_presets"] = preset if holds_preset else None
-    st.pills("Presets (each starts a demonstration; its sentence says what to watch)", list(PRESETS),
-             format_func=lambda name: PRESETS[name].title, key="pg_presets", on_change=_preset)
 with commentary:
-    if holds_preset:
+    p = PRESETS[preset]
+    shown = cfg if cfg is not None else st.session_state.get("pg_cfg")
+    if shown is None or _restart_key(shown) == _restart_key(dataclasses.replace(p.config, grid=shown.grid)):
         st.info(f"**{p.title}.** {p.commentary}")
     else:
         st.info("**Your own settings.** Watch which points grow (they drive their network) and where each k's boundary "
